@@ -1,0 +1,106 @@
+"""Image -> float32 probability maps: normalise, pad, tile with a halo, stitch.
+
+No labels here (see ``_postprocess``). Tiles overlap by ``halo`` pixels on every side
+and only their inner block is written back, so results barely depend on the tile size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ._device import resolve_device
+from ._model import UNet, load_model
+from ._normalize import normalize_image
+
+ProgressCallback = Callable[[int, int], None]
+DEFAULT_TILE = 512
+DEFAULT_HALO = 32
+
+
+def _round_up(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+def _starts(length: int, tile: int) -> list[int]:
+    """Tile origins covering ``length``; the last tile is shifted back to end at ``length``."""
+    starts = list(range(0, length - tile + 1, tile))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def tile_grid(shape: tuple[int, int], tile: int) -> list[tuple[int, int, int, int]]:
+    """(y, x, th, tw) of each tile over a padded (stride-multiple) image shape."""
+    th, tw = min(tile, shape[0]), min(tile, shape[1])
+    return [(y, x, th, tw) for y in _starts(shape[0], th) for x in _starts(shape[1], tw)]
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def predict_normalized(norm: np.ndarray, model: UNet, device: torch.device,
+                       tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, batch_size: int = 4,
+                       progress: ProgressCallback | None = None) -> np.ndarray:
+    """Run the network over a normalised 2D image; returns (2, H, W) probabilities.
+
+    ``progress(done, total)`` is called after every batch of tiles; an exception raised
+    from it (e.g. a cancellation) stops the run.
+    """
+    stride = model.config.stride
+    tile, halo = _round_up(max(tile, stride), stride), _round_up(halo, stride)
+    h, w = norm.shape
+    hp, wp = _round_up(h, stride), _round_up(w, stride)
+    padded = np.pad(norm, ((halo, hp - h + halo), (halo, wp - w + halo)), mode="symmetric")
+    out = np.zeros((model.config.out_channels, hp, wp), np.float32)
+    grid = tile_grid((hp, wp), tile)
+    done = 0
+    with torch.inference_mode():
+        for batch in _batches(grid, max(1, batch_size)):
+            x = np.stack([padded[y:y + th + 2 * halo, x:x + tw + 2 * halo]
+                          for y, x, th, tw in batch])[:, None]
+            pred = torch.sigmoid(model(torch.from_numpy(x).to(device))).float().cpu().numpy()
+            for (y, x, th, tw), p in zip(batch, pred):
+                out[:, y:y + th, x:x + tw] = p[:, halo:halo + th, halo:halo + tw]
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(grid))
+    return out[:, :h, :w]
+
+
+def model_on(device: str | torch.device | None = "auto", weights: str | None = None
+             ) -> tuple[UNet, torch.device]:
+    """The (cached) model moved to the resolved device."""
+    dev = resolve_device(device)
+    return _model_on(weights, str(dev)), dev
+
+
+_MODELS: dict[tuple[str | None, str], UNet] = {}
+
+
+def _model_on(weights: str | None, device: str) -> UNet:
+    key = (weights, device)
+    if key not in _MODELS:
+        model = load_model(weights)
+        _MODELS[key] = model if device == "cpu" else _copy_to(model, device)
+    return _MODELS[key]
+
+
+def _copy_to(model: UNet, device: str) -> UNet:
+    clone = UNet(model.config)
+    clone.load_state_dict(model.state_dict())
+    return clone.to(device).eval()
+
+
+def predict_maps(image: np.ndarray, device: str | torch.device | None = "auto",
+                 weights: str | None = None, tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
+                 batch_size: int = 4, invert: bool | None = None,
+                 progress: ProgressCallback | None = None) -> np.ndarray:
+    """Probability maps (foreground, normalised distance) of a 2D grey/RGB(A) image."""
+    model, dev = model_on(device, weights)
+    norm = normalize_image(image, invert=invert)
+    return predict_normalized(norm, model, dev, tile, halo, batch_size, progress)

@@ -1,0 +1,114 @@
+"""The U-Net and a cached, safe loader for bundled or user weights.
+
+The network maps one normalised grey channel to two logits per pixel:
+channel 0 is the nucleus foreground, channel 1 the distance to the nucleus
+border normalised to 1 at each nucleus centre (the watershed's guide).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+WEIGHTS_FILE = "unet_nuclei.pt"
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture hyper-parameters, stored beside the weights."""
+
+    in_channels: int = 1
+    out_channels: int = 2
+    base: int = 16
+    depth: int = 4
+
+    @property
+    def stride(self) -> int:
+        """Input sizes must be a multiple of this."""
+        return 2**self.depth
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UNet(nn.Module):
+    """A plain U-Net: max-pool down, transposed-conv up, concatenated skips."""
+
+    def __init__(self, config: UNetConfig = UNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        widths = [config.base * 2**i for i in range(config.depth + 1)]
+        self.down = nn.ModuleList()
+        cin = config.in_channels
+        for w in widths:
+            self.down.append(_block(cin, w))
+            cin = w
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for w in reversed(widths[:-1]):
+            self.up.append(nn.ConvTranspose2d(w * 2, w, 2, stride=2))
+            self.merge.append(_block(w * 2, w))
+        self.head = nn.Conv2d(widths[0], config.out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for up, merge in zip(self.up, self.merge):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1))
+        return self.head(x)
+
+
+def bundled_weights_path() -> Path:
+    """The weights file shipped inside the package."""
+    return Path(__file__).parent / "weights" / WEIGHTS_FILE
+
+
+def save_weights(model: UNet, path: str | Path, meta: dict | None = None) -> None:
+    """Write half-precision tensors plus plain-data metadata (safe to load)."""
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
+             for k, v in model.state_dict().items()}
+    torch.save({"config": asdict(model.config), "state_dict": state, "meta": meta or {}}, path)
+
+
+def _read_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"Weights file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, or one holding arbitrary objects
+        raise ValueError(f"Cannot read weights file {path}: it is corrupt or holds "
+                         f"more than tensors ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(blob, dict) or "state_dict" not in blob:
+        raise ValueError(f"Weights file {path} is not a napari-unet-nuclei weights file")
+    return blob
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> UNet:
+    """Load weights (bundled when ``path`` is None) into an eval-mode CPU model."""
+    file = Path(path) if path else bundled_weights_path()
+    blob = _read_checkpoint(file)
+    model = UNet(UNetConfig(**blob.get("config", {})))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"Weights in {file} do not fit the U-Net: {exc}") from exc
+    model.meta = blob.get("meta", {})  # type: ignore[attr-defined]
+    return model.eval()

@@ -1,0 +1,102 @@
+"""``napari-unet-nuclei``: segment, train and evaluate from the shell.
+
+Exit codes: 0 all inputs done; 1 some inputs could not be read or segmented
+(the others were still written); 2 bad command line or unusable output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+
+def _segment(args: argparse.Namespace) -> int:
+    from ._api import predict
+    from ._device import resolve_device
+    from ._io import find_images, read_image, write_labels
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        print(f"error: output {out} exists and is not a folder", file=sys.stderr)
+        return 2
+    try:
+        resolve_device(args.device)
+    except (RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    files, problems = find_images(args.inputs)
+    for i, path in enumerate(files, 1):
+        t0 = time.perf_counter()
+        try:
+            pred = predict(read_image(path), args.device, args.weights)
+            labels = pred.labels(args.threshold, not args.no_split, args.min_size)
+            target = write_labels(out / f"{path.stem}.tif", labels)
+        except (ValueError, OSError) as exc:
+            problems.append(str(exc))
+            print(f"[{i}/{len(files)}] {path.name}: FAILED ({exc})", file=sys.stderr)
+            continue
+        print(f"[{i}/{len(files)}] {path.name}: {int(labels.max())} nuclei -> {target} "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _add_segment(sub: argparse._SubParsersAction) -> None:
+    from ._postprocess import DEFAULT_MIN_SIZE
+
+    p = sub.add_parser("segment", help="segment image files or folders of them",
+                       description="Write DIR/<stem>.tif, one label image per input.")
+    p.add_argument("inputs", nargs="+", help="TIFF/PNG/JPEG files or folders of them")
+    p.add_argument("--output", "-o", required=True, help="folder for the label images")
+    p.add_argument("--threshold", type=float, default=None, help="foreground cut, 0-1 (default 0.5)")
+    p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus, pixels")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--weights", default=None, help="weights file (default: bundled)")
+    p.set_defaults(func=_segment)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    train(args)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its sub-commands."""
+    from . import evaluate, train
+
+    parser = argparse.ArgumentParser(prog="napari-unet-nuclei", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_segment(sub)
+    p = sub.add_parser("train", help="train the U-Net on a DSB2018-style folder")
+    train.add_arguments(p)
+    p.set_defaults(func=_train)
+    p = sub.add_parser("evaluate", help="score the weights on a split of a DSB2018-style folder")
+    evaluate.add_arguments(p)
+    p.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

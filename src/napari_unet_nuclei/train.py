@@ -1,0 +1,170 @@
+"""Training the bundled U-Net on the ``train`` split of a DSB2018-style folder.
+
+Resumable: a checkpoint is written every ``--checkpoint-every`` steps to ``--run-dir``
+and picked up again by the same command. The random stream of every step depends
+only on (seed, step), so a resumed run draws the same crops as an unbroken one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._dataset import read_index, read_pair, targets
+from ._model import UNet, UNetConfig, save_weights
+from ._normalize import normalize_image
+
+log = logging.getLogger(__name__)
+KIND_WEIGHTS = {"fluorescence": 0.6, "stained": 0.3, "brightfield": 0.1}
+
+
+def load_training_set(data_dir: Path) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Normalised images, (2, H, W) targets and per-image sampling probabilities."""
+    entries = read_index(data_dir, "train")
+    if not entries:
+        raise ValueError(f"No 'train' rows in {data_dir}/index.tsv")
+    images, tgts, weights = [], [], []
+    counts = {k: sum(e.kind == k for e in entries) for k in {e.kind for e in entries}}
+    for entry in entries:
+        image, labels = read_pair(entry)
+        images.append(normalize_image(image))
+        tgts.append(targets(labels))
+        weights.append(KIND_WEIGHTS.get(entry.kind, 0.1) / counts[entry.kind])
+    prob = np.asarray(weights) / np.sum(weights)
+    return images, tgts, prob
+
+
+def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
+                 crop: int, zoom: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One augmented crop: random zoom, position, flips, rotation, intensity and noise."""
+    z = float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
+    size = max(8, int(round(crop / z)))
+    h, w = image.shape
+    pad = ((0, max(0, size - h)), (0, max(0, size - w)))
+    if pad[0][1] or pad[1][1]:
+        image = np.pad(image, pad, mode="reflect" if min(h, w) > size - min(h, w) else "edge")
+        tgt = np.pad(tgt, ((0, 0), *pad))
+        h, w = image.shape
+    y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+    stack = np.concatenate([image[None, y:y + size, x:x + size], tgt[:, y:y + size, x:x + size]])
+    t = torch.from_numpy(np.ascontiguousarray(stack))[None]
+    if size != crop:
+        t = F.interpolate(t, size=(crop, crop), mode="bilinear", align_corners=False)
+    t = t[0]
+    if rng.random() < 0.5:
+        t = t.flip(-1)
+    t = torch.rot90(t, int(rng.integers(4)), dims=(-2, -1))
+    img, tg = t[:1], t[1:]
+    tg[0] = (tg[0] > 0.5).float()
+    img = img * rng.uniform(0.7, 1.3) + rng.uniform(-0.15, 0.15)
+    img = img.clamp(min=0) ** rng.uniform(0.7, 1.5)
+    noise = torch.from_numpy(rng.standard_normal(img.shape, dtype=np.float32))
+    img = img + noise * rng.uniform(0, 0.06)
+    return img, tg
+
+
+def make_batch(step: int, seed: int, images: list, tgts: list, prob: np.ndarray,
+               batch: int, crop: int, zoom: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of a given step; depends only on (seed, step)."""
+    rng = np.random.default_rng([seed, step])
+    picks = rng.choice(len(images), size=batch, p=prob)
+    pairs = [_sample_crop(rng, images[i], tgts[i], crop, zoom) for i in picks]
+    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE + soft Dice on the foreground, BCE on the normalised distance."""
+    fg_logit, fg = logits[:, 0], target[:, 0]
+    prob = torch.sigmoid(fg_logit)
+    dice = 1 - (2 * (prob * fg).sum() + 1) / (prob.sum() + fg.sum() + 1)
+    bce_fg = F.binary_cross_entropy_with_logits(fg_logit, fg)
+    bce_dist = F.binary_cross_entropy_with_logits(logits[:, 1], target[:, 1])
+    return bce_fg + dice + 2 * bce_dist
+
+
+def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "sched": sched.state_dict(), "step": step, "args": args}, tmp)
+    tmp.replace(path)
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Run (or resume) training and export the final half-precision weights."""
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    plain_args = {k: v for k, v in vars(args).items() if k != "func"}
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = UNetConfig(base=args.base, depth=args.depth)
+    model = UNet(config).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
+                                                pct_start=0.05)
+    ckpt, start = run_dir / "checkpoint.pt", 0
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        sched.total_steps = args.steps  # a resumed run may be given more steps
+        start = int(state["step"])
+        log.info("resumed from %s at step %d", ckpt, start)
+    t0 = time.time()
+    images, tgts, prob = load_training_set(Path(args.data))
+    log.info("loaded %d training images in %.0f s", len(images), time.time() - t0)
+    model.train()
+    t0, running = time.time(), 0.0
+    for step in range(start, args.steps):
+        x, y = make_batch(step, args.seed, images, tgts, prob, args.batch, args.crop,
+                          (args.zoom_min, args.zoom_max))
+        loss = loss_fn(model(x.to(device)), y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        running += loss.item()
+        if (step + 1) % args.log_every == 0:
+            rate = (step + 1 - start) / (time.time() - t0)
+            log.info("step %d/%d loss %.4f  %.2f steps/s", step + 1, args.steps,
+                     running / args.log_every, rate)
+            running = 0.0
+        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
+            _save_checkpoint(ckpt, model, opt, sched, step + 1, plain_args)
+    meta = {"train_args": plain_args, "steps": args.steps, "config": asdict(config)}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(model.cpu().eval(), out, meta)
+    (run_dir / "done.json").write_text(json.dumps(meta, indent=1))
+    log.info("wrote weights to %s", out)
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``napari-unet-nuclei train``."""
+    p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
+    p.add_argument("--output", default="weights/unet_nuclei.pt", help="weights file to write")
+    p.add_argument("--run-dir", default="runs/train", help="checkpoints (resumed from)")
+    p.add_argument("--steps", type=int, default=7000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=160)
+    p.add_argument("--zoom-min", type=float, default=0.5)
+    p.add_argument("--zoom-max", type=float, default=2.0)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--base", type=int, default=16)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--checkpoint-every", type=int, default=200)

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from napari_unet_nuclei import predict
+from napari_unet_nuclei._inference import tile_grid
+
+
+def test_tiled_equals_whole_image(tiny_weights, synthetic):
+    image = synthetic[0][:200, :232]
+    whole = predict(image, "cpu", tiny_weights, tile_size=1024)
+    tiled = predict(image, "cpu", tiny_weights, tile_size=64, batch_size=3)
+    np.testing.assert_allclose(tiled.foreground, whole.foreground, atol=1e-4)
+    np.testing.assert_allclose(tiled.distance, whole.distance, atol=1e-4)
+
+
+def test_tile_grid_covers_the_image_once_with_equal_tiles():
+    grid = tile_grid((96, 160), 64)
+    cover = np.zeros((96, 160), int)
+    for y, x, th, tw in grid:
+        assert (th, tw) == (64, 64)
+        cover[y:y + th, x:x + tw] += 1
+    assert cover.min() >= 1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 500), (37, 53), (64, 64)])
+def test_any_size_gives_maps_of_the_same_size(tiny_weights, shape):
+    pred = predict(np.random.default_rng(0).random(shape), "cpu", tiny_weights)
+    assert pred.foreground.shape == shape and pred.distance.shape == shape
+    assert pred.foreground.dtype == np.float32
+    assert 0 <= pred.foreground.min() and pred.foreground.max() <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, bool, np.int32])
+def test_dtypes_are_accepted(tiny_weights, synthetic, dtype):
+    image = synthetic[0][:64, :64]
+    image = image > image.mean() if dtype is bool else (image / image.max() * 200).astype(dtype)
+    labels = predict(image, "cpu", tiny_weights).labels()
+    assert labels.shape == (64, 64) and labels.dtype == np.uint16
+
+
+def test_rgb_and_rgba(tiny_weights, synthetic):
+    grey = (synthetic[0][:64, :64] / 8).astype(np.uint8)
+    rgb = np.stack([grey] * 3, -1)
+    rgba = np.concatenate([rgb, np.full((64, 64, 1), 255, np.uint8)], -1)
+    a, b, c = (predict(x, "cpu", tiny_weights).foreground for x in (grey, rgb, rgba))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(b, c, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(0, 10), (4, 5, 6, 7), (5, 5, 7)])
+def test_unusable_shapes_are_clear_errors(tiny_weights, shape):
+    with pytest.raises(ValueError, match="image"):
+        predict(np.zeros(shape), "cpu", tiny_weights)
+
+
+def test_progress_reports_every_tile_and_can_cancel(tiny_weights, synthetic):
+    seen = []
+    predict(synthetic[0], "cpu", tiny_weights, tile_size=64, batch_size=2,
+            progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (16, 16) and len(seen) == 8
+
+    class Stop(Exception):
+        pass
+
+    def cancel(done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        predict(synthetic[0], "cpu", tiny_weights, tile_size=64, progress=cancel)
+
+
+def test_input_is_not_modified(tiny_weights, synthetic):
+    image = synthetic[0].copy()
+    predict(image, "cpu", tiny_weights)
+    np.testing.assert_array_equal(image, synthetic[0])
