@@ -64,3 +64,12 @@ def test_absent_device_is_refused(image_folder, tmp_path, capsys):
         pytest.skip("this machine has CUDA")
     assert main(["segment", str(image_folder), "-o", str(tmp_path / "o"), "--device", "cuda"]) == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+def test_sample_then_segment(tmp_path, tiny_weights):
+    sample = tmp_path / "sample.tif"
+    assert main(["sample", str(sample), "--size", "128", "--labels", str(tmp_path / "gt.tif")]) == 0
+    assert tifffile.imread(sample).shape == (128, 128)
+    assert tifffile.imread(tmp_path / "gt.tif").max() > 5
+    assert main(["segment", str(sample), "-o", str(tmp_path / "o"), "--weights", tiny_weights]) == 0
+    assert (tmp_path / "o" / "sample.tif").is_file()

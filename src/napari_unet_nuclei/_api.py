@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, predict_maps
+from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
+from ._normalize import normalize_image
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps
+from ._scale import typical_diameter
+
+Diameter = float | str | None
+DEFAULT_MODEL_DIAMETER = 18.0  # the median nucleus diameter of the training set
+SCALE_TOLERANCE = 1.25  # estimates within this factor of the model's size need no resampling
+ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central square
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,11 @@ class Prediction:
     def shape(self) -> tuple[int, ...]:
         """Height and width of the image."""
         return self.foreground.shape
+
+    @property
+    def diameter(self) -> float | None:
+        """The typical nucleus diameter (pixels) measured on this prediction."""
+        return self.info.get("diameter")
 
     def labels(self, threshold: float | None = None, split: bool = True,
                min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
@@ -49,22 +61,68 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return arr
 
 
-def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
-            tile_size: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, batch_size: int = 4,
-            invert: bool | None = None, progress: ProgressCallback | None = None) -> Prediction:
-    """Run the U-Net once on a 2D image (grey or RGB(A), any numeric dtype).
+def _measured_diameter(maps: np.ndarray) -> float | None:
+    mask = maps[0] > DEFAULT_THRESHOLD
+    return typical_diameter(labels_from_maps(maps[0], maps[1], DEFAULT_THRESHOLD), mask)
 
+
+def _central_crop(norm: np.ndarray, size: int) -> np.ndarray:
+    h, w = norm.shape
+    y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return norm[y:y + size, x:x + size]
+
+
+def _parse_diameter(diameter: Diameter) -> float | str | None:
+    if diameter is None or (isinstance(diameter, str) and diameter.lower() == "auto"):
+        return "auto" if diameter is not None else None
+    value = float(diameter)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"diameter must be a positive number of pixels or 'auto', got {diameter!r}")
+    return value
+
+
+def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
+            diameter: Diameter = "auto", tile_size: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
+            batch_size: int = 4, invert: bool | None = None,
+            progress: ProgressCallback | None = None) -> Prediction:
+    """Run the U-Net on a 2D image (grey or RGB(A), any numeric dtype).
+
+    ``diameter``: the typical nucleus diameter in pixels, ``"auto"`` to estimate it from a
+    first pass, or None to run at the image's own scale. The image is resampled so its
+    nuclei match the size the model was trained at; maps come back on the image's grid.
     ``invert=None`` detects dark nuclei on a bright background; ``progress(done, total)``
     is called per batch of tiles and may raise to cancel.
     """
     arr = _check_image(image)
+    wanted = _parse_diameter(diameter)
     t0 = time.perf_counter()
-    maps = predict_maps(arr, device, weights, tile_size, halo, batch_size, invert, progress)
-    return Prediction(maps[0], maps[1], time.perf_counter() - t0, str(device))
+    model, dev = model_on(device, weights)
+    model_diameter = float(getattr(model, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
+    norm = normalize_image(arr, invert=invert)
+    run = dict(model=model, device=dev, tile=tile_size, halo=halo, batch_size=batch_size,
+               progress=progress)
+    maps, scale = None, 1.0
+    if wanted == "auto":
+        crop = _central_crop(norm, ESTIMATE_CROP)
+        first = predict_maps(crop, **run)
+        estimate = _measured_diameter(first)
+        if estimate is not None and not 1 / SCALE_TOLERANCE <= model_diameter / estimate <= SCALE_TOLERANCE:
+            scale = model_diameter / estimate
+        elif crop.shape == norm.shape:
+            maps = first
+    elif wanted is not None:
+        scale = model_diameter / wanted
+    if maps is None:
+        maps = predict_maps(norm, scale=scale, **run)
+    info = {"scale": scale, "model_diameter": model_diameter, "diameter": _measured_diameter(maps),
+            "diameter_setting": wanted}
+    return Prediction(maps[0], maps[1], time.perf_counter() - t0, str(dev), info)
 
 
 def segment_nuclei(image: np.ndarray, threshold: float | None = None, split: bool = True,
                    min_size: int = DEFAULT_MIN_SIZE, device: str = "auto",
-                   weights: str | None = None, **predict_options) -> np.ndarray:
+                   weights: str | None = None, diameter: Diameter = "auto",
+                   **predict_options) -> np.ndarray:
     """Label the nuclei of a 2D image: 0 is background, 1..N one nucleus each."""
-    return predict(image, device, weights, **predict_options).labels(threshold, split, min_size)
+    pred = predict(image, device, weights, diameter, **predict_options)
+    return pred.labels(threshold, split, min_size)

@@ -13,7 +13,7 @@ import torch
 
 from ._device import resolve_device
 from ._model import UNet, load_model
-from ._normalize import normalize_image
+from ._scale import resize, scaled_shape
 
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_TILE = 512
@@ -96,11 +96,12 @@ def _copy_to(model: UNet, device: str) -> UNet:
     return clone.to(device).eval()
 
 
-def predict_maps(image: np.ndarray, device: str | torch.device | None = "auto",
-                 weights: str | None = None, tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
-                 batch_size: int = 4, invert: bool | None = None,
+def predict_maps(norm: np.ndarray, model: UNet, device: torch.device, scale: float = 1.0,
+                 tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, batch_size: int = 4,
                  progress: ProgressCallback | None = None) -> np.ndarray:
-    """Probability maps (foreground, normalised distance) of a 2D grey/RGB(A) image."""
-    model, dev = model_on(device, weights)
-    norm = normalize_image(image, invert=invert)
-    return predict_normalized(norm, model, dev, tile, halo, batch_size, progress)
+    """Maps of a normalised image run at ``scale`` x its size, returned on its own grid."""
+    if abs(scale - 1.0) < 1e-3:
+        return predict_normalized(norm, model, device, tile, halo, batch_size, progress)
+    small = resize(norm, scaled_shape(norm.shape, scale))
+    maps = predict_normalized(small, model, device, tile, halo, batch_size, progress)
+    return resize(maps, norm.shape)

@@ -32,18 +32,39 @@ def _segment(args: argparse.Namespace) -> int:
     for i, path in enumerate(files, 1):
         t0 = time.perf_counter()
         try:
-            pred = predict(read_image(path), args.device, args.weights)
+            pred = predict(read_image(path), args.device, args.weights, args.diameter)
             labels = pred.labels(args.threshold, not args.no_split, args.min_size)
             target = write_labels(out / f"{path.stem}.tif", labels)
         except (ValueError, OSError) as exc:
             problems.append(str(exc))
             print(f"[{i}/{len(files)}] {path.name}: FAILED ({exc})", file=sys.stderr)
             continue
-        print(f"[{i}/{len(files)}] {path.name}: {int(labels.max())} nuclei -> {target} "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        size = f"{pred.diameter:.0f} px" if pred.diameter else "n/a"
+        print(f"[{i}/{len(files)}] {path.name}: {int(labels.max())} nuclei, diameter {size} "
+              f"-> {target} ({time.perf_counter() - t0:.1f} s)", flush=True)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def diameter_value(text: str) -> float | str | None:
+    """``auto``, ``none`` (run at the image's own scale) or a diameter in pixels."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, none or pixels, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the diameter must be positive")
+    return value
+
+
+def add_diameter_argument(p: argparse.ArgumentParser) -> None:
+    """The shared ``--diameter`` option."""
+    p.add_argument("--diameter", type=diameter_value, default="auto",
+                   help="typical nucleus diameter in pixels; 'auto' (default) estimates it, "
+                        "'none' runs at the image's own scale")
 
 
 def _add_segment(sub: argparse._SubParsersAction) -> None:
@@ -56,9 +77,33 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=None, help="foreground cut, 0-1 (default 0.5)")
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
     p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus, pixels")
+    add_diameter_argument(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--weights", default=None, help="weights file (default: bundled)")
     p.set_defaults(func=_segment)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import tifffile
+
+    from ._synthetic import synthetic_nuclei
+
+    image, labels = synthetic_nuclei((args.size, args.size), seed=args.seed)
+    tifffile.imwrite(args.output, image)
+    if args.labels:
+        tifffile.imwrite(args.labels, labels, imagej=True)
+    print(f"wrote a {args.size}x{args.size} synthetic image with {int(labels.max())} nuclei "
+          f"to {args.output}")
+    return 0
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="write a synthetic nuclei image (uint16 TIFF) to try things")
+    p.add_argument("output", help="TIFF file to write")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", default=None, help="also write the true labels here")
+    p.set_defaults(func=_sample)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -82,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_segment(sub)
+    _add_sample(sub)
     p = sub.add_parser("train", help="train the U-Net on a DSB2018-style folder")
     train.add_arguments(p)
     p.set_defaults(func=_train)

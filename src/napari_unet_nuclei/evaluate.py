@@ -65,13 +65,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    from .cli import add_diameter_argument
+
+    add_diameter_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
     t0 = time.perf_counter()
     scores = evaluate(args.data, args.split, args.weights, args.device, args.threshold,
-                      not args.no_split, args.limit)
+                      not args.no_split, args.limit, diameter=args.diameter)
     print(format_table(scores))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0

@@ -1,0 +1,49 @@
+"""The bundled weights on project-made synthetic nuclei and (when present) the DSB2018 val split."""
+
+import numpy as np
+import pytest
+
+from napari_unet_nuclei import predict, segment_nuclei
+from napari_unet_nuclei._metrics import match_counts
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei.evaluate import evaluate
+
+SYNTHETIC_AP50 = 0.85  # the figure the README states for the bundled weights
+
+
+def _two_touching_disks() -> np.ndarray:
+    yy, xx = np.mgrid[:96, :128]
+    image = np.full((96, 128), 100.0)
+    for cx in (48, 79):
+        image[(yy - 48) ** 2 + (xx - cx) ** 2 <= 16**2] = 900.0
+    return image + np.random.default_rng(0).normal(0, 10, image.shape)
+
+
+def test_touching_disks_split_on_and_off():
+    pred = predict(_two_touching_disks(), "cpu")
+    assert pred.labels(split=True).max() == 2
+    assert pred.labels(split=False).max() == 1
+
+
+def test_synthetic_nuclei_ap50():
+    tp = fp = fn = 0
+    for seed in range(3):
+        image, gt = synthetic_nuclei((384, 384), seed=100 + seed)
+        c = match_counts(gt, segment_nuclei(image, device="cpu"), (0.5,))[0]
+        tp, fp, fn = tp + c.tp, fp + c.fp, fn + c.fn
+    ap = tp / (tp + fp + fn)
+    assert ap >= SYNTHETIC_AP50, f"AP@0.5 {ap:.3f} on synthetic nuclei"
+
+
+def test_dark_on_bright_gives_the_same_nuclei():
+    image, gt = synthetic_nuclei((256, 256), seed=5)
+    bright = segment_nuclei(image, device="cpu")
+    dark = segment_nuclei(image.max() - image, device="cpu")
+    assert abs(int(bright.max()) - int(dark.max())) <= 0.1 * bright.max()
+
+
+@pytest.mark.slow
+def test_dsb_val_sample(data_dir):
+    scores = evaluate(data_dir, "val", device="cpu", limit=12)
+    assert scores["all"]["AP@0.5"] > 0.7, scores
+    assert scores["all"]["DSB"] > 0.4, scores
