@@ -8,7 +8,7 @@ import torch
 from napari_unet_nuclei._model import load_model
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 from napari_unet_nuclei.cli import main
-from napari_unet_nuclei.train import make_batch
+from napari_unet_nuclei.train import TrainingSet, make_batch
 
 
 def _fake_data(root):
@@ -36,7 +36,7 @@ def test_train_writes_loadable_weights_and_resumes(tmp_path, caplog):
     _fake_data(root)
     assert _train(root, tmp_path, 2) == 0
     first = load_model(str(tmp_path / "w.pt"))
-    assert first.config.base == 4
+    assert first.config.base == 4 and first.meta["diameter"] > 5
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2
     caplog.clear()
@@ -51,7 +51,8 @@ def test_batches_depend_only_on_seed_and_step():
     from napari_unet_nuclei._dataset import targets
     from napari_unet_nuclei._normalize import normalize_image
 
-    args = ([normalize_image(img)], [targets(lab)], np.array([1.0]), 2, 32, (0.5, 2.0))
+    data = TrainingSet([normalize_image(img)], [targets(lab)], np.array([1.0]), np.array([14.0]))
+    args = (data, 2, 32, (0.5, 2.0), 20.0, True)
     a, b, c = make_batch(3, 0, *args), make_batch(3, 0, *args), make_batch(4, 0, *args)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])

@@ -74,6 +74,21 @@ class UNet(nn.Module):
         return self.head(x)
 
 
+def fused_for_inference(model: UNet) -> UNet:
+    """A copy with every BatchNorm folded into the convolution before it (eval only)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = UNet(model.config)
+    fused.load_state_dict(model.state_dict())
+    fused.eval()
+    for block in list(fused.down) + list(fused.merge):
+        for i in (0, 3):
+            block[i] = fuse_conv_bn_eval(block[i], block[i + 1])
+            block[i + 1] = nn.Identity()
+    fused.meta = getattr(model, "meta", {})  # type: ignore[attr-defined]
+    return fused
+
+
 def bundled_weights_path() -> Path:
     """The weights file shipped inside the package."""
     return Path(__file__).parent / "weights" / WEIGHTS_FILE

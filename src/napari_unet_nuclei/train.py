@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,31 +21,51 @@ import torch.nn.functional as F
 from ._dataset import read_index, read_pair, targets
 from ._model import UNet, UNetConfig, save_weights
 from ._normalize import normalize_image
+from ._scale import typical_diameter
 
 log = logging.getLogger(__name__)
 KIND_WEIGHTS = {"fluorescence": 0.6, "stained": 0.3, "brightfield": 0.1}
 
 
-def load_training_set(data_dir: Path) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Normalised images, (2, H, W) targets and per-image sampling probabilities."""
+@dataclass
+class TrainingSet:
+    """Normalised images, (2, H, W) targets, sampling probabilities and nucleus diameters."""
+
+    images: list[np.ndarray]
+    targets: list[np.ndarray]
+    prob: np.ndarray
+    diameters: np.ndarray
+
+    def zoom_bases(self, diameter: float) -> np.ndarray:
+        """Per image, the zoom that brings its nuclei to ``diameter`` (1 when 0 or unknown)."""
+        if diameter <= 0:
+            return np.ones(len(self.images))
+        return np.where(self.diameters > 0, diameter / np.maximum(self.diameters, 1e-6), 1.0)
+
+
+def load_training_set(data_dir: Path) -> TrainingSet:
+    """Read and prepare the ``train`` split of a DSB2018-style folder."""
     entries = read_index(data_dir, "train")
     if not entries:
         raise ValueError(f"No 'train' rows in {data_dir}/index.tsv")
-    images, tgts, weights = [], [], []
+    images, tgts, weights, diams = [], [], [], []
     counts = {k: sum(e.kind == k for e in entries) for k in {e.kind for e in entries}}
     for entry in entries:
         image, labels = read_pair(entry)
         images.append(normalize_image(image))
         tgts.append(targets(labels))
         weights.append(KIND_WEIGHTS.get(entry.kind, 0.1) / counts[entry.kind])
+        diams.append(typical_diameter(labels) or 0.0)
     prob = np.asarray(weights) / np.sum(weights)
-    return images, tgts, prob
+    return TrainingSet(images, tgts, prob, np.asarray(diams))
 
 
 def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
-                 crop: int, zoom: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One augmented crop: random zoom, position, flips, rotation, intensity and noise."""
-    z = float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
+                 crop: int, zoom: tuple[float, float], base: float = 1.0, blur: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One augmented crop: random zoom (times ``base``), position, flips, rotation,
+    intensity, blur and noise."""
+    z = base * float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
     size = max(8, int(round(crop / z)))
     h, w = image.shape
     pad = ((0, max(0, size - h)), (0, max(0, size - w)))
@@ -64,6 +84,8 @@ def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
     t = torch.rot90(t, int(rng.integers(4)), dims=(-2, -1))
     img, tg = t[:1], t[1:]
     tg[0] = (tg[0] > 0.5).float()
+    if blur and rng.random() < 0.25:
+        img = _blur(img, rng.uniform(0.5, 1.5))
     img = img * rng.uniform(0.7, 1.3) + rng.uniform(-0.15, 0.15)
     img = img.clamp(min=0) ** rng.uniform(0.7, 1.5)
     noise = torch.from_numpy(rng.standard_normal(img.shape, dtype=np.float32))
@@ -71,12 +93,24 @@ def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
     return img, tg
 
 
-def make_batch(step: int, seed: int, images: list, tgts: list, prob: np.ndarray,
-               batch: int, crop: int, zoom: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+def _blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = int(np.ceil(2 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    k = k / k.sum()
+    out = F.conv2d(F.pad(img[None], (radius,) * 4, mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(out, k.view(1, 1, -1, 1))[0]
+
+
+def make_batch(step: int, seed: int, data: TrainingSet, batch: int, crop: int,
+               zoom: tuple[float, float], diameter: float = 0.0, blur: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch of a given step; depends only on (seed, step)."""
     rng = np.random.default_rng([seed, step])
-    picks = rng.choice(len(images), size=batch, p=prob)
-    pairs = [_sample_crop(rng, images[i], tgts[i], crop, zoom) for i in picks]
+    picks = rng.choice(len(data.images), size=batch, p=data.prob)
+    bases = data.zoom_bases(diameter)
+    pairs = [_sample_crop(rng, data.images[i], data.targets[i], crop, zoom, bases[i], blur)
+             for i in picks]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
@@ -121,13 +155,14 @@ def train(args: argparse.Namespace) -> Path:
         start = int(state["step"])
         log.info("resumed from %s at step %d", ckpt, start)
     t0 = time.time()
-    images, tgts, prob = load_training_set(Path(args.data))
-    log.info("loaded %d training images in %.0f s", len(images), time.time() - t0)
+    data = load_training_set(Path(args.data))
+    log.info("loaded %d training images in %.0f s", len(data.images), time.time() - t0)
+    model_diameter = args.diameter or float(np.median(data.diameters[data.diameters > 0]))
     model.train()
     t0, running = time.time(), 0.0
     for step in range(start, args.steps):
-        x, y = make_batch(step, args.seed, images, tgts, prob, args.batch, args.crop,
-                          (args.zoom_min, args.zoom_max))
+        x, y = make_batch(step, args.seed, data, args.batch, args.crop,
+                          (args.zoom_min, args.zoom_max), args.diameter, args.blur)
         loss = loss_fn(model(x.to(device)), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -141,7 +176,8 @@ def train(args: argparse.Namespace) -> Path:
             running = 0.0
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
             _save_checkpoint(ckpt, model, opt, sched, step + 1, plain_args)
-    meta = {"train_args": plain_args, "steps": args.steps, "config": asdict(config)}
+    meta = {"train_args": plain_args, "steps": args.steps, "config": asdict(config),
+            "diameter": model_diameter}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model.cpu().eval(), out, meta)
@@ -160,6 +196,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=int, default=160)
     p.add_argument("--zoom-min", type=float, default=0.5)
     p.add_argument("--zoom-max", type=float, default=2.0)
+    p.add_argument("--diameter", type=float, default=0.0,
+                   help="resample every training image so its median nucleus diameter is this "
+                        "many pixels (0: keep each image's own scale)")
+    p.add_argument("--blur", action="store_true", help="also augment with Gaussian blur")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--base", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
