@@ -73,3 +73,16 @@ def test_input_is_not_modified(tiny_weights, synthetic):
     image = synthetic[0].copy()
     predict(image, "cpu", tiny_weights)
     np.testing.assert_array_equal(image, synthetic[0])
+
+
+def test_tta_averages_flips(tiny_weights, synthetic):
+    image = synthetic[0][:64, :96]
+    plain = predict(image, "cpu", tiny_weights, diameter=None)
+    tta = predict(image, "cpu", tiny_weights, diameter=None, tta=True)
+    flipped = predict(image[:, ::-1], "cpu", tiny_weights, diameter=None)
+    assert tta.foreground.shape == plain.foreground.shape
+    assert not np.allclose(tta.foreground, plain.foreground)
+    # flip-averaged maps are flip-equivariant
+    tta_flipped = predict(image[:, ::-1], "cpu", tiny_weights, diameter=None, tta=True)
+    np.testing.assert_allclose(tta_flipped.foreground[:, ::-1], tta.foreground, atol=1e-5)
+    assert flipped.foreground.shape == plain.foreground.shape

@@ -84,14 +84,15 @@ def _parse_diameter(diameter: Diameter) -> float | str | None:
 def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
             diameter: Diameter = "auto", tile_size: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
             batch_size: int = 4, invert: bool | None = None,
-            progress: ProgressCallback | None = None) -> Prediction:
+            progress: ProgressCallback | None = None, tta: bool = False) -> Prediction:
     """Run the U-Net on a 2D image (grey or RGB(A), any numeric dtype).
 
     ``diameter``: the typical nucleus diameter in pixels, ``"auto"`` to estimate it from a
     first pass, or None to run at the image's own scale. The image is resampled so its
     nuclei match the size the model was trained at; maps come back on the image's grid.
     ``invert=None`` detects dark nuclei on a bright background; ``progress(done, total)``
-    is called per batch of tiles and may raise to cancel.
+    is called per batch of tiles and may raise to cancel. ``tta`` averages the four flips
+    (4x the time) in the final pass.
     """
     arr = _check_image(image)
     wanted = _parse_diameter(diameter)
@@ -112,8 +113,8 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
             maps = first
     elif wanted is not None:
         scale = model_diameter / wanted
-    if maps is None:
-        maps = predict_maps(norm, scale=scale, **run)
+    if maps is None or tta:
+        maps = predict_maps(norm, scale=scale, tta=tta, **run)
     info = {"scale": scale, "model_diameter": model_diameter, "diameter": _measured_diameter(maps),
             "diameter_setting": wanted}
     return Prediction(maps[0], maps[1], time.perf_counter() - t0, str(dev), info)

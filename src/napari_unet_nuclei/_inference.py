@@ -43,20 +43,30 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-def _forward(model: UNet, x: torch.Tensor, device: torch.device) -> np.ndarray:
-    """Sigmoid maps of one batch; half precision on CUDA, pinned host memory for the copy."""
+FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+
+def _run(model: UNet, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Logits of one batch; half precision on CUDA, pinned host memory for the copy."""
     if device.type == "cuda":
         x = x.pin_memory().to(device, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.float16):
-            out = model(x.contiguous(memory_format=torch.channels_last))
-    else:
-        out = model(x.to(device).contiguous(memory_format=torch.channels_last))
-    return torch.sigmoid(out.float()).cpu().numpy()
+            return model(x.contiguous(memory_format=torch.channels_last)).float()
+    return model(x.to(device).contiguous(memory_format=torch.channels_last))
+
+
+def _forward(model: UNet, x: torch.Tensor, device: torch.device, tta: bool = False) -> np.ndarray:
+    """Sigmoid maps of one batch; with ``tta`` the mean over the four flips."""
+    if not tta:
+        return torch.sigmoid(_run(model, x, device)).cpu().numpy()
+    total = sum(torch.sigmoid(_run(model, x.flip(f), device)).flip(f) if f else
+                torch.sigmoid(_run(model, x, device)) for f in FLIPS)
+    return (total / len(FLIPS)).cpu().numpy()
 
 
 def predict_normalized(norm: np.ndarray, model: UNet, device: torch.device,
                        tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, batch_size: int = 4,
-                       progress: ProgressCallback | None = None) -> np.ndarray:
+                       progress: ProgressCallback | None = None, tta: bool = False) -> np.ndarray:
     """Run the network over a normalised 2D image; returns (2, H, W) probabilities.
 
     ``progress(done, total)`` is called after every batch of tiles; an exception raised
@@ -74,7 +84,7 @@ def predict_normalized(norm: np.ndarray, model: UNet, device: torch.device,
         for batch in _batches(grid, max(1, batch_size)):
             x = np.stack([padded[y:y + th + 2 * halo, x:x + tw + 2 * halo]
                           for y, x, th, tw in batch])[:, None]
-            pred = _forward(model, torch.from_numpy(x), device)
+            pred = _forward(model, torch.from_numpy(x), device, tta)
             for (y, x, th, tw), p in zip(batch, pred):
                 out[:, y:y + th, x:x + tw] = p[:, halo:halo + th, halo:halo + tw]
             done += len(batch)
@@ -104,10 +114,10 @@ def _model_on(weights: str | None, device: str) -> UNet:
 
 def predict_maps(norm: np.ndarray, model: UNet, device: torch.device, scale: float = 1.0,
                  tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, batch_size: int = 4,
-                 progress: ProgressCallback | None = None) -> np.ndarray:
+                 progress: ProgressCallback | None = None, tta: bool = False) -> np.ndarray:
     """Maps of a normalised image run at ``scale`` x its size, returned on its own grid."""
     if abs(scale - 1.0) < 1e-3:
-        return predict_normalized(norm, model, device, tile, halo, batch_size, progress)
+        return predict_normalized(norm, model, device, tile, halo, batch_size, progress, tta)
     small = resize(norm, scaled_shape(norm.shape, scale))
-    maps = predict_normalized(small, model, device, tile, halo, batch_size, progress)
+    maps = predict_normalized(small, model, device, tile, halo, batch_size, progress, tta)
     return resize(maps, norm.shape)

@@ -32,7 +32,8 @@ def _segment(args: argparse.Namespace) -> int:
     for i, path in enumerate(files, 1):
         t0 = time.perf_counter()
         try:
-            pred = predict(read_image(path), args.device, args.weights, args.diameter)
+            pred = predict(read_image(path), args.device, args.weights, args.diameter,
+                           tta=args.tta)
             labels = pred.labels(args.threshold, not args.no_split, args.min_size)
             target = write_labels(out / f"{path.stem}.tif", labels)
         except (ValueError, OSError) as exc:
@@ -78,6 +79,7 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
     p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus, pixels")
     add_diameter_argument(p)
+    p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--weights", default=None, help="weights file (default: bundled)")
     p.set_defaults(func=_segment)

@@ -68,13 +68,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from .cli import add_diameter_argument
 
     add_diameter_argument(p)
+    p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
     t0 = time.perf_counter()
     scores = evaluate(args.data, args.split, args.weights, args.device, args.threshold,
-                      not args.no_split, args.limit, diameter=args.diameter)
+                      not args.no_split, args.limit, diameter=args.diameter, tta=args.tta)
     print(format_table(scores))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
