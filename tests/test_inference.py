@@ -86,3 +86,9 @@ def test_tta_averages_flips(tiny_weights, synthetic):
     tta_flipped = predict(image[:, ::-1], "cpu", tiny_weights, diameter=None, tta=True)
     np.testing.assert_allclose(tta_flipped.foreground[:, ::-1], tta.foreground, atol=1e-5)
     assert flipped.foreground.shape == plain.foreground.shape
+
+
+@pytest.mark.parametrize("value", [0, 7, 65535])
+def test_constant_image_has_no_nuclei(value):
+    image = np.full((40, 50), value, np.uint16)
+    assert predict(image, "cpu").labels().max() == 0

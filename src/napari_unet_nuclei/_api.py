@@ -103,7 +103,9 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
     run = dict(model=model, device=dev, tile=tile_size, halo=halo, batch_size=batch_size,
                progress=progress)
     maps, scale = None, 1.0
-    if wanted == "auto":
+    if float(norm.max()) == float(norm.min()):  # constant image: nothing to find
+        maps = np.zeros((2, *norm.shape), np.float32)
+    elif wanted == "auto":
         crop = _central_crop(norm, ESTIMATE_CROP)
         first = predict_maps(crop, **run)
         estimate = _measured_diameter(first)
@@ -113,7 +115,7 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
             maps = first
     elif wanted is not None:
         scale = model_diameter / wanted
-    if maps is None or tta:
+    if maps is None or (tta and norm.max() > norm.min()):
         maps = predict_maps(norm, scale=scale, tta=tta, **run)
     info = {"scale": scale, "model_diameter": model_diameter, "diameter": _measured_diameter(maps),
             "diameter_setting": wanted}
