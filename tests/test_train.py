@@ -58,3 +58,20 @@ def test_batches_depend_only_on_seed_and_step():
     assert not torch.equal(a[0], c[0])
     assert a[0].shape == (2, 1, 32, 32) and a[1].shape == (2, 2, 32, 32)
     assert set(np.unique(a[1][:, 0].numpy())) <= {0.0, 1.0}
+
+
+def test_init_starts_from_given_weights(tmp_path):
+    root = tmp_path / "data"
+    _fake_data(root)
+    assert _train(root, tmp_path, 2) == 0
+    args = ["train", "--data", str(root), "--steps", "1", "--batch", "2", "--crop", "32",
+            "--run-dir", str(tmp_path / "run2"), "--output", str(tmp_path / "w2.pt"),
+            "--init", str(tmp_path / "w.pt")]
+    import pytest
+
+    with pytest.raises(ValueError, match="different architecture"):
+        main(args)  # default base/depth differ from the tiny weights
+    assert main(args + ["--base", "4", "--depth", "2", "--lr", "1e-9"]) == 0
+    a, b = load_model(str(tmp_path / "w.pt")), load_model(str(tmp_path / "w2.pt"))
+    wa, wb = a.state_dict()["head.weight"], b.state_dict()["head.weight"]
+    assert torch.allclose(wa, wb, atol=1e-2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
 from ._normalize import normalize_image
-from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps
+from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps, seed_peaks
 from ._scale import typical_diameter
 
 Diameter = float | str | None
@@ -38,11 +39,17 @@ class Prediction:
         """The typical nucleus diameter (pixels) measured on this prediction."""
         return self.info.get("diameter")
 
+    @functools.cached_property
+    def peaks(self) -> np.ndarray:
+        """Seeds of the split, computed once: they do not depend on the threshold."""
+        return seed_peaks(self.distance)
+
     def labels(self, threshold: float | None = None, split: bool = True,
                min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
         """Instance labels (uint16, or uint32 past 65,535 nuclei); no network call."""
         t = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-        return labels_from_maps(self.foreground, self.distance, t, split, min_size)
+        peaks = self.peaks if split else None
+        return labels_from_maps(self.foreground, self.distance, t, split, min_size, peaks)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:

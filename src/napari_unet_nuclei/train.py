@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ._dataset import read_index, read_pair, targets
-from ._model import UNet, UNetConfig, save_weights
+from ._model import UNet, UNetConfig, load_model, save_weights
 from ._normalize import normalize_image
 from ._scale import typical_diameter
 
@@ -146,6 +146,13 @@ def train(args: argparse.Namespace) -> Path:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
                                                 pct_start=0.05)
     ckpt, start = run_dir / "checkpoint.pt", 0
+    if args.init and not ckpt.exists():
+        init = load_model(args.init)
+        if init.config != config:
+            raise ValueError(f"--init weights {args.init} have a different architecture: "
+                             f"{init.config} vs {config}")
+        model.load_state_dict(init.state_dict())
+        log.info("initialised from %s", args.init)
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -200,6 +207,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="resample every training image so its median nucleus diameter is this "
                         "many pixels (0: keep each image's own scale)")
     p.add_argument("--blur", action="store_true", help="also augment with Gaussian blur")
+    p.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--base", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
