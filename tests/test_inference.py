@@ -55,7 +55,7 @@ def test_unusable_shapes_are_clear_errors(tiny_weights, shape):
 
 def test_progress_reports_every_tile_and_can_cancel(tiny_weights, synthetic):
     seen = []
-    predict(synthetic[0], "cpu", tiny_weights, tile_size=64, batch_size=2,
+    predict(synthetic[0], "cpu", tiny_weights, diameter=None, tile_size=64, batch_size=2,
             progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (16, 16) and len(seen) == 8
 

@@ -63,3 +63,16 @@ def test_same_nuclei_at_any_magnification():
     for factor, (count, d) in results.items():
         assert abs(count - count1) <= 0.05 * count1, results
         assert d / d1 == pytest.approx(factor, rel=0.15), results
+
+
+def test_auto_finds_nuclei_far_larger_than_the_model_size():
+    """Two touching 60 px disks: the full-scale pass misses them, a smaller pass finds them."""
+    yy, xx = np.mgrid[:192, :256]
+    image = np.full((192, 256), 100.0)
+    for cx in (96, 158):
+        image[(yy - 96) ** 2 + (xx - cx) ** 2 <= 32**2] = 900.0
+    image += np.random.default_rng(0).normal(0, 10, image.shape)
+    pred = predict(image, "cpu", diameter="auto")
+    assert pred.info["scale"] < 0.5
+    assert pred.labels().max() == 2
+    assert pred.diameter == pytest.approx(64, rel=0.15)

@@ -17,6 +17,8 @@ Diameter = float | str | None
 DEFAULT_MODEL_DIAMETER = 18.0  # the median nucleus diameter of the training set
 SCALE_TOLERANCE = 1.25  # estimates within this factor of the model's size need no resampling
 ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central square
+ESTIMATE_SCALES = (1.0, 0.5, 0.25)  # passes that may run to find the nucleus size
+MIN_ESTIMATE_SIDE = 32  # no estimating pass on an image smaller than this
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,34 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 
 
 def _measured_diameter(maps: np.ndarray) -> float | None:
+    """Median nucleus diameter of the default labels (fragments below the minimum size ignored)."""
     mask = maps[0] > DEFAULT_THRESHOLD
-    return typical_diameter(labels_from_maps(maps[0], maps[1], DEFAULT_THRESHOLD), mask)
+    labels = labels_from_maps(maps[0], maps[1], DEFAULT_THRESHOLD, True, DEFAULT_MIN_SIZE)
+    return typical_diameter(labels, mask)
+
+
+def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
+                       ) -> tuple[float | None, np.ndarray | None]:
+    """Typical diameter from passes at ESTIMATE_SCALES, trusting the pass whose nuclei
+    looked most like the training size; also the full-scale maps when that pass ran.
+
+    Smaller scales run only while the full-scale pass finds nuclei too small or none:
+    nuclei far larger than the model's size are missed or cut up at full scale.
+    """
+    best: tuple[float, float] | None = None  # (misfit, diameter)
+    first = None
+    for s in ESTIMATE_SCALES:
+        if s < 1 and min(crop.shape) * s < MIN_ESTIMATE_SIDE:
+            break
+        maps = predict_maps(crop, scale=s, **run)
+        first = maps if s == 1 else first
+        d = _measured_diameter(maps)
+        if d is not None:
+            misfit = abs(float(np.log(d * s / model_diameter)))
+            best = min(best or (misfit, d), (misfit, d))
+        if d is not None and d * s >= model_diameter / SCALE_TOLERANCE:
+            break  # nuclei not too small at this scale: shrinking further cannot help
+    return (best[1] if best else None), first
 
 
 def _central_crop(norm: np.ndarray, size: int) -> np.ndarray:
@@ -114,11 +142,10 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
         maps = np.zeros((2, *norm.shape), np.float32)
     elif wanted == "auto":
         crop = _central_crop(norm, ESTIMATE_CROP)
-        first = predict_maps(crop, **run)
-        estimate = _measured_diameter(first)
+        estimate, first = _estimate_diameter(crop, model_diameter, run)
         if estimate is not None and not 1 / SCALE_TOLERANCE <= model_diameter / estimate <= SCALE_TOLERANCE:
             scale = model_diameter / estimate
-        elif crop.shape == norm.shape:
+        elif crop.shape == norm.shape and first is not None:
             maps = first
     elif wanted is not None:
         scale = model_diameter / wanted

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
-MIN_OBJECTS = 3
+MIN_OBJECTS = 1
 
 
 def diameters(labels: np.ndarray, foreground: np.ndarray | None = None) -> np.ndarray:

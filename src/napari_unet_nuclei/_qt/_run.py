@@ -1,0 +1,110 @@
+"""Run the network in a napari worker thread, with progress and cancellation.
+
+The worker never touches a widget: progress goes through a Qt signal (queued to the
+main thread) and the outcome, error or cancellation included, is *returned*, so the
+widget decides what the user sees.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from napari.qt.threading import FunctionWorker, create_worker
+from qtpy.QtCore import QObject, Signal
+
+from .. import _api
+
+
+class RunCancelled(Exception):
+    """Raised from the progress callback when the user pressed Cancel."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run produced: a prediction, an error, or nothing (cancelled)."""
+
+    prediction: _api.Prediction | None = None
+    error: Exception | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the run stopped because of Cancel."""
+        return self.prediction is None and self.error is None
+
+
+class ProgressRelay(QObject):
+    """Carries ``(tiles done, tiles total)`` from the worker thread to the main thread."""
+
+    advanced = Signal(int, int)
+
+
+def predict_outcome(image: np.ndarray, device: str, diameter: float | str | None,
+                    cancel: threading.Event, report: Callable[[int, int], None]) -> Outcome:
+    """Call ``predict``; turn Cancel and errors into an ``Outcome`` (runs in the worker)."""
+    def progress(done: int, total: int) -> None:
+        if cancel.is_set():
+            raise RunCancelled
+        report(done, total)
+
+    try:
+        prediction = _api.predict(image, device=device, diameter=diameter, progress=progress)
+    except RunCancelled:
+        return Outcome()
+    except Exception as exc:  # shown to the user by the widget, in words
+        return Outcome(error=exc)
+    return Outcome() if cancel.is_set() else Outcome(prediction=prediction)
+
+
+@dataclass
+class Session:
+    """The widget's state: the cached prediction, what it belongs to, the running job."""
+
+    prediction: _api.Prediction | None = None
+    source: object | None = None  # the image layer the prediction was made from
+    generation: int = 0  # bumped whenever the cache is dropped
+    worker: FunctionWorker | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    closed: bool = False  # the widget is gone: results are dropped, nothing is shown
+
+    @property
+    def running(self) -> bool:
+        """True while a network run is in flight."""
+        return self.worker is not None
+
+    def close(self) -> None:
+        """Stop a running job and ignore what it returns (the widget was destroyed)."""
+        self.closed = True
+        self.cancel.set()
+
+    def drop(self) -> None:
+        """Forget the prediction; a run in flight will not be applied when it returns."""
+        self.prediction, self.source = None, None
+        self.generation += 1
+
+
+def start_run(image: np.ndarray, device: str, diameter: float | str | None, session: Session,
+              relay: ProgressRelay, on_done: Callable[[Outcome, int, object], None],
+              source: object) -> FunctionWorker:
+    """Start a worker for one prediction; ``on_done(outcome, generation, source)`` follows."""
+    session.cancel = threading.Event()
+    worker = create_worker(predict_outcome, image, device, diameter, session.cancel,
+                           relay.advanced.emit)
+    generation = session.generation
+    worker.returned.connect(lambda outcome: on_done(outcome, generation, source))
+    session.worker = worker
+    worker.start()
+    return worker
+
+
+def friendly_message(exc: BaseException) -> str:
+    """Word an error so that a biologist can act on it."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return ("Segmentation ran out of memory. Choose CPU as the device, or crop the image "
+                f"into smaller pieces. ({text})")
+    if isinstance(exc, (FileNotFoundError, OSError)):
+        return f"Could not read a file the model needs: {text}"
+    return f"Segmentation failed: {text}"

@@ -1,0 +1,272 @@
+"""The "Segment nuclei" dock widget: gathers parameters, runs the API in a worker, shows results.
+
+The network runs once per click; the threshold / split / minimum-size controls only
+re-label the cached probability maps (debounced) and update the one ``"<image> nuclei"``
+Labels layer in place.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QFileDialog
+
+from ._device import available_devices
+from ._measure import as_features, measure_nuclei
+from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
+from ._qt._run import Outcome, ProgressRelay, Session, friendly_message, start_run
+from ._writer import free_path, save_labels
+
+if TYPE_CHECKING:
+    import napari
+
+DEBOUNCE_MS = 150
+
+
+def device_choices(devices: list[str]) -> list[tuple[str, str]]:
+    """(shown name, device string) pairs: Auto first, then what this machine has."""
+    return [("Auto", "auto")] + [(d.upper(), d) for d in devices]
+
+
+def image_plane(layer: Image) -> np.ndarray:
+    """Return the layer's 2D (grey or RGB) pixels, or raise a ValueError saying what to do."""
+    if layer.ndim != 2:
+        raise ValueError(f"'{layer.name}' has {layer.ndim} dimensions; this version segments "
+                         "2D images only. Choose a 2D image layer, or split the stack first "
+                         "(right-click the layer > Split Stack).")
+    data = layer.data[0] if layer.multiscale else layer.data
+    return np.asarray(data)
+
+
+def result_name(layer: Image) -> str:
+    """Return the name of the Labels layer that holds the nuclei of ``layer``."""
+    return f"{layer.name} nuclei"
+
+
+class NucleiWidget(Container):
+    """Dock widget: image chooser, Segment / Cancel, live threshold & split, device, saving."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self._viewer = viewer
+        self._session = Session()
+        self._relay = ProgressRelay()
+        self._watched: Image | None = None
+        self._build_controls()
+        self._timer = QTimer(self.native)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.relabel)
+        self._connect_events()
+        self._on_image_changed(self._image.value)
+        session = self._session
+        self.native.destroyed.connect(lambda *_: session.close())
+
+    # --- construction -------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        self._image = ComboBox(label="Image", choices=self._image_choices)
+        self._segment = PushButton(text="Segment nuclei")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._threshold = FloatSlider(label="Threshold", min=0.0, max=1.0, step=0.01,
+                                      value=DEFAULT_THRESHOLD)
+        self._split = CheckBox(text="Split touching nuclei", value=True)
+        self._min_size = SpinBox(label="Min. size (px)", min=0, max=1_000_000,
+                                 value=DEFAULT_MIN_SIZE)
+        self._diameter = FloatSpinBox(label="Diameter (px)", min=0, max=1000, step=1, value=0,
+                                      tooltip="Typical nucleus diameter in pixels; 'auto' (0) "
+                                              "estimates it from the image.")
+        self._diameter.native.setSpecialValueText("auto")
+        self._device = ComboBox(label="Device", choices=device_choices(available_devices()))
+        self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
+        self._status = Label(value="Choose an image and press Segment nuclei.")
+        self._save = PushButton(text="Save labels…")
+        self.extend([self._image, self._segment, self._cancel, self._threshold, self._split,
+                     self._min_size, self._diameter, self._device, self._progress,
+                     self._status, self._save])
+
+    def _connect_events(self) -> None:
+        layers = self._viewer.layers
+        for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
+            event.connect(self._image.reset_choices)
+        layers.selection.events.active.connect(self._on_active_layer)
+        self._image.changed.connect(self._on_image_changed)
+        self._device.changed.connect(self._drop_cache)
+        self._diameter.changed.connect(self._drop_cache)
+        for control in (self._threshold, self._split, self._min_size):
+            control.changed.connect(self._schedule_relabel)
+        self._segment.clicked.connect(self.run)
+        self._cancel.clicked.connect(self.cancel)
+        self._save.clicked.connect(self.save_dialog)
+        self._relay.advanced.connect(self._on_progress)
+
+    def _image_choices(self, _widget: object = None) -> list[tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    # --- cache invalidation ---------------------------------------------------------------
+    def _on_active_layer(self, event: object = None) -> None:
+        active = self._viewer.layers.selection.active
+        if isinstance(active, Image) and active != self._image.value:
+            self._image.reset_choices()
+            self._image.value = active
+
+    def _on_image_changed(self, layer: Image | None) -> None:
+        if self._watched is not None:
+            self._watched.events.data.disconnect(self._drop_cache)
+        self._watched = layer
+        if layer is not None:
+            layer.events.data.connect(self._drop_cache)
+        self._drop_cache()
+
+    def _drop_cache(self, *_args: object) -> None:
+        if self._session.prediction is not None or self._session.running:
+            self._status.value = "Image or device changed: press Segment nuclei again."
+        self._session.drop()
+
+    # --- running the network ---------------------------------------------------------------
+    def run(self) -> None:
+        """Start a segmentation of the chosen image (ignored while one is running)."""
+        layer = self._image.value
+        if self._session.running:
+            return
+        if layer is None:
+            show_info("Open an image first (or File > Open Sample > napari-unet-nuclei).")
+            return
+        try:
+            image = image_plane(layer)
+        except ValueError as exc:
+            show_warning(str(exc))
+            return
+        self._set_running(True)
+        self._status.value = f"Segmenting '{layer.name}' on {self._device.value}…"
+        worker = start_run(image, self._device.value, self.diameter, self._session,
+                           self._relay, self._on_done, layer)
+        worker.finished.connect(self._on_finished)
+
+    @property
+    def diameter(self) -> float | str:
+        """The nucleus diameter asked for: pixels, or ``"auto"`` (the spin box at 0)."""
+        return float(self._diameter.value) if self._diameter.value > 0 else "auto"
+
+    def cancel(self) -> None:
+        """Stop the running segmentation; the previous result stays as it was."""
+        if self._session.running:
+            self._session.cancel.set()
+            self._status.value = "Cancelling…"
+
+    def _set_running(self, running: bool) -> None:
+        self._segment.enabled = not running
+        self._cancel.enabled = running
+        if running:
+            self._progress.value = 0
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if self._session.closed:
+            return
+        self._progress.max = max(total, 1)
+        self._progress.value = min(done, total)
+
+    def _on_done(self, outcome: Outcome, generation: int, source: Image) -> None:
+        self._session.worker = None
+        if self._session.closed:
+            return
+        if outcome.cancelled:
+            self._status.value = "Cancelled; the previous result is unchanged."
+        elif outcome.error is not None:
+            self._status.value = "Segmentation failed (see the notification)."
+            show_error(friendly_message(outcome.error))
+        elif generation != self._session.generation:
+            self._status.value = "The image changed during the run: press Segment nuclei again."
+        else:
+            self._session.prediction, self._session.source = outcome.prediction, source
+            self.relabel()
+
+    def _on_finished(self) -> None:
+        self._session.worker = None
+        if self._session.closed:
+            return
+        self._set_running(False)
+
+    # --- re-labelling ------------------------------------------------------------------------
+    def _schedule_relabel(self, *_args: object) -> None:
+        self._timer.start()  # restarts: re-label once the control has been still for a moment
+
+    def relabel(self) -> None:
+        """Re-label from the cached probabilities at the current settings; no network call."""
+        prediction, source = self._session.prediction, self._session.source
+        if prediction is None or source is None:
+            return
+        t0 = time.perf_counter()
+        labels = prediction.labels(self._threshold.value, self._split.value,
+                                   self._min_size.value)
+        table = measure_nuclei(labels, image_plane(source), source.scale, source.translate)
+        self._show_labels(source, labels, as_features(table))
+        ms = 1000 * (time.perf_counter() - t0)
+        size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
+        self._status.value = (f"{len(table['label'])} nuclei{size} · network "
+                              f"{prediction.seconds:.1f} s on {prediction.device} · "
+                              f"re-label {ms:.0f} ms")
+
+    def _show_labels(self, source: Image, labels: np.ndarray, features: dict) -> None:
+        layer = self.result_layer(source)
+        if layer is None:
+            self._viewer.add_labels(labels, name=result_name(source), scale=source.scale,
+                                    translate=source.translate, features=features)
+            return
+        layer.data = labels
+        if not (np.array_equal(layer.scale, source.scale)
+                and np.array_equal(layer.translate, source.translate)):
+            layer.scale, layer.translate = source.scale, source.translate
+        layer.features = features
+
+    def result_layer(self, source: Image | None = None) -> Labels | None:
+        """Return the existing ``"<image> nuclei"`` Labels layer, if there is one."""
+        source = source or self._image.value
+        if source is None:
+            return None
+        name = result_name(source)
+        found = [lay for lay in self._viewer.layers if isinstance(lay, Labels) and lay.name == name]
+        return found[0] if found else None
+
+    # --- saving ----------------------------------------------------------------------------------
+    def save_dialog(self) -> None:
+        """Ask for a file name; save the labels (TIFF or PNG) and a measurements CSV beside."""
+        source, labels = self._image.value, self.result_layer()
+        if source is None or labels is None:
+            show_info("Segment an image first: there are no nucleus labels to save yet.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save nucleus labels",
+                                              f"{result_name(source)}.tif",
+                                              "TIFF (*.tif *.tiff);;PNG (*.png)")
+        if path:
+            self.save_to(path, source, labels)
+
+    def save_to(self, path: str, source: Image, labels: Labels) -> list[Path]:
+        """Save ``labels`` (+ CSV) to ``path``; an added extension never overwrites a file."""
+        target = Path(path)
+        if target.suffix.lower() not in (".tif", ".tiff", ".png"):
+            target = free_path(target.with_name(target.name + ".tif"))
+        try:
+            saved = save_labels(target, np.asarray(labels.data), image_plane(source),
+                                source.scale, source.translate)
+        except (OSError, ValueError) as exc:
+            show_error(f"Could not save the labels: {exc}")
+            return []
+        self._status.value = "Saved " + " and ".join(p.name for p in saved)
+        return saved

@@ -1,0 +1,73 @@
+"""Per-nucleus measurements: pure numpy, checked against hand-made label images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet_nuclei._measure import COLUMNS, as_features, measure_nuclei
+
+
+@pytest.fixture
+def two_squares() -> np.ndarray:
+    labels = np.zeros((10, 12), np.uint16)
+    labels[1:3, 1:3] = 1  # 4 px, centre (1.5, 1.5)
+    labels[5:8, 6:12] = 3  # 18 px, centre (6, 8.5); label 2 absent on purpose
+    return labels
+
+
+def test_columns_and_values(two_squares):
+    image = np.where(two_squares == 1, 10.0, 0.0) + np.where(two_squares == 3, 4.0, 0.0)
+    table = measure_nuclei(two_squares, image)
+    assert tuple(table) == COLUMNS
+    assert table["label"].tolist() == [1, 3]
+    assert table["area_px"].tolist() == [4, 18]
+    assert table["centroid_y_px"].tolist() == [1.5, 6.0]
+    assert table["centroid_x_px"].tolist() == [1.5, 8.5]
+    assert table["mean_intensity"].tolist() == [10.0, 4.0]
+
+
+def test_scale_and_translate(two_squares):
+    table = measure_nuclei(two_squares, scale=(1.0, 0.5, 0.25), translate=(7.0, 10.0, 20.0))
+    assert table["area_scaled"].tolist() == [0.5, 2.25]
+    assert table["centroid_y"].tolist() == [10.75, 13.0]
+    assert table["centroid_x"].tolist() == [20.375, 22.125]
+    assert np.isnan(table["mean_intensity"]).all()
+
+
+def test_rgb_image_is_averaged(two_squares):
+    rgb = np.zeros((*two_squares.shape, 3), np.uint8)
+    rgb[two_squares == 1] = (30, 60, 90)
+    assert measure_nuclei(two_squares, rgb)["mean_intensity"][0] == 60.0
+
+
+def test_empty_labels_give_empty_columns():
+    table = measure_nuclei(np.zeros((5, 5), np.uint16), np.ones((5, 5)))
+    assert tuple(table) == COLUMNS
+    assert all(len(col) == 0 for col in table.values())
+
+
+def test_huge_sparse_ids_do_not_blow_up_memory():
+    labels = np.zeros((4, 4), np.uint32)
+    labels[0, 0], labels[3, 3] = 4_000_000_000, 7
+    table = measure_nuclei(labels)
+    assert table["label"].tolist() == [7, 4_000_000_000]
+    assert table["area_px"].tolist() == [1, 1]
+
+
+def test_inputs_untouched_and_features_have_index(two_squares):
+    copy = two_squares.copy()
+    features = as_features(measure_nuclei(two_squares, two_squares.astype(float)))
+    assert np.array_equal(copy, two_squares)
+    assert features["index"].tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 3, 4), np.uint8), np.zeros((3, 3), np.float32)])
+def test_rejects_non_2d_or_non_integer(bad):
+    with pytest.raises(ValueError):
+        measure_nuclei(bad)
+
+
+def test_rejects_mismatched_image(two_squares):
+    with pytest.raises(ValueError, match="does not match"):
+        measure_nuclei(two_squares, np.zeros((3, 3)))

@@ -1,0 +1,141 @@
+"""Labels -> TIFF / PNG / CSV: read back identical, ImageJ-compatible, never partial."""
+
+from __future__ import annotations
+
+import csv
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet_nuclei import _writer
+from napari_unet_nuclei._measure import COLUMNS
+from napari_unet_nuclei._writer import save_labels, write_csv, write_labels, write_png, write_tiff
+
+
+def _labels(dtype=np.uint16, n: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((64, 80), dtype)
+    for value in range(1, n + 1):
+        y, x = rng.integers(0, 60), rng.integers(0, 76)
+        labels[y:y + 4, x:x + 4] = value
+    return labels
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64])
+def test_tiff_round_trip_is_an_imagej_plane(tmp_path, dtype):
+    labels = _labels(dtype)
+    path = write_tiff(tmp_path / "labels.tif", labels, scale=(0.5, 0.25), unit="um")
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_imagej and len(tif.pages) == 1
+        back = tif.asarray()
+        assert tif.pages[0].tags["XResolution"].value == (4, 1)
+        assert tif.imagej_metadata["unit"] == "um"
+    assert np.array_equal(back, labels)
+    assert back.dtype == (np.uint8 if dtype == np.uint8 else np.uint16)
+
+
+def test_tiff_beyond_uint16_is_plain_uint32(tmp_path):
+    labels = _labels(np.uint32)
+    labels[0, 0] = 70_000
+    path = write_tiff(tmp_path / "many.tif", labels)
+    with tifffile.TiffFile(path) as tif:
+        assert not tif.is_imagej
+        assert tif.asarray().dtype == np.uint32
+        assert np.array_equal(tif.asarray(), labels)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_png_round_trip(tmp_path, dtype):
+    labels = _labels(dtype)
+    labels[0, 0] = 255 if dtype == np.uint8 else 1000
+    back = iio.imread(write_png(tmp_path / "labels.png", labels))
+    assert np.array_equal(back, labels)
+
+
+def test_png_refuses_too_many_labels(tmp_path):
+    labels = np.full((4, 4), 70_000, np.uint32)
+    with pytest.raises(ValueError, match="TIFF"):
+        write_png(tmp_path / "x.png", labels)
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    def broken(path, *args, **kwargs):
+        open(path, "wb").write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tifffile, "imwrite", broken)
+    (tmp_path / "old.tif").write_bytes(b"previous")
+    with pytest.raises(OSError):
+        write_tiff(tmp_path / "old.tif", _labels())
+    assert [p.name for p in tmp_path.iterdir()] == ["old.tif"]
+    assert (tmp_path / "old.tif").read_bytes() == b"previous"
+
+
+def test_csv_columns_and_rows(tmp_path):
+    labels = _labels(n=25)
+    image = np.arange(labels.size, dtype=np.uint16).reshape(labels.shape)
+    tif, table = save_labels(tmp_path / "cells.tif", labels, image, scale=(2.0, 2.0))
+    assert table.name == "cells_measurements.csv"
+    with open(table, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == COLUMNS
+    assert len(rows) == len(np.unique(labels)) - 1
+    first = rows[0]
+    assert int(first["label"]) == 1
+    assert float(first["area_scaled"]) == 4 * int(first["area_px"])
+
+
+def test_save_never_overwrites_an_existing_csv(tmp_path):
+    (tmp_path / "cells_measurements.csv").write_text("mine")
+    paths = save_labels(tmp_path / "cells.png", _labels())
+    assert (tmp_path / "cells_measurements.csv").read_text() == "mine"
+    assert paths[1].name == "cells_measurements-2.csv"
+
+
+def test_write_csv_of_empty_table_has_header_only(tmp_path):
+    from napari_unet_nuclei._measure import empty_table
+
+    path = write_csv(tmp_path / "empty.csv", empty_table())
+    assert path.read_text().strip() == ",".join(COLUMNS)
+
+
+@pytest.mark.parametrize("name", ["x.jpg", "x"])
+def test_unknown_extension_is_refused(tmp_path, name):
+    with pytest.raises(ValueError, match=".tif or .png"):
+        save_labels(tmp_path / name, _labels())
+
+
+@pytest.mark.parametrize("name", ["out.tif", "out.tiff", "out.png"])
+def test_npe2_writer_function(tmp_path, name):
+    labels = _labels()
+    [path] = write_labels(str(tmp_path / name), labels, {"scale": [1.0, 1.0], "name": "x"})
+    back = tifffile.imread(path) if name != "out.png" else iio.imread(path)
+    assert np.array_equal(back, labels)
+
+
+def test_napari_save_selected_layers_uses_the_plugin(tmp_path):
+    napari = pytest.importorskip("napari")
+    import npe2
+
+    npe2.PluginManager.instance().discover()  # a viewer does this; here there is none
+    layer = napari.layers.Labels(_labels(np.int32), name="nuclei")
+    [path] = napari.save_layers(str(tmp_path / "nuclei.tif"), [layer],
+                                plugin="napari-unet-nuclei")
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_imagej
+        assert np.array_equal(tif.asarray(), layer.data)
+
+
+def test_writer_module_imports_no_napari_or_qt():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(_writer))
+    names = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+             for a in n.names} | {n.module for n in ast.walk(tree)
+                                  if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(name.split(".")[0] in ("napari", "qtpy", "PyQt5", "magicgui")
+                   for name in names)
