@@ -123,13 +123,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its sub-commands."""
-    from . import evaluate, train
+    from . import _cli_large, evaluate, train
 
     parser = argparse.ArgumentParser(prog="napari-unet-nuclei", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_segment(sub)
     _add_sample(sub)
+    p = sub.add_parser("segment-large", help="segment one big TIFF / zarr / OME-Zarr image "
+                       "block by block (bounded memory, optional dask cluster)")
+    _cli_large.add_arguments(p)
+    p.set_defaults(func=_cli_large.run)
     p = sub.add_parser("train", help="train the U-Net on a DSB2018-style folder")
     train.add_arguments(p)
     p.set_defaults(func=_train)

@@ -1,0 +1,110 @@
+"""Time and peak memory of the big-image block pipeline (``segment_large``) by image size.
+
+    nice -n 10 python bench/bench_scale.py [--sizes 1024 2048 4096 8192] [--block 2048]
+                                           [--device cpu]
+
+Each input is a tiled BigTIFF written tile by tile from eight 1024x1024 synthetic patterns
+(so even 8192x8192 is never held in memory), then segmented in a fresh subprocess that reads
+it lazily and writes a BigTIFF label memmap. Peak RSS is that child's ``ru_maxrss``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+PATTERN = 1024
+MAX_RSS_8192_GB = 3.0
+
+
+def patterns(n: int = 8) -> list[np.ndarray]:
+    """Distinct synthetic tiles to repeat."""
+    from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+    return [synthetic_nuclei((PATTERN, PATTERN), seed=s)[0] for s in range(n)]
+
+
+def write_input(path: Path, size: int, tiles: list[np.ndarray]) -> None:
+    """A size x size uint16 tiled BigTIFF, one 1024x1024 tile at a time."""
+    import tifffile
+
+    def gen() -> Iterator[np.ndarray]:
+        for i in range((size // PATTERN) ** 2):
+            yield tiles[(i * 5 + i // 7) % len(tiles)]
+
+    tifffile.imwrite(path, gen(), shape=(size, size), dtype=np.uint16, tile=(PATTERN, PATTERN),
+                     bigtiff=True)
+
+
+def child(source: str, output: str, block: int, device: str) -> None:
+    """Run in the subprocess: segment and print one JSON line."""
+    import torch
+
+    from napari_unet_nuclei._blocks import default_margin
+    from napari_unet_nuclei._cli_large import segment_large
+
+    t0 = time.perf_counter()
+    result = segment_large(source, output, block_size=block, device=device)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "count": result.count,
+                      "margin": default_margin(result.settings),
+                      "threads": torch.get_num_threads()}))
+
+
+def run_child(source: Path, output: Path, block: int, device: str) -> tuple[dict, float]:
+    """The child's JSON result and its peak RSS in GB (from wait4)."""
+    cmd = [sys.executable, __file__, "--child", str(source), str(output), "--block", str(block),
+           "--device", device]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    text = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}) for {source}")
+    return json.loads(text.strip().splitlines()[-1]), usage.ru_maxrss / 1024**2
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
+    p.add_argument("--block", type=int, default=2048)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--child", nargs=2, default=None, metavar=("SOURCE", "OUTPUT"))
+    args = p.parse_args()
+    if args.child:
+        child(*args.child, args.block, args.device)
+        return
+    tiles = patterns()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            source, output = Path(tmp) / f"in{size}.tif", Path(tmp) / f"labels{size}.tif"
+            write_input(source, size, tiles)
+            res, rss = run_child(source, output, args.block, args.device)
+            mp = size * size / 1e6
+            rows.append((size, res, rss, mp))
+            print(f"{size}: {res['seconds']:.1f} s, {rss:.2f} GB", file=sys.stderr, flush=True)
+            source.unlink()
+            output.unlink()
+    print(f"block {args.block}, device {args.device}, {rows[0][1]['threads']} torch threads, "
+          f"{os.cpu_count()} CPUs; input: tiled BigTIFF, output: BigTIFF memmap (uint32)\n")
+    print("| image | MP | nuclei | margin (px) | time (s) | s/MP | peak RSS (GB) |")
+    print("|---|---|---|---|---|---|---|")
+    for size, res, rss, mp in rows:
+        print(f"| {size}x{size} | {mp:.1f} | {res['count']} | {res['margin']} | "
+              f"{res['seconds']:.1f} | {res['seconds'] / mp:.2f} | {rss:.2f} |")
+    big = [rss for size, _, rss, _ in rows if size >= 8192]
+    if big and max(big) >= MAX_RSS_8192_GB:
+        print(f"\nWARNING: peak RSS {max(big):.2f} GB at 8192^2 is over {MAX_RSS_8192_GB} GB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""Segment a 2D image larger than memory block by block, one label per nucleus across seams.
+
+Every block is read with a margin of several nucleus diameters, normalised with
+percentiles shared by the whole image, run at one global scale and labelled. Blocks are
+stitched in raster order: an object is written by the first block whose inner region it
+touches; later blocks skip objects that are (mostly) written already and never overwrite
+a pixel. So a nucleus on a seam gets one label, none is lost, and ids are 1..N.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ._api import (
+    DEFAULT_MODEL_DIAMETER,
+    ESTIMATE_CROP,
+    SCALE_TOLERANCE,
+    Diameter,
+    _measured_diameter,
+    _parse_diameter,
+)
+from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
+from ._normalize import HIGH_PERCENTILE, LOW_PERCENTILE, to_grey
+from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, label_dtype, labels_from_maps
+from ._stack import AmbiguousAxesError, canonical_view, check_axes, guess_axes
+
+Slices = tuple[slice, slice]
+DEFAULT_BLOCK = 2048
+MARGIN_FACTOR = 4.0  # margin = 2x the largest expected nucleus, taken as 2x the typical one
+MIN_MARGIN = 64
+SAMPLE_PIXELS = 2_000_000  # pixels read for the global percentiles
+SKIP_SHARE = 0.5  # an object already written to this share is left to the block that wrote it
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block: its ``inner`` region (blocks tile the image) and its ``region`` with margin."""
+
+    inner: Slices
+    region: Slices
+
+    @property
+    def local_inner(self) -> Slices:
+        """The inner region in the coordinates of ``region``."""
+        (iy, ix), (ry, rx) = self.inner, self.region
+        return (slice(iy.start - ry.start, iy.stop - ry.start),
+                slice(ix.start - rx.start, ix.stop - rx.start))
+
+
+@dataclass(frozen=True)
+class BlockSettings:
+    """Everything a worker needs to label a block the same way as every other block."""
+
+    low: float
+    high: float
+    invert: bool
+    scale: float = 1.0
+    diameter: float = DEFAULT_MODEL_DIAMETER  # typical nucleus diameter, image pixels
+    device: str = "auto"
+    weights: str | None = None
+    tile: int = DEFAULT_TILE
+    halo: int = DEFAULT_HALO
+    batch_size: int = 4
+    threshold: float = DEFAULT_THRESHOLD
+    split: bool = True
+    min_size: int = DEFAULT_MIN_SIZE
+    stride: int = 16  # the network's; blocks aligned to it see the pooling grid of the image
+
+
+def plan_blocks(shape: tuple[int, ...], block: int = DEFAULT_BLOCK, margin: int = MIN_MARGIN
+                ) -> list[Block]:
+    """Blocks of ``block`` x ``block`` in raster order, each with ``margin`` pixels around."""
+    h, w = shape[:2]
+
+    def spans(n: int) -> Iterator[tuple[slice, slice]]:
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            yield slice(start, stop), slice(max(0, start - margin), min(n, stop + margin))
+
+    return [Block((iy, ix), (ry, rx)) for iy, ry in spans(h) for ix, rx in spans(w)]
+
+
+def read_region(source, region: Slices) -> np.ndarray:
+    """A region of a numpy, memmap, dask or zarr array as numpy (one read)."""
+    part = source[region]
+    if hasattr(part, "compute"):
+        part = part.compute(scheduler="synchronous")
+    return np.asarray(part)
+
+
+def as_image2d(data, axes: str | None = None, channel: int | None = None):
+    """A lazy 2D (or YX + colour) view of numpy, dask or zarr data; other axes must be 1 long."""
+    arr = data
+    if not isinstance(arr, np.ndarray) and not hasattr(arr, "compute"):
+        import dask.array as da
+
+        arr = da.from_array(data, chunks=getattr(data, "chunks", "auto"))
+    if axes is None:
+        while arr.ndim > 2 and arr.shape[0] == 1:
+            arr = arr[0]
+        guess = guess_axes(tuple(arr.shape))
+        if guess.ambiguous and not (channel is not None and "C" in guess.axes):
+            raise AmbiguousAxesError(f"Cannot tell the axes of shape {arr.shape}: "
+                                     f"{guess.reason}. Pass axes.", guess)
+        axes = guess.axes
+    axes = check_axes(axes, arr.ndim)
+    planes = [a for a in axes if a in "TZ"]
+    if any(arr.shape[axes.index(a)] > 1 for a in planes):
+        raise ValueError(f"shape {arr.shape} with axes {axes!r} is a stack, not one big image")
+    return canonical_view(arr, axes, channel)[(0,) * len(planes)]
+
+
+def normalize_with(image: np.ndarray, low: float, high: float, invert: bool) -> np.ndarray:
+    """Grey float32 image mapped so ``low``/``high`` become 0/1 (inverted if asked); new array."""
+    grey = to_grey(image)
+    grey = np.where(np.isfinite(grey), grey, 0.0).astype(np.float32)
+    if high - low < 1e-6:
+        norm = np.zeros_like(grey)
+    else:
+        norm = ((grey - np.float32(low)) / np.float32(high - low)).astype(np.float32, copy=False)
+    return 1.0 - norm if invert else norm
+
+
+def global_normalization(source, invert: bool | None = None) -> tuple[float, float, bool]:
+    """(low, high, invert) from percentiles of a strided subsample of the whole image."""
+    h, w = source.shape[:2]
+    step = max(1, math.ceil(math.sqrt(h * w / SAMPLE_PIXELS)))
+    grey = to_grey(read_region(source, (slice(None, None, step), slice(None, None, step))))
+    values = grey[np.isfinite(grey)]
+    if values.size == 0:
+        return 0.0, 1.0, bool(invert)
+    low, high = (float(v) for v in np.percentile(values, [LOW_PERCENTILE, HIGH_PERCENTILE]))
+    if invert is None:
+        invert = float(np.median(values)) > (low + high) / 2 if high > low else False
+    return low, high, bool(invert)
+
+
+def _central(shape: tuple[int, ...], size: int) -> Slices:
+    h, w = shape[:2]
+    y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return slice(y, min(h, y + size)), slice(x, min(w, x + size))
+
+
+def estimate_scale(source, settings: BlockSettings, diameter: Diameter = "auto"
+                   ) -> tuple[float, float]:
+    """(scale, diameter in image pixels), as ``predict`` decides them, once for the image."""
+    model, dev = model_on(settings.device, settings.weights)
+    model_diameter = float(getattr(model, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
+    wanted = _parse_diameter(diameter)
+    if wanted is None:
+        return 1.0, model_diameter
+    if wanted != "auto":
+        return model_diameter / float(wanted), float(wanted)
+    crop = read_region(source, _central(source.shape, ESTIMATE_CROP))
+    norm = normalize_with(crop, settings.low, settings.high, settings.invert)
+    estimate = _measured_diameter(predict_maps(norm, model, dev, tile=settings.tile,
+                                               halo=settings.halo, batch_size=settings.batch_size))
+    if estimate is None:
+        return 1.0, model_diameter
+    if 1 / SCALE_TOLERANCE <= model_diameter / estimate <= SCALE_TOLERANCE:
+        return 1.0, estimate
+    return model_diameter / estimate, estimate
+
+
+def make_settings(source, diameter: Diameter = "auto", invert: bool | None = None,
+                  threshold: float | None = None, **options) -> BlockSettings:
+    """Global settings of a big image: shared percentiles, polarity and scale.
+
+    ``options``: ``device``, ``weights``, ``tile``, ``halo``, ``batch_size``, ``split``,
+    ``min_size`` (see ``BlockSettings``).
+    """
+    low, high, invert = global_normalization(source, invert)
+    t = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    settings = BlockSettings(low, high, invert, threshold=t, **options)
+    scale, size = estimate_scale(source, settings, diameter)
+    stride = model_on(settings.device, settings.weights)[0].config.stride
+    return replace(settings, scale=scale, diameter=size, stride=stride)
+
+
+def _round_up(n: float, k: int) -> int:
+    return int(math.ceil(n / k) * k)
+
+
+def default_margin(settings: BlockSettings) -> int:
+    """Margin around blocks: 2x the largest expected nucleus plus the network's halo.
+
+    Objects that touch a block's inner region, and the neighbours they touch, then lie
+    far enough from the block's cut edge to be segmented as in the whole image.
+    """
+    halo = math.ceil(settings.halo / settings.scale)
+    margin = max(MIN_MARGIN, math.ceil(MARGIN_FACTOR * settings.diameter) + halo)
+    return _round_up(margin, settings.stride)
+
+
+def block_plan(shape: tuple[int, ...], settings: BlockSettings, block_size: int = DEFAULT_BLOCK,
+               margin: int | None = None) -> list[Block]:
+    """``plan_blocks`` with block and margin rounded up to the network's stride.
+
+    Aligned blocks give the network the same pooling grid as the whole image, so at scale 1
+    the labels of a block's inner region are those of a whole-image run.
+    """
+    margin = default_margin(settings) if margin is None else _round_up(margin, settings.stride)
+    return plan_blocks(shape, _round_up(block_size, settings.stride), margin)
+
+
+def label_region(image: np.ndarray, settings: BlockSettings) -> np.ndarray:
+    """Labels (1..n) of one block read with its margin."""
+    model, dev = model_on(settings.device, settings.weights)
+    norm = normalize_with(image, settings.low, settings.high, settings.invert)
+    maps = predict_maps(norm, model, dev, settings.scale, settings.tile, settings.halo,
+                        settings.batch_size)
+    return labels_from_maps(maps[0], maps[1], settings.threshold, settings.split,
+                            settings.min_size)
+
+
+def stitch_block(out, block: Block, labels: np.ndarray, next_id: int,
+                 min_size: int = DEFAULT_MIN_SIZE) -> int:
+    """Write the objects of ``labels`` that touch the block's inner region into ``out``.
+
+    Objects mostly written already (by an earlier block) are skipped; no written pixel is
+    overwritten. New objects get ids ``next_id``, ``next_id + 1`` ...; returns the next free id.
+    """
+    existing = np.array(read_region(out, block.region), copy=True)
+    n = int(labels.max(initial=0)) + 1
+    keep = np.zeros(n, bool)
+    keep[labels[block.local_inner]] = True
+    keep[0] = False
+    area = np.bincount(labels.ravel(), minlength=n)
+    taken = np.bincount(labels[existing > 0], minlength=n)
+    keep &= taken < SKIP_SHARE * area
+    new = keep[labels] & (existing == 0)
+    keep &= np.bincount(labels[new], minlength=n) >= max(min_size, 1)
+    new &= keep[labels]
+    ids = np.flatnonzero(keep)
+    lut = np.zeros(n, np.uint32)
+    lut[ids] = np.arange(next_id, next_id + ids.size, dtype=np.uint32)
+    if ids.size:
+        existing[new] = lut[labels[new]]
+        out[block.region] = existing
+    return next_id + int(ids.size)
+
+
+def segment_blocks(source, out=None, block_size: int = DEFAULT_BLOCK, margin: int | None = None,
+                   settings: BlockSettings | None = None,
+                   progress: ProgressCallback | None = None, **options) -> tuple[object, int]:
+    """Label a big 2D (or RGB) image block by block into ``out``; returns (out, count).
+
+    ``source`` is any array with numpy-style slicing (numpy, memmap, dask, zarr); only one
+    block plus margin is read at a time. ``out`` (uint32, same height and width) defaults to
+    a numpy array, cast to the smallest label dtype at the end. ``options`` go to
+    ``make_settings`` (``diameter``, ``invert``, ``threshold``, ``device``, ``weights``...).
+    """
+    settings = settings or make_settings(source, **options)
+    blocks = block_plan(source.shape, settings, block_size, margin)
+    labelled = (label_region(read_region(source, b.region), settings) for b in blocks)
+    return stitch_all(source.shape, out, blocks, labelled, settings.min_size, progress)
+
+
+def stitch_all(shape: tuple[int, ...], out, blocks: list[Block], labelled: Iterable[np.ndarray],
+               min_size: int, progress: ProgressCallback | None = None) -> tuple[object, int]:
+    """Stitch the labels of ``blocks`` (in the same order) into ``out``; (out, count).
+
+    With ``out`` None, a numpy array is made and cast to the smallest label dtype at the end.
+    """
+    in_memory = out is None
+    out = np.zeros(shape[:2], np.uint32) if in_memory else out
+    next_id = 1
+    for done, (block, labels) in enumerate(zip(blocks, labelled, strict=True), 1):
+        next_id = stitch_block(out, block, labels, next_id, min_size)
+        if progress is not None:
+            progress(done, len(blocks))
+    count = next_id - 1
+    return (out.astype(label_dtype(count)) if in_memory else out), count

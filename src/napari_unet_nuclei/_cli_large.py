@@ -1,0 +1,189 @@
+"""Big images from files: lazy big TIFF / zarr / OME-Zarr in, BigTIFF or zarr labels out.
+
+The image is labelled block by block, in this process or on a dask cluster.
+
+``add_arguments`` / ``run`` are the ``segment-large`` sub-command of the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._blocks import DEFAULT_BLOCK, BlockSettings, as_image2d, make_settings
+from ._inference import ProgressCallback
+from ._postprocess import DEFAULT_MIN_SIZE
+
+OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr", ".npy")
+
+
+@dataclass(frozen=True)
+class LargeResult:
+    """Where the labels went, how many nuclei, and the settings used for every block."""
+
+    output: Path
+    count: int
+    shape: tuple[int, int]
+    seconds: float
+    settings: BlockSettings
+
+
+TIFF_AXES = {"S": "C"}  # tifffile's samples axis is our colour axis; Q, I etc. stay unknown
+
+
+def _tiff_axes(path: Path, ndim: int) -> str | None:
+    """The axes tifffile reads from the file's metadata, in our letters, when usable."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        axes = "".join(TIFF_AXES.get(a, a) for a in tif.series[0].axes)
+    ok = len(axes) == ndim and len(set(axes)) == ndim and set(axes) <= set("TZCYX")
+    return axes if ok and "Y" in axes and "X" in axes else None
+
+
+def _zarr_node(path: Path, axes: str | None):
+    """The full-resolution array of a zarr or OME-Zarr store, and its axes when named."""
+    import zarr
+
+    node = zarr.open(str(path), mode="r")
+    if not isinstance(node, zarr.Group):
+        return node, axes
+    attrs = dict(node.attrs)
+    scales = attrs.get("ome", attrs).get("multiscales")
+    if not scales:
+        raise ValueError(f"{path}: a zarr group without OME-Zarr multiscales metadata")
+    names = [a["name"] if isinstance(a, dict) else str(a) for a in scales[0].get("axes", [])]
+    return node[scales[0]["datasets"][0]["path"]], axes or ("".join(names).upper() or None)
+
+
+def open_source(path: str | Path, axes: str | None = None, channel: int | None = None):
+    """A big TIFF (read as zarr, lazily), a zarr / OME-Zarr store or a small image, as 2D."""
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+        import zarr
+
+        node = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+        node = node["0"] if isinstance(node, zarr.Group) else node  # a pyramid's full level
+        axes = axes or _tiff_axes(path, node.ndim)
+    elif path.is_dir() or path.suffix.lower() == ".zarr":
+        node, axes = _zarr_node(path, axes)
+    else:
+        from ._io import read_image
+
+        node = read_image(path)
+    return as_image2d(node, axes, channel)
+
+
+def create_output(path: str | Path, shape: tuple[int, int], chunk: int = DEFAULT_BLOCK):
+    """An on-disk uint32 label array: BigTIFF memmap (.tif), zarr (.zarr) or .npy memmap."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        return tifffile.memmap(path, shape=tuple(shape), dtype=np.uint32, bigtiff=True,
+                               photometric="minisblack")
+    if suffix == ".zarr":
+        import zarr
+
+        chunks = (min(chunk, shape[0]), min(chunk, shape[1]))
+        return zarr.open_array(str(path), mode="w", shape=tuple(shape), chunks=chunks,
+                               dtype=np.uint32, fill_value=0, zarr_format=2)
+    if suffix == ".npy":
+        return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=tuple(shape))
+    raise ValueError(f"{path}: write big labels as one of {', '.join(OUTPUT_SUFFIXES)}")
+
+
+def _close(out) -> None:
+    if isinstance(out, np.memmap):
+        out.flush()
+
+
+def segment_large(source, output: str | Path, block_size: int = DEFAULT_BLOCK,
+                  margin: int | None = None, axes: str | None = None, channel: int | None = None,
+                  client=None, progress: ProgressCallback | None = None,
+                  **options) -> LargeResult:
+    """Label a big image (a file path or an array) block by block into the file ``output``.
+
+    ``client``: a dask.distributed Client to label the blocks on (default: this process).
+    ``options`` go to ``make_settings`` (``diameter``, ``threshold``, ``device`` ...).
+    """
+    t0 = time.perf_counter()
+    is_path = isinstance(source, (str, Path))
+    image = open_source(source, axes, channel) if is_path else as_image2d(source, axes, channel)
+    settings = make_settings(image, **options)
+    out = create_output(output, image.shape[:2], block_size)
+    run = dict(block_size=block_size, margin=margin, settings=settings, progress=progress)
+    if client is None:
+        from ._blocks import segment_blocks
+
+        _, count = segment_blocks(image, out, **run)
+    else:
+        from ._distributed import PathSource, segment_blocks_distributed
+
+        remote = PathSource(str(source), axes, channel) if is_path else image
+        _, count = segment_blocks_distributed(client, remote, out, **run)
+    _close(out)
+    return LargeResult(Path(output), count, tuple(image.shape[:2]), time.perf_counter() - t0,
+                       settings)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``segment-large``."""
+    from .cli import add_diameter_argument
+
+    p.add_argument("input", help="big TIFF (read lazily as zarr), .zarr or OME-Zarr folder")
+    p.add_argument("--output", "-o", required=True,
+                   help="label image to write: .tif (BigTIFF, uint32), .zarr or .npy")
+    p.add_argument("--block-size", type=int, default=DEFAULT_BLOCK, help="block edge, pixels")
+    p.add_argument("--margin", type=int, default=None,
+                   help="overlap around each block, pixels (default: 4 diameters + halo)")
+    p.add_argument("--axes", default=None, help="axes of the input, e.g. YX, CYX, YXC, TCZYX")
+    p.add_argument("--channel", type=int, default=None, help="channel to segment (C axis)")
+    p.add_argument("--threshold", type=float, default=None, help="foreground cut, 0-1")
+    p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus")
+    add_diameter_argument(p)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--weights", default=None, help="weights file (default: bundled)")
+    p.add_argument("--scheduler", default=None,
+                   help="dask scheduler address, or 'local' for a LocalCluster on this machine")
+    p.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
+
+
+def _report(done: int, total: int) -> None:
+    print(f"  block {done}/{total}", flush=True)
+
+
+def _run_with(args: argparse.Namespace, client) -> LargeResult:
+    return segment_large(args.input, args.output, args.block_size, args.margin, args.axes,
+                         args.channel, client, _report, diameter=args.diameter,
+                         threshold=args.threshold, split=not args.no_split,
+                         min_size=args.min_size, device=args.device, weights=args.weights)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``segment-large``; 0 on success, 1 when the input cannot be segmented."""
+    try:
+        if args.scheduler is None:
+            result = _run_with(args, None)
+        else:
+            from ._distributed import cluster_client
+
+            address = None if args.scheduler == "local" else args.scheduler
+            with cluster_client(address, n_workers=args.workers,
+                                processes=args.workers > 1) as client:
+                result = _run_with(args, client)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    h, w = result.shape
+    print(f"{args.input}: {h}x{w}, {result.count} nuclei, diameter "
+          f"{result.settings.diameter:.0f} px -> {result.output} ({result.seconds:.1f} s)")
+    return 0

@@ -1,0 +1,162 @@
+"""Segmentation on a dask.distributed cluster: many files, or one huge image in blocks.
+
+Files: one task per image; each worker process loads the model once (the model cache of
+``_inference`` lives per process) and writes its labels itself. A huge image: every block
+is a task labelled on a worker; the client stitches the results in raster order with
+``_blocks.stitch_block``, so the labels are those of the single-process ``segment_blocks``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from distributed import Client, LocalCluster, as_completed
+
+from ._blocks import (
+    DEFAULT_BLOCK,
+    Block,
+    BlockSettings,
+    block_plan,
+    label_region,
+    make_settings,
+    read_region,
+    stitch_all,
+)
+from ._cli_large import open_source
+from ._inference import ProgressCallback
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What became of one input file."""
+
+    path: str
+    output: str | None
+    count: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PathSource:
+    """A big image by file name, opened by each worker itself (nothing shipped)."""
+
+    path: str
+    axes: str | None = None
+    channel: int | None = None
+
+
+@contextmanager
+def cluster_client(address: str | None = None, n_workers: int = 1, threads_per_worker: int = 1,
+                   processes: bool = False) -> Iterator[Client]:
+    """A client of the scheduler at ``address``, or of a new LocalCluster (closed after)."""
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                      processes=processes, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def segment_file(path: str, output_dir: str, options: dict) -> FileResult:
+    """Task: segment one image file and write ``<output_dir>/<stem>.tif``."""
+    from ._api import predict
+    from ._io import read_image, write_labels
+
+    t0 = time.perf_counter()
+    label_options = {k: options[k] for k in ("threshold", "split", "min_size") if k in options}
+    predict_options = {k: v for k, v in options.items() if k not in label_options}
+    try:
+        labels = predict(read_image(path), **predict_options).labels(**label_options)
+        target = write_labels(Path(output_dir) / f"{Path(path).stem}.tif", labels)
+    except (ValueError, OSError) as exc:
+        return FileResult(str(path), None, error=str(exc))
+    return FileResult(str(path), str(target), int(labels.max(initial=0)),
+                      time.perf_counter() - t0)
+
+
+def segment_files(client: Client, inputs: list[str | Path], output_dir: str | Path,
+                  progress: ProgressCallback | None = None, **options) -> list[FileResult]:
+    """Segment image files (or folders of them) on the cluster, one task per image.
+
+    ``options`` go to ``predict`` and ``Prediction.labels`` (``device``, ``weights``,
+    ``diameter``, ``threshold``, ``split``, ``min_size`` ...). Results keep input order.
+    """
+    from ._io import find_images
+
+    files, problems = find_images(list(inputs))
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    futures = client.map(segment_file, [str(f) for f in files], output_dir=str(output_dir),
+                         options=options, pure=False)
+    order = {f.key: i for i, f in enumerate(futures)}
+    results: list[FileResult | None] = [None] * len(files)
+    for done, future in enumerate(as_completed(futures), 1):
+        results[order[future.key]] = future.result()
+        future.release()
+        if progress is not None:
+            progress(done, len(files))
+    failed = [FileResult(p, None, error=p) for p in problems]
+    return [r for r in results if r is not None] + failed
+
+
+@lru_cache(maxsize=4)
+def _opened(source: PathSource):
+    return open_source(source.path, source.axes, source.channel)
+
+
+def label_block(source, region: tuple[slice, slice], settings: BlockSettings) -> np.ndarray:
+    """Task: read one block plus margin (from a path or an array) and label it."""
+    array = _opened(source) if isinstance(source, PathSource) else source
+    return label_region(read_region(array, region), settings)
+
+
+def _submit(client: Client, source, region: tuple[slice, slice], settings: BlockSettings):
+    if hasattr(source, "compute"):  # a dask array: the cluster computes the block's data
+        data = client.compute(source[region])
+        return client.submit(label_block, data, (slice(None), slice(None)), settings, pure=False)
+    return client.submit(label_block, source, region, settings, pure=False)
+
+
+def segment_blocks_distributed(client: Client, source, out=None, block_size: int = DEFAULT_BLOCK,
+                               margin: int | None = None, settings: BlockSettings | None = None,
+                               window: int | None = None,
+                               progress: ProgressCallback | None = None,
+                               **options) -> tuple[object, int]:
+    """``segment_blocks`` with the blocks labelled as tasks on the cluster; same labels.
+
+    ``source``: a path or ``PathSource`` (each worker opens the file itself), a numpy
+    array (scattered once) or a dask array. Settings are computed here, on the client.
+    At most ``window`` blocks (default: 2 per worker thread) are in flight, so only a few
+    block results wait for the client at a time. Returns (out, count).
+    """
+    source = PathSource(str(source)) if isinstance(source, (str, Path)) else source
+    local = _opened(source) if isinstance(source, PathSource) else source
+    settings = settings or make_settings(local, **options)
+    remote = client.scatter(source, broadcast=True) if isinstance(source, np.ndarray) else source
+    blocks = block_plan(local.shape, settings, block_size, margin)
+    window = window or 2 * max(1, sum(client.nthreads().values()))
+    labelled = _in_order(client, remote, blocks, settings, window)
+    return stitch_all(local.shape, out, blocks, labelled, settings.min_size, progress)
+
+
+def _in_order(client: Client, remote, blocks: list[Block], settings: BlockSettings,
+              window: int) -> Iterator[np.ndarray]:
+    """Block labels in raster order, computed ``window`` blocks ahead on the cluster."""
+    pending: deque = deque()
+    submitted = 0
+    for _ in blocks:
+        while submitted < len(blocks) and len(pending) < window:
+            pending.append(_submit(client, remote, blocks[submitted].region, settings))
+            submitted += 1
+        future = pending.popleft()
+        yield future.result()
+        future.release()

@@ -1,0 +1,236 @@
+"""Stacks: time-lapses, Z-stacks and multichannel images, segmented plane by plane.
+
+Axes are named with the letters T, Z, C, Y and X (e.g. ``"TZYX"``, ``"CYX"``, ``"YXC"``).
+Label ids are unique across the whole stack; with ``link_z`` the planes of a Z-stack are
+joined into 3D nuclei by overlap. The nucleus size and the background polarity are
+decided once, on the middle plane, so every plane is segmented the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._api import DEFAULT_MODEL_DIAMETER, Diameter, predict
+from ._inference import ProgressCallback
+from ._normalize import is_bright_background, percentile_normalize, to_grey
+from ._postprocess import DEFAULT_MIN_SIZE, label_dtype, relabel_sequential
+
+AXIS_LETTERS = "TZCYX"
+MAX_CHANNELS = 4  # a leading axis this short may be channels rather than planes
+DEFAULT_LINK_IOU = 0.3
+
+
+class AmbiguousAxesError(ValueError):
+    """The axes of an array cannot be told from its shape; ``guess`` holds the best one."""
+
+    def __init__(self, message: str, guess: AxesGuess) -> None:
+        super().__init__(message)
+        self.guess = guess
+
+
+@dataclass(frozen=True)
+class AxesGuess:
+    """A guess of an array's axes; ``ambiguous`` means: ask the user before trusting it."""
+
+    axes: str
+    ambiguous: bool = False
+    reason: str = ""
+
+
+def guess_axes(shape: tuple[int, ...], rgb: bool | None = None) -> AxesGuess:
+    """Best guess of the axes of ``shape``; ``rgb`` says whether a last axis of 3/4 is colour."""
+    ndim = len(shape)
+    colour = ndim >= 3 and shape[-1] in (3, 4) and rgb is not False
+    if rgb and not colour:
+        raise ValueError(f"rgb=True needs a last axis of 3 or 4, got shape {shape}")
+    n_lead = ndim - 2 - int(colour)
+    if n_lead < 0 or n_lead > 3 - int(colour):
+        raise ValueError(f"Cannot guess the axes of a {ndim}D array of shape {shape}; give axes.")
+    lead = shape[:n_lead]
+    short = [i for i, n in enumerate(lead) if n <= MAX_CHANNELS]
+    channel_at = None if colour or not short else short[-1]
+    planes = "TZ"[2 - (n_lead - (channel_at is not None)):]
+    letters = list(planes)
+    if channel_at is not None:
+        letters.insert(channel_at, "C")
+    axes = "".join(letters) + "YX" + ("C" if colour else "")
+    if channel_at is not None:
+        return AxesGuess(axes, True, f"an axis of length {lead[channel_at]} may be channels or "
+                                     "planes (Z or time)")
+    if colour and rgb is None and min(shape[-3:-1]) <= MAX_CHANNELS:
+        return AxesGuess(axes, True, "the last axis may be colour or image width")
+    if n_lead == 2:
+        return AxesGuess(axes, True, "T and Z were guessed from their order")
+    return AxesGuess(axes)
+
+
+def check_axes(axes: str, ndim: int) -> str:
+    """Upper-cased ``axes``, checked against the array's number of dimensions."""
+    axes = axes.upper()
+    if len(axes) != ndim:
+        raise ValueError(f"axes {axes!r} name {len(axes)} axes but the array has {ndim}")
+    if any(a not in AXIS_LETTERS for a in axes) or len(set(axes)) != len(axes):
+        raise ValueError(f"axes {axes!r}: use each of the letters {AXIS_LETTERS} at most once")
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"axes {axes!r} must contain Y and X")
+    return axes
+
+
+def resolve_axes(shape: tuple[int, ...], axes: str | None, rgb: bool | None = None) -> str:
+    """The given axes (checked) or an unambiguous guess; raises ``AmbiguousAxesError``."""
+    if axes is not None:
+        return check_axes(axes, len(shape))
+    guess = guess_axes(shape, rgb)
+    if guess.ambiguous:
+        raise AmbiguousAxesError(f"Cannot tell the axes of shape {shape}: {guess.reason}. "
+                                 f"Pass axes (best guess: {guess.axes!r}).", guess)
+    return guess.axes
+
+
+def canonical_view(stack, axes: str, channel: int | None = None):
+    """The stack as ([T][Z], Y, X[, colour]) without copying; ``channel`` picks one of C."""
+    order = [axes.index(a) for a in "TZYXC" if a in axes]
+    view = (stack if hasattr(stack, "transpose") else np.asarray(stack)).transpose(order)
+    if "C" not in axes:
+        if channel is not None:
+            raise ValueError(f"channel={channel} given but axes {axes!r} have no C axis")
+        return view
+    n = view.shape[-1]
+    if channel is not None:
+        if not -n <= channel < n:
+            raise ValueError(f"channel {channel} is out of range for {n} channels")
+        return view[..., channel]
+    if n not in (3, 4):
+        raise ValueError(f"{n} channels: choose one with the channel argument")
+    return view  # RGB(A): each plane goes through as colour
+
+
+def output_axes(axes: str) -> str:
+    """Axes of the labels of a stack with ``axes``: the channel axis is gone."""
+    return axes.replace("C", "")
+
+
+def _plane(view, index: tuple[int, ...]) -> np.ndarray:
+    plane = view[index]
+    return np.asarray(plane.compute() if hasattr(plane, "compute") else plane)
+
+
+def _polarity(middle: np.ndarray, invert: bool | None) -> bool:
+    """The given ``invert``, or whether the middle plane has a bright background."""
+    if invert is None:
+        return is_bright_background(percentile_normalize(to_grey(middle)))
+    return invert
+
+
+def _reuse_diameter(info: dict, diameter: Diameter) -> Diameter:
+    """The diameter that reproduces the middle plane's scale on every other plane."""
+    if not (isinstance(diameter, str) and diameter.lower() == "auto"):
+        return diameter
+    return float(info.get("model_diameter", DEFAULT_MODEL_DIAMETER)) / float(info["scale"])
+
+
+def segment_planes(view, n_lead: int, diameter: Diameter = "auto", invert: bool | None = None,
+                   label_options: dict | None = None, progress: ProgressCallback | None = None,
+                   **predict_options) -> np.ndarray:
+    """Labels of every plane of a ([T][Z], Y, X[, colour]) view; ids unique across planes."""
+    lead = tuple(view.shape[:n_lead])
+    indices = list(np.ndindex(lead))
+    middle_at = len(indices) // 2
+    middle = _plane(view, indices[middle_at])
+    invert = _polarity(middle, invert)
+    first = predict(middle, diameter=diameter, invert=invert, **predict_options)
+    diameter = _reuse_diameter(first.info, diameter)
+    out = np.zeros(lead + first.shape, np.uint32)
+    next_id = 0
+    for done, index in enumerate(indices, 1):
+        pred = first if index == indices[middle_at] else predict(
+            _plane(view, index), diameter=diameter, invert=invert, **predict_options)
+        labels = pred.labels(**(label_options or {}))
+        out[index] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(next_id), 0)
+        next_id += int(labels.max(initial=0))
+        if progress is not None:
+            progress(done, len(indices))
+    return out
+
+
+def match_labels(previous: np.ndarray, current: np.ndarray, min_iou: float = DEFAULT_LINK_IOU
+                 ) -> dict[int, int]:
+    """One-to-one {current id: previous id} for label pairs with IoU >= ``min_iou``, best first."""
+    both = (previous > 0) & (current > 0)
+    if not both.any():
+        return {}
+    base = int(current.max()) + 1
+    keys, inter = np.unique(previous[both].astype(np.int64) * base + current[both],
+                            return_counts=True)
+    prev_ids, cur_ids = keys // base, keys % base
+    area_prev = np.bincount(previous.ravel(), minlength=int(prev_ids.max()) + 1)[prev_ids]
+    area_cur = np.bincount(current.ravel(), minlength=base)[cur_ids]
+    iou = inter / (area_prev + area_cur - inter)
+    mapping: dict[int, int] = {}
+    used: set[int] = set()
+    for i in np.argsort(-iou, kind="stable"):
+        if iou[i] < min_iou:
+            break
+        p, c = int(prev_ids[i]), int(cur_ids[i])
+        if c not in mapping and p not in used:
+            mapping[c] = p
+            used.add(p)
+    return mapping
+
+
+def _remap(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    if not mapping:
+        return labels.copy()
+    ids, inverse = np.unique(labels, return_inverse=True)
+    new = np.array([mapping.get(int(i), int(i)) for i in ids], labels.dtype)
+    return new[inverse].reshape(labels.shape)
+
+
+def link_planes(labels: np.ndarray, min_iou: float = DEFAULT_LINK_IOU) -> np.ndarray:
+    """Join (Z, Y, X) labels with ids unique per plane into 3D objects by overlap; new array.
+
+    A label of plane z+1 takes the id of the label of plane z it overlaps best (IoU at
+    least ``min_iou``), one to one. Ids are not made consecutive here.
+    """
+    out = np.array(labels, copy=True)
+    for z in range(1, out.shape[0]):
+        out[z] = _remap(out[z], match_labels(out[z - 1], out[z], min_iou))
+    return out
+
+
+def _link_all(labels: np.ndarray, min_iou: float) -> np.ndarray:
+    """Link along the Z axis (the one before Y, X) of a ([T], Z, Y, X) array."""
+    flat = labels.reshape((-1,) + labels.shape[-3:])
+    linked = np.stack([link_planes(volume, min_iou) for volume in flat])
+    return linked.reshape(labels.shape)
+
+
+def segment_stack(stack, axes: str | None = None, channel: int | None = None,
+                  link_z: bool = False, link_iou: float = DEFAULT_LINK_IOU,
+                  threshold: float | None = None, split: bool = True,
+                  min_size: int = DEFAULT_MIN_SIZE, rgb: bool | None = None,
+                  progress: ProgressCallback | None = None, **predict_options) -> np.ndarray:
+    """Label a 2D, 2D+t, Z or multichannel stack plane by plane; ids 1..N over the stack.
+
+    ``axes`` like ``"TZYX"`` or ``"CYX"`` (guessed when None; an ambiguous shape raises
+    ``AmbiguousAxesError``). A C axis of 3/4 without ``channel`` is used as colour.
+    The labels keep the input's axis order without C. ``predict_options`` go to ``predict``
+    (``device``, ``weights``, ``diameter``, ``invert``, ``tile_size`` ...).
+    """
+    shape = tuple(np.shape(stack)) if not hasattr(stack, "shape") else tuple(stack.shape)
+    axes = resolve_axes(shape, axes, rgb)
+    if link_z and "Z" not in axes:
+        raise ValueError(f"link_z needs a Z axis; axes are {axes!r}")
+    view = canonical_view(stack, axes, channel)
+    n_lead = sum(a in axes for a in "TZ")
+    options = dict(threshold=threshold, split=split, min_size=min_size)
+    labels = segment_planes(view, n_lead, label_options=options, progress=progress,
+                            **predict_options)
+    if link_z:
+        labels = _link_all(labels, link_iou)
+    labels = relabel_sequential(labels) if link_z else labels.astype(
+        label_dtype(int(labels.max(initial=0))))
+    canonical = [a for a in "TZYX" if a in axes]
+    return np.ascontiguousarray(labels.transpose([canonical.index(a) for a in output_axes(axes)]))

@@ -1,0 +1,78 @@
+"""dask.distributed: a light LocalCluster gives the labels of the single-process run."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet_nuclei._api import segment_nuclei
+from napari_unet_nuclei._blocks import make_settings, segment_blocks
+from napari_unet_nuclei._distributed import (
+    PathSource,
+    cluster_client,
+    segment_blocks_distributed,
+    segment_files,
+)
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+RUN = dict(block_size=128, margin=32)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster_client(n_workers=1, threads_per_worker=1, processes=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    return synthetic_nuclei((256, 256), seed=21)[0]
+
+
+@pytest.fixture(scope="module")
+def expected(image):
+    settings = make_settings(image, device="cpu")
+    labels, count = segment_blocks(image, settings=settings, **RUN)
+    assert count > 20
+    return settings, labels
+
+
+def test_blocks_on_the_cluster_match_one_process(client, image, expected):
+    settings, labels = expected
+    done = []
+    out, count = segment_blocks_distributed(client, image, settings=settings, window=2,
+                                            progress=lambda d, t: done.append(d), **RUN)
+    np.testing.assert_array_equal(out, labels)
+    assert count == int(labels.max()) and done == [1, 2, 3, 4]
+
+
+def test_dask_and_path_sources_on_the_cluster(client, image, expected, tmp_path):
+    settings, labels = expected
+    lazy, _ = segment_blocks_distributed(client, da.from_array(image, chunks=100),
+                                         settings=settings, **RUN)
+    np.testing.assert_array_equal(lazy, labels)
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, image, tile=(64, 64))
+    from_file, _ = segment_blocks_distributed(client, PathSource(str(path)), settings=settings,
+                                              **RUN)
+    np.testing.assert_array_equal(from_file, labels)
+
+
+def test_a_folder_one_task_per_image(client, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images = {f"img{i}": synthetic_nuclei((96, 96), seed=i)[0] for i in range(3)}
+    for name, img in images.items():
+        tifffile.imwrite(folder / f"{name}.tif", img)
+    done = []
+    results = segment_files(client, [folder, tmp_path / "missing"], tmp_path / "out",
+                            progress=lambda d, t: done.append(t), device="cpu", min_size=12)
+    assert [r.error is None for r in results] == [True, True, True, False]
+    assert done == [3, 3, 3]
+    for r in results[:3]:
+        name = r.path.split("/")[-1][:-4]
+        want = segment_nuclei(images[name], device="cpu", min_size=12)
+        np.testing.assert_array_equal(tifffile.imread(r.output), want)
+        assert r.count == int(want.max())

@@ -1,0 +1,187 @@
+"""Stacks: axes guessing, plane-by-plane labels with stack-wide ids, Z linking, colour/channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet_nuclei import _stack
+from napari_unet_nuclei._api import segment_nuclei
+from napari_unet_nuclei._stack import (
+    AmbiguousAxesError,
+    check_axes,
+    guess_axes,
+    link_planes,
+    match_labels,
+    resolve_axes,
+    segment_stack,
+)
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+CPU = dict(device="cpu")  # the bundled weights: real nuclei on small planes in well under 1 s
+
+
+def plane(seed: int, size: int = 128) -> np.ndarray:
+    return synthetic_nuclei((size, size), seed=seed)[0]
+
+
+def ids(labels: np.ndarray) -> set[int]:
+    return set(np.unique(labels).tolist()) - {0}
+
+
+@pytest.mark.parametrize(("shape", "axes", "ambiguous"), [
+    ((512, 512), "YX", False),
+    ((512, 512, 3), "YXC", False),
+    ((512, 512, 4), "YXC", False),
+    ((3, 512, 512), "CYX", True),
+    ((2, 512, 512), "CYX", True),
+    ((10, 256, 256), "ZYX", False),
+    ((10, 256, 256, 3), "ZYXC", False),
+    ((10, 3, 256, 256), "ZCYX", True),
+    ((5, 10, 256, 256), "TZYX", True),
+    ((512, 3, 3), "YXC", True),
+])
+def test_guess_axes(shape, axes, ambiguous):
+    guess = guess_axes(shape)
+    assert (guess.axes, guess.ambiguous) == (axes, ambiguous)
+    assert guess.reason or not ambiguous
+
+
+def test_guess_axes_rgb_flag():
+    assert guess_axes((8, 64, 3), rgb=False).axes == "ZYX"
+    with pytest.raises(ValueError, match="rgb=True"):
+        guess_axes((8, 64, 64), rgb=True)
+    with pytest.raises(ValueError, match="guess"):
+        guess_axes((2, 2, 2, 2, 64, 64))
+
+
+def test_ambiguous_shape_raises_with_the_guess():
+    with pytest.raises(AmbiguousAxesError) as info:
+        resolve_axes((3, 64, 64), None)
+    assert info.value.guess.axes == "CYX"
+    assert resolve_axes((3, 64, 64), "zyx") == "ZYX"
+
+
+@pytest.mark.parametrize(("axes", "ndim", "match"), [
+    ("YX", 3, "array has 3"), ("ZZX", 3, "at most once"), ("TZX", 3, "Y and X"),
+    ("QYX", 3, "letters"),
+])
+def test_check_axes_rejects(axes, ndim, match):
+    with pytest.raises(ValueError, match=match):
+        check_axes(axes, ndim)
+
+
+def test_time_lapse_ids_unique_per_plane_and_consecutive():
+    stack = np.stack([plane(s) for s in range(3)])
+    before = stack.copy()
+    calls = []
+    labels = segment_stack(stack, "TYX", progress=lambda d, t: calls.append((d, t)), **CPU)
+    assert labels.shape == stack.shape and labels.dtype == np.uint16
+    per_plane = [ids(p) for p in labels]
+    assert all(len(s) > 5 for s in per_plane)
+    assert sum(len(s) for s in per_plane) == len(set().union(*per_plane))  # disjoint
+    assert set().union(*per_plane) == set(range(1, int(labels.max()) + 1))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    np.testing.assert_array_equal(stack, before)
+
+
+def test_each_plane_matches_the_2d_call():
+    stack = np.stack([plane(s) for s in (4, 5)])
+    labels = segment_stack(stack, "TYX", diameter=None, **CPU)
+    alone = segment_nuclei(stack[1], diameter=None, **CPU)
+    first = int(labels[0].max())
+    np.testing.assert_array_equal(np.where(labels[1] > 0, labels[1] - first, 0), alone)
+
+
+def test_z_stack_links_planes_into_3d_nuclei():
+    volume = np.stack([plane(1)] * 3)
+    flat = segment_stack(volume, "ZYX", **CPU)
+    linked = segment_stack(volume, "ZYX", link_z=True, **CPU)
+    n = len(ids(flat[0]))
+    assert n > 5 and int(flat.max()) == 3 * n
+    assert int(linked.max()) == n and ids(linked) == set(range(1, n + 1))
+    np.testing.assert_array_equal(linked[0], linked[2])
+    np.testing.assert_array_equal(linked[0] > 0, flat[0] > 0)
+
+
+def test_tzyx_links_within_each_time_point_only():
+    volume = np.stack([np.stack([plane(1)] * 2), np.stack([plane(2)] * 2)])
+    labels = segment_stack(volume, "TZYX", link_z=True, **CPU)
+    assert labels.shape == volume.shape
+    np.testing.assert_array_equal(labels[0, 0], labels[0, 1])
+    assert not ids(labels[0]) & ids(labels[1])
+    with pytest.raises(ValueError, match="Z axis"):
+        segment_stack(volume[0], "TYX", link_z=True, **CPU)
+
+
+def test_axis_order_is_kept():
+    stack = np.stack([plane(s, 96) for s in range(2)])
+    zyx = segment_stack(stack, "ZYX", diameter=None, **CPU)
+    yxz = segment_stack(np.moveaxis(stack, 0, -1), "YXZ", diameter=None, **CPU)
+    np.testing.assert_array_equal(np.moveaxis(zyx, 0, -1), yxz)
+
+
+def test_diameter_is_estimated_once_on_the_middle_plane(monkeypatch):
+    seen = []
+    real = _stack.predict
+
+    def spy(image, **kwargs):
+        seen.append(kwargs["diameter"])
+        return real(image, **kwargs)
+
+    monkeypatch.setattr(_stack, "predict", spy)
+    segment_stack(np.stack([plane(s, 96) for s in range(3)]), "TYX", **CPU)
+    assert seen[0] == "auto" and len(seen) == 3
+    assert isinstance(seen[1], float) and seen[1] == seen[2]
+
+
+def test_rgb_planes_pass_through_as_colour():
+    grey = plane(3)
+    rgb = np.stack([grey] * 3, axis=-1)
+    labels = segment_stack(np.stack([rgb, rgb]), "TYXC", **CPU)
+    assert labels.shape == (2,) + grey.shape
+    np.testing.assert_array_equal(labels[0] > 0, segment_nuclei(rgb, **CPU) > 0)
+    assert segment_stack(rgb, **CPU).shape == grey.shape  # YXC guessed
+
+
+def test_channels_first_is_not_mistaken_for_z():
+    cyx = np.stack([np.zeros((128, 128), np.uint16), plane(6), plane(7)])
+    with pytest.raises(AmbiguousAxesError):
+        segment_stack(cyx, **CPU)
+    one = segment_stack(cyx, "CYX", channel=1, diameter=None, **CPU)
+    np.testing.assert_array_equal(one, segment_nuclei(cyx[1], diameter=None, **CPU))
+    colour = segment_stack(cyx, "CYX", diameter=None, **CPU)
+    expected = segment_nuclei(np.moveaxis(cyx, 0, -1), diameter=None, **CPU)
+    np.testing.assert_array_equal(colour, expected)
+
+
+def test_channel_errors():
+    five = np.zeros((5, 32, 32), np.uint16)
+    with pytest.raises(ValueError, match="choose one"):
+        segment_stack(five, "CYX", **CPU)
+    with pytest.raises(ValueError, match="out of range"):
+        segment_stack(five, "CYX", channel=5, **CPU)
+    with pytest.raises(ValueError, match="no C axis"):
+        segment_stack(five, "ZYX", channel=0, **CPU)
+
+
+def test_match_labels_is_one_to_one_best_first():
+    prev = np.zeros((20, 20), np.uint32)
+    prev[2:8, 2:8] = 1
+    prev[12:18, 12:18] = 2
+    cur = np.zeros_like(prev)
+    cur[2:8, 3:8] = 5   # IoU 30/36 with 1
+    cur[2:8, 2:3] = 6   # IoU 6/36 with 1: below the threshold
+    cur[12:15, 12:18] = 7  # IoU 0.5 with 2
+    cur[15:18, 12:17] = 8  # IoU 15/36 with 2, loses to 7
+    assert match_labels(prev, cur, 0.3) == {5: 1, 7: 2}
+    assert match_labels(prev, cur, 0.9) == {}
+
+
+def test_link_planes_does_not_modify_its_input():
+    labels = np.zeros((3, 10, 10), np.uint32)
+    labels[0, 2:6, 2:6], labels[1, 2:6, 3:7], labels[2, 7:9, 7:9] = 1, 2, 3
+    before = labels.copy()
+    linked = link_planes(labels)
+    np.testing.assert_array_equal(labels, before)
+    assert ids(linked[1]) == {1} and ids(linked[2]) == {3}
