@@ -14,10 +14,10 @@ def test_tiled_equals_whole_image(tiny_weights, synthetic):
 
 
 def test_tile_grid_covers_the_image_once_with_equal_tiles():
-    grid = tile_grid((96, 160), 64)
+    grid = tile_grid((96, 160), 64, 16)
     cover = np.zeros((96, 160), int)
     for y, x, th, tw in grid:
-        assert (th, tw) == (64, 64)
+        assert (th, tw) == (48, 64)
         cover[y:y + th, x:x + tw] += 1
     assert cover.min() >= 1
 
@@ -92,3 +92,10 @@ def test_tta_averages_flips(tiny_weights, synthetic):
 def test_constant_image_has_no_nuclei(value):
     image = np.full((40, 50), value, np.uint16)
     assert predict(image, "cpu").labels().max() == 0
+
+
+def test_tiles_are_even_so_little_is_computed_twice():
+    grid = tile_grid((2304, 1392), 1024, 16)
+    sizes = {(th, tw) for _, _, th, tw in grid}
+    assert sizes == {(768, 704)} and len(grid) == 6
+    assert all(th % 16 == 0 and tw % 16 == 0 for th, tw in sizes)

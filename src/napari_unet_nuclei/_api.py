@@ -70,35 +70,52 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _measured_diameter(maps: np.ndarray) -> float | None:
+def _as_prediction(maps: np.ndarray, device: object = "cpu", info: dict | None = None
+                   ) -> Prediction:
+    return Prediction(maps[0], maps[1], 0.0, str(device), dict(info or {}))
+
+
+def _measured_diameter(pred: Prediction) -> float | None:
     """Median nucleus diameter of the default labels (fragments below the minimum size ignored)."""
-    mask = maps[0] > DEFAULT_THRESHOLD
-    labels = labels_from_maps(maps[0], maps[1], DEFAULT_THRESHOLD, True, DEFAULT_MIN_SIZE)
-    return typical_diameter(labels, mask)
+    labels = pred.labels(DEFAULT_THRESHOLD, True, DEFAULT_MIN_SIZE)
+    return typical_diameter(labels, pred.foreground > DEFAULT_THRESHOLD)
 
 
 def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
-                       ) -> tuple[float | None, np.ndarray | None]:
+                       ) -> tuple[float | None, Prediction | None, float | None]:
     """Typical diameter from passes at ESTIMATE_SCALES, trusting the pass whose nuclei
-    looked most like the training size; also the full-scale maps when that pass ran.
+    looked most like the training size; also the full-scale pass and what it measured.
 
     Smaller scales run only while the full-scale pass finds nuclei too small or none:
     nuclei far larger than the model's size are missed or cut up at full scale.
     """
     best: tuple[float, float] | None = None  # (misfit, diameter)
-    first = None
+    first, first_d = None, None
     for s in ESTIMATE_SCALES:
         if s < 1 and min(crop.shape) * s < MIN_ESTIMATE_SIDE:
             break
-        maps = predict_maps(crop, scale=s, **run)
-        first = maps if s == 1 else first
-        d = _measured_diameter(maps)
+        pred = _as_prediction(predict_maps(crop, scale=s, **run), run["device"])
+        d = _measured_diameter(pred)
+        if s == 1:
+            first, first_d = pred, d
         if d is not None:
             misfit = abs(float(np.log(d * s / model_diameter)))
             best = min(best or (misfit, d), (misfit, d))
         if d is not None and d * s >= model_diameter / SCALE_TOLERANCE:
             break  # nuclei not too small at this scale: shrinking further cannot help
-    return (best[1] if best else None), first
+    return (best[1] if best else None), first, first_d
+
+
+def auto_scale(crop: np.ndarray, model_diameter: float, run: dict
+               ) -> tuple[float, float | None, Prediction | None, float | None]:
+    """(scale, estimated diameter, full-scale pass, its diameter) for ``diameter="auto"``.
+
+    Estimates within SCALE_TOLERANCE of the model's size keep the image's own scale.
+    """
+    estimate, first, first_d = _estimate_diameter(crop, model_diameter, run)
+    if estimate is not None and not 1 / SCALE_TOLERANCE <= model_diameter / estimate <= SCALE_TOLERANCE:
+        return model_diameter / estimate, estimate, None, None
+    return 1.0, estimate, first, first_d
 
 
 def _central_crop(norm: np.ndarray, size: int) -> np.ndarray:
@@ -137,23 +154,23 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
     norm = normalize_image(arr, invert=invert)
     run = dict(model=model, device=dev, tile=tile_size, halo=halo, batch_size=batch_size,
                progress=progress)
-    maps, scale = None, 1.0
+    pred, scale, measured = None, 1.0, None
     if float(norm.max()) == float(norm.min()):  # constant image: nothing to find
-        maps = np.zeros((2, *norm.shape), np.float32)
+        pred = _as_prediction(np.zeros((2, *norm.shape), np.float32), dev)
     elif wanted == "auto":
         crop = _central_crop(norm, ESTIMATE_CROP)
-        estimate, first = _estimate_diameter(crop, model_diameter, run)
-        if estimate is not None and not 1 / SCALE_TOLERANCE <= model_diameter / estimate <= SCALE_TOLERANCE:
-            scale = model_diameter / estimate
-        elif crop.shape == norm.shape and first is not None:
-            maps = first
+        scale, _, first, first_d = auto_scale(crop, model_diameter, run)
+        if scale == 1.0 and crop.shape == norm.shape and first is not None and not tta:
+            pred, measured = first, first_d  # the estimating pass already covered the image
     elif wanted is not None:
         scale = model_diameter / wanted
-    if maps is None or (tta and norm.max() > norm.min()):
-        maps = predict_maps(norm, scale=scale, tta=tta, **run)
-    info = {"scale": scale, "model_diameter": model_diameter, "diameter": _measured_diameter(maps),
-            "diameter_setting": wanted}
-    return Prediction(maps[0], maps[1], time.perf_counter() - t0, str(dev), info)
+    if pred is None:
+        pred = _as_prediction(predict_maps(norm, scale=scale, tta=tta, **run), dev)
+        measured = _measured_diameter(pred)
+    pred.info.update(scale=scale, model_diameter=model_diameter, diameter=measured,
+                     diameter_setting=wanted)
+    object.__setattr__(pred, "seconds", time.perf_counter() - t0)  # frozen: set once, here
+    return pred
 
 
 def segment_nuclei(image: np.ndarray, threshold: float | None = None, split: bool = True,

@@ -18,10 +18,9 @@ import numpy as np
 from ._api import (
     DEFAULT_MODEL_DIAMETER,
     ESTIMATE_CROP,
-    SCALE_TOLERANCE,
     Diameter,
-    _measured_diameter,
     _parse_diameter,
+    auto_scale,
 )
 from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
 from ._normalize import HIGH_PERCENTILE, LOW_PERCENTILE, to_grey
@@ -157,13 +156,10 @@ def estimate_scale(source, settings: BlockSettings, diameter: Diameter = "auto"
         return model_diameter / float(wanted), float(wanted)
     crop = read_region(source, _central(source.shape, ESTIMATE_CROP))
     norm = normalize_with(crop, settings.low, settings.high, settings.invert)
-    estimate = _measured_diameter(predict_maps(norm, model, dev, tile=settings.tile,
-                                               halo=settings.halo, batch_size=settings.batch_size))
-    if estimate is None:
-        return 1.0, model_diameter
-    if 1 / SCALE_TOLERANCE <= model_diameter / estimate <= SCALE_TOLERANCE:
-        return 1.0, estimate
-    return model_diameter / estimate, estimate
+    run = dict(model=model, device=dev, tile=settings.tile, halo=settings.halo,
+               batch_size=settings.batch_size, progress=None)
+    scale, estimate, _, _ = auto_scale(norm, model_diameter, run)
+    return scale, (estimate if estimate is not None else model_diameter)
 
 
 def make_settings(source, diameter: Diameter = "auto", invert: bool | None = None,
