@@ -8,7 +8,7 @@ from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 from napari_unet_nuclei.evaluate import evaluate
 
-SYNTHETIC_AP50 = 0.85  # the figure the README states for the bundled weights
+SYNTHETIC_AP50 = 0.90  # README: 0.97 measured on these three images; the test allows some slack
 
 
 def _two_touching_disks() -> np.ndarray:
