@@ -1,9 +1,7 @@
-"""Reading user images and writing label images, without napari."""
+"""Finding and reading user images, without napari (label files: see ``_writer``)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,34 +44,3 @@ def read_image(path: str | Path) -> np.ndarray:
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4)):
         return arr
     raise ValueError(f"{path}: expected a 2D grey or RGB(A) image, got shape {arr.shape}")
-
-
-def write_labels(path: str | Path, labels: np.ndarray) -> Path:
-    """Write a 2D label image as TIFF (ImageJ-readable for uint8/16) or PNG, atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".tif", ".tiff", ".png"):
-        raise ValueError(f"{path}: labels are written as .tif or .png")
-    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=f".{path.stem}-", dir=path.parent)
-    os.close(fd)
-    try:
-        _write(Path(tmp), np.asarray(labels), suffix)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _write(path: Path, labels: np.ndarray, suffix: str) -> None:
-    if suffix == ".png":
-        import imageio.v3 as iio
-
-        if labels.max(initial=0) > np.iinfo(np.uint16).max:
-            raise ValueError("PNG holds at most 65,535 labels; save as TIFF")
-        iio.imwrite(path, labels.astype(np.uint16 if labels.max(initial=0) > 255 else np.uint8))
-        return
-    import tifffile
-
-    imagej = labels.dtype in (np.uint8, np.uint16)
-    tifffile.imwrite(path, labels, imagej=imagej, compression=None if imagej else "zlib")

@@ -16,7 +16,8 @@ from pathlib import Path
 def _segment(args: argparse.Namespace) -> int:
     from ._api import predict
     from ._device import resolve_device
-    from ._io import find_images, read_image, write_labels
+    from ._io import find_images, read_image
+    from ._writer import write_tiff
 
     out = Path(args.output)
     if out.exists() and not out.is_dir():
@@ -35,7 +36,7 @@ def _segment(args: argparse.Namespace) -> int:
             pred = predict(read_image(path), args.device, args.weights, args.diameter,
                            tta=args.tta)
             labels = pred.labels(args.threshold, not args.no_split, args.min_size)
-            target = write_labels(out / f"{path.stem}.tif", labels)
+            target = write_tiff(out / f"{path.stem}.tif", labels)
         except (ValueError, OSError) as exc:
             problems.append(str(exc))
             print(f"[{i}/{len(files)}] {path.name}: FAILED ({exc})", file=sys.stderr)
