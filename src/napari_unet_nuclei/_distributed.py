@@ -70,14 +70,15 @@ def cluster_client(address: str | None = None, n_workers: int = 1, threads_per_w
 def segment_file(path: str, output_dir: str, options: dict) -> FileResult:
     """Task: segment one image file and write ``<output_dir>/<stem>.tif``."""
     from ._api import predict
-    from ._io import read_image, write_labels
+    from ._io import read_image
+    from ._writer import write_tiff
 
     t0 = time.perf_counter()
     label_options = {k: options[k] for k in ("threshold", "split", "min_size") if k in options}
     predict_options = {k: v for k, v in options.items() if k not in label_options}
     try:
         labels = predict(read_image(path), **predict_options).labels(**label_options)
-        target = write_labels(Path(output_dir) / f"{Path(path).stem}.tif", labels)
+        target = write_tiff(Path(output_dir) / f"{Path(path).stem}.tif", labels)
     except (ValueError, OSError) as exc:
         return FileResult(str(path), None, error=str(exc))
     return FileResult(str(path), str(target), int(labels.max(initial=0)),
