@@ -30,7 +30,8 @@ def test_any_size_gives_maps_of_the_same_size(tiny_weights, shape):
     assert 0 <= pred.foreground.min() and pred.foreground.max() <= 1
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, bool, np.int32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int8, np.int16, np.int32,
+                                   np.int64, np.float16, np.float32, np.float64, bool])
 def test_dtypes_are_accepted(tiny_weights, synthetic, dtype):
     image = synthetic[0][:64, :64]
     image = image > image.mean() if dtype is bool else (image / image.max() * 200).astype(dtype)

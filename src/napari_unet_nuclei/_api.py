@@ -62,7 +62,7 @@ def _check_image(image: np.ndarray) -> np.ndarray:
         spatial = arr.shape
     else:
         raise ValueError(f"segment_nuclei takes a 2D grey or RGB(A) image; got shape {arr.shape}. "
-                         "Segment stacks plane by plane.")
+                         "For stacks and time series use segment_stack(stack, axes=...).")
     if min(spatial) == 0:
         raise ValueError(f"The image is empty (shape {arr.shape}).")
     if arr.dtype.kind not in "biuf":

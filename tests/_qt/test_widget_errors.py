@@ -1,0 +1,58 @@
+"""The widget under bad conditions: nothing to segment, an unwritable folder, data replaced mid-run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from napari.layers import Labels
+from napari.utils.notifications import NotificationSeverity, notification_manager
+
+from napari_unet_nuclei import _api, _widget
+
+from ._helpers import run_and_wait
+
+
+def _messages(severity=None) -> list[str]:
+    return [n.message for n in notification_manager.records
+            if severity is None or n.severity == severity]
+
+
+def test_no_image_layer_asks_for_one(qtbot, make_napari_viewer, counted_predict):
+    viewer = make_napari_viewer()
+    widget = _widget.NucleiWidget(viewer)
+    widget.run()
+    assert any("Open an image first" in m for m in _messages())
+    assert not counted_predict and not widget._session.running
+
+
+def test_unwritable_folder_is_a_clear_error_and_the_layer_is_untouched(qtbot, docked, tmp_path):
+    run_and_wait(qtbot, docked)
+    layer = [lay for lay in docked._viewer.layers if isinstance(lay, Labels)][0]
+    before = np.asarray(layer.data).copy()
+    saved = docked.save_to(str(tmp_path / "missing" / "deeper" / "nuclei.tif"),
+                           docked._image.value, layer)
+    assert saved == []
+    assert any("Could not save the labels" in m for m in _messages(NotificationSeverity.ERROR))
+    assert np.array_equal(np.asarray(layer.data), before)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_data_replaced_during_a_run_discards_its_result(qtbot, docked, monkeypatch):
+    run_and_wait(qtbot, docked)
+    layer = [lay for lay in docked._viewer.layers if isinstance(lay, Labels)][0]
+    before = np.asarray(layer.data).copy()
+    real = _api.predict_maps
+
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_api, "predict_maps", slow)
+    docked._segment.native.click()
+    image = docked._image.value
+    image.data = image.data[::-1].copy()  # the user edits the image while the network runs
+    qtbot.waitUntil(lambda: not docked._session.running, timeout=60_000)
+    assert np.array_equal(np.asarray(layer.data), before)
+    assert docked._session.prediction is None
+    assert "press Segment nuclei again" in docked._status.value
