@@ -2,7 +2,8 @@
 
 The network runs once per click; the threshold / split / minimum-size controls only
 re-label the cached probability maps (debounced) and update the one ``"<image> nuclei"``
-Labels layer in place.
+Labels layer in place. Stacks (2D+t, Z, RGB stacks) are segmented one plane at a time:
+the plane on screen, or every plane through ``segment_stack``.
 """
 
 from __future__ import annotations
@@ -31,28 +32,35 @@ from qtpy.QtWidgets import QFileDialog
 from ._device import available_devices
 from ._measure import as_features, measure_nuclei
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
-from ._qt._run import Outcome, ProgressRelay, Session, friendly_message, start_run
+from ._qt._run import (
+    Outcome,
+    ProgressRelay,
+    Session,
+    friendly_message,
+    start_run,
+    start_stack_run,
+)
+from ._qt._planes import (
+    image_plane,
+    layer_pixels,
+    plane_index,
+    plane_text,
+    spatial_shape,
+    stack_axes,
+)
 from ._writer import free_path, save_labels
 
 if TYPE_CHECKING:
     import napari
+    from napari.qt.threading import FunctionWorker
 
 DEBOUNCE_MS = 150
+CURRENT_PLANE, WHOLE_STACK = "Current plane", "Whole stack"
 
 
 def device_choices(devices: list[str]) -> list[tuple[str, str]]:
     """(shown name, device string) pairs: Auto first, then what this machine has."""
     return [("Auto", "auto")] + [(d.upper(), d) for d in devices]
-
-
-def image_plane(layer: Image) -> np.ndarray:
-    """Return the layer's 2D (grey or RGB) pixels, or raise a ValueError saying what to do."""
-    if layer.ndim != 2:
-        raise ValueError(f"'{layer.name}' has {layer.ndim} dimensions; this version segments "
-                         "2D images only. Choose a 2D image layer, or split the stack first "
-                         "(right-click the layer > Split Stack).")
-    data = layer.data[0] if layer.multiscale else layer.data
-    return np.asarray(data)
 
 
 def result_name(layer: Image) -> str:
@@ -82,6 +90,10 @@ class NucleiWidget(Container):
     # --- construction -------------------------------------------------------------------
     def _build_controls(self) -> None:
         self._image = ComboBox(label="Image", choices=self._image_choices)
+        self._stack_mode = ComboBox(label="Stack", choices=[CURRENT_PLANE, WHOLE_STACK],
+                                    value=CURRENT_PLANE,
+                                    tooltip="Segment the plane on screen, or every plane.")
+        self._link_z = CheckBox(text="Link Z planes (3D nuclei)", value=False)
         self._segment = PushButton(text="Segment nuclei")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._threshold = FloatSlider(label="Threshold", min=0.0, max=1.0, step=0.01,
@@ -97,7 +109,7 @@ class NucleiWidget(Container):
         self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
         self._status = Label(value="Choose an image and press Segment nuclei.")
         self._save = PushButton(text="Save labels…")
-        self.extend([self._image, self._segment, self._cancel, self._threshold, self._split,
+        self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel, self._threshold, self._split,
                      self._min_size, self._diameter, self._device, self._progress,
                      self._status, self._save])
 
@@ -107,6 +119,7 @@ class NucleiWidget(Container):
             event.connect(self._image.reset_choices)
         layers.selection.events.active.connect(self._on_active_layer)
         self._image.changed.connect(self._on_image_changed)
+        self._stack_mode.changed.connect(self._update_stack_controls)
         self._device.changed.connect(self._drop_cache)
         self._diameter.changed.connect(self._drop_cache)
         for control in (self._threshold, self._split, self._min_size):
@@ -133,6 +146,18 @@ class NucleiWidget(Container):
         if layer is not None:
             layer.events.data.connect(self._drop_cache)
         self._drop_cache()
+        self._update_stack_controls()
+
+    def _update_stack_controls(self, *_args: object) -> None:
+        """Show the Stack choice only for stacks, and Link Z only for Whole stack."""
+        layer = self._image.value
+        is_stack = layer is not None and layer.ndim > 2
+        self._stack_mode.visible = self._stack_mode.enabled = is_stack
+        self._link_z.visible = self._link_z.enabled = self.whole_stack(layer)
+
+    def whole_stack(self, layer: Image | None) -> bool:
+        """True when ``layer`` is a stack and the user chose to segment all of its planes."""
+        return layer is not None and layer.ndim > 2 and self._stack_mode.value == WHOLE_STACK
 
     def _drop_cache(self, *_args: object) -> None:
         if self._session.prediction is not None or self._session.running:
@@ -148,16 +173,46 @@ class NucleiWidget(Container):
         if layer is None:
             show_info("Open an image first (or File > Open Sample > napari-unet-nuclei).")
             return
+        start = self._start_stack if self.whole_stack(layer) else self._start_plane
         try:
-            image = image_plane(layer)
+            worker = start(layer)
         except ValueError as exc:
             show_warning(str(exc))
             return
-        self._set_running(True)
-        self._status.value = f"Segmenting '{layer.name}' on {self._device.value}…"
-        worker = start_run(image, self._device.value, self.diameter, self._session,
-                           self._relay, self._on_done, layer)
         worker.finished.connect(self._on_finished)
+
+    def _start_plane(self, layer: Image) -> FunctionWorker:
+        """Predict the 2D image, or the stack plane on screen; cached for the slider."""
+        plane = plane_index(layer, self._viewer.dims.point) if layer.ndim > 2 else ()
+        image = image_plane(layer, plane)
+        self._begin(f"Segmenting '{layer.name}'{plane_text(plane)} on {self._device.value}…")
+
+        def done(outcome: Outcome, generation: int, source: Image) -> None:
+            self._on_done(outcome, generation, source, plane)
+
+        return start_run(image, self._device.value, self.diameter, self._session,
+                         self._relay, done, layer)
+
+    def _start_stack(self, layer: Image) -> FunctionWorker:
+        """Segment every plane with ``segment_stack``; progress counts planes."""
+        axes, note = stack_axes(layer)
+        if note:
+            show_info(f"'{layer.name}': {note}. If an axis holds channels, split the stack "
+                      "first (right-click the layer > Split Stack).")
+        self._begin(f"Segmenting all planes of '{layer.name}' ({axes}) on "
+                    f"{self._device.value}…" + (f" Note: {note}." if note else ""))
+        return start_stack_run(layer_pixels(layer), self._stack_options(axes), self._session,
+                               self._relay, self._on_done, layer)
+
+    def _stack_options(self, axes: str) -> dict:
+        """The ``segment_stack`` keyword arguments from the controls."""
+        return dict(axes=axes, link_z=self._link_z.value, threshold=self._threshold.value,
+                    split=self._split.value, min_size=self._min_size.value,
+                    diameter=self.diameter, device=self._device.value)
+
+    def _begin(self, status: str) -> None:
+        self._set_running(True)
+        self._status.value = status
 
     @property
     def diameter(self) -> float | str:
@@ -182,10 +237,20 @@ class NucleiWidget(Container):
         self._progress.max = max(total, 1)
         self._progress.value = min(done, total)
 
-    def _on_done(self, outcome: Outcome, generation: int, source: Image) -> None:
+    def _on_done(self, outcome: Outcome, generation: int, source: Image,
+                 plane: tuple[int, ...] = ()) -> None:
         self._session.worker = None
-        if self._session.closed:
+        if self._session.closed or self._failed(outcome, generation):
             return
+        if outcome.labels is not None:
+            self._show_stack(source, outcome)
+            return
+        self._session.prediction, self._session.source = outcome.prediction, source
+        self._session.plane = plane
+        self.relabel()
+
+    def _failed(self, outcome: Outcome, generation: int) -> bool:
+        """Say why a run gave nothing to show (cancel, error, stale); False when it did."""
         if outcome.cancelled:
             self._status.value = "Cancelled; the previous result is unchanged."
         elif outcome.error is not None:
@@ -194,8 +259,17 @@ class NucleiWidget(Container):
         elif generation != self._session.generation:
             self._status.value = "The image changed during the run: press Segment nuclei again."
         else:
-            self._session.prediction, self._session.source = outcome.prediction, source
-            self.relabel()
+            return False
+        return True
+
+    def _show_stack(self, source: Image, outcome: Outcome) -> None:
+        """Replace the Labels layer with whole-stack labels; no per-plane cache remains."""
+        labels = outcome.labels
+        self._show_labels(source, labels, {})
+        self._session.drop()
+        planes = int(np.prod(labels.shape[:-2]))
+        self._status.value = (f"{int(labels.max(initial=0))} nuclei in {planes} planes · "
+                              f"{outcome.seconds:.1f} s on {self._device.value}")
 
     def _on_finished(self) -> None:
         self._session.worker = None
@@ -205,22 +279,29 @@ class NucleiWidget(Container):
 
     # --- re-labelling ------------------------------------------------------------------------
     def _schedule_relabel(self, *_args: object) -> None:
+        if self.whole_stack(self._image.value):
+            self._status.value = "Press Segment nuclei to apply to the whole stack."
+            return
         self._timer.start()  # restarts: re-label once the control has been still for a moment
 
     def relabel(self) -> None:
         """Re-label from the cached probabilities at the current settings; no network call."""
-        prediction, source = self._session.prediction, self._session.source
+        prediction, source, plane = (self._session.prediction, self._session.source,
+                                     self._session.plane)
         if prediction is None or source is None:
             return
         t0 = time.perf_counter()
         labels = prediction.labels(self._threshold.value, self._split.value,
                                    self._min_size.value)
-        table = measure_nuclei(labels, image_plane(source), source.scale, source.translate)
+        table = measure_nuclei(labels, image_plane(source, plane), source.scale[-2:],
+                               source.translate[-2:])
+        if plane:
+            labels = self._stack_with_plane(source, labels, plane)
         self._show_labels(source, labels, as_features(table))
         ms = 1000 * (time.perf_counter() - t0)
         size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
-        self._status.value = (f"{len(table['label'])} nuclei{size} · network "
-                              f"{prediction.seconds:.1f} s on {prediction.device} · "
+        self._status.value = (f"{len(table['label'])} nuclei{plane_text(plane)}{size} · "
+                              f"network {prediction.seconds:.1f} s on {prediction.device} · "
                               f"re-label {ms:.0f} ms")
 
     def _show_labels(self, source: Image, labels: np.ndarray, features: dict) -> None:
@@ -234,6 +315,18 @@ class NucleiWidget(Container):
                 and np.array_equal(layer.translate, source.translate)):
             layer.scale, layer.translate = source.scale, source.translate
         layer.features = features
+
+    def _stack_with_plane(self, source: Image, labels: np.ndarray,
+                          plane: tuple[int, ...]) -> np.ndarray:
+        """The stack's labels (uint32, full shape) with ``plane`` replaced; others kept."""
+        layer, shape = self.result_layer(source), spatial_shape(source)
+        data = None if layer is None else layer.data
+        if not (isinstance(data, np.ndarray) and data.shape == shape):
+            data = np.zeros(shape, np.uint32)
+        elif data.dtype != np.uint32 or not data.flags.writeable:
+            data = data.astype(np.uint32)
+        data[plane] = labels
+        return data
 
     def result_layer(self, source: Image | None = None) -> Labels | None:
         """Return the existing ``"<image> nuclei"`` Labels layer, if there is one."""

@@ -154,12 +154,13 @@ def test_labels_keep_the_image_scale_and_translate(qtbot, make_napari_viewer):
     assert np.allclose(layer.features["area_scaled"], layer.features["area_px"] * 0.125)
 
 
-def test_stack_gives_a_clear_notification(qtbot, make_napari_viewer, counted_predict):
+def test_stack_too_deep_gives_a_clear_notification(qtbot, make_napari_viewer, counted_predict):
     viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((3, 32, 32), np.uint16), name="stack")
+    viewer.add_image(np.zeros((2, 2, 2, 32, 32), np.uint16), name="stack")
     widget = _widget.NucleiWidget(viewer)
+    widget._stack_mode.value = _widget.WHOLE_STACK
     widget.run()
-    assert "2D images only" in notification_manager.records[-1].message
+    assert "Whole stack handles up to 4" in notification_manager.records[-1].message
     assert counted_predict == []
     assert not widget._session.running
 
@@ -231,3 +232,115 @@ def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked,
     assert docked._session.prediction is None  # a new size needs a new network run
     run_and_wait(qtbot, docked)
     assert seen == ["auto", 24.0]
+
+
+def _stack_widget(make_napari_viewer, rgb: bool = False):
+    """A widget on a (3, 128, 128) synthetic stack (RGB: (3, 128, 128, 3)), on the CPU."""
+    from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+    planes = [synthetic_nuclei((128, 128), seed=i)[0] for i in range(3)]
+    stack = np.stack([np.stack([p] * 3, axis=-1) if rgb else p for p in planes])
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="stack", rgb=rgb)
+    widget = _widget.NucleiWidget(viewer)
+    widget._device.value = "cpu"
+    return viewer, widget
+
+
+def test_stack_controls_only_for_stacks(make_napari_viewer):
+    viewer, widget = _stack_widget(make_napari_viewer)
+    assert widget._stack_mode.enabled and not widget._link_z.enabled
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    assert widget._link_z.enabled
+    viewer.add_image(np.zeros((32, 32)), name="flat")
+    assert widget._image.value.name == "flat"
+    assert not widget._stack_mode.enabled and not widget._link_z.enabled
+
+
+def test_current_plane_labels_only_that_plane(qtbot, make_napari_viewer, counted_predict):
+    viewer, widget = _stack_widget(make_napari_viewer)
+    viewer.dims.set_current_step(0, 1)
+    run_and_wait(qtbot, widget)
+    data = np.array(_result(viewer).data)  # copies: the layer's array is updated in place
+    assert data.shape == (3, 128, 128) and data.dtype == np.uint32
+    assert data[1].max() > 0 and not data[0].any() and not data[2].any()
+    assert "(plane 1)" in widget._status.value
+    viewer.dims.set_current_step(0, 2)
+    run_and_wait(qtbot, widget)
+    both = np.array(_result(viewer).data)
+    assert np.array_equal(both[1], data[1]) and both[2].max() > 0 and not both[0].any()
+    network_calls = len(counted_predict)
+    settle(qtbot, widget, lambda: setattr(widget._threshold, "value", 0.95))
+    after = np.asarray(_result(viewer).data)
+    assert np.array_equal(after[1], data[1])  # only the cached plane (2) is re-labelled
+    assert (after[2] > 0).sum() < (both[2] > 0).sum()
+    assert len(counted_predict) == network_calls
+
+
+def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, make_napari_viewer):
+    viewer, widget = _stack_widget(make_napari_viewer)
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    data = np.asarray(_result(viewer).data)
+    assert data.shape == (3, 128, 128)
+    ids = [set(np.unique(plane)) - {0} for plane in data]
+    assert all(ids)
+    assert not (ids[0] & ids[1]) and not (ids[1] & ids[2]) and not (ids[0] & ids[2])
+    assert widget._progress.value == widget._progress.max == 3
+    assert "3 planes" in widget._status.value
+    widget._threshold.value = 0.95  # no re-run: a hint instead
+    assert not widget._timer.isActive() and not widget._session.running
+    assert "whole stack" in widget._status.value
+    assert np.array_equal(np.asarray(_result(viewer).data), data)
+
+
+def test_whole_stack_cancel_keeps_the_previous_result(qtbot, make_napari_viewer, monkeypatch):
+    viewer, widget = _stack_widget(make_napari_viewer)
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    before = np.asarray(_result(viewer).data).copy()
+    real = _api.predict_maps
+
+    def slow_maps(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_api, "predict_maps", slow_maps)
+    widget._segment.native.click()
+    qtbot.waitUntil(lambda: widget._progress.value > 0, timeout=60_000)
+    widget._cancel.native.click()
+    qtbot.waitUntil(lambda: not widget._session.running, timeout=60_000)
+    assert "Cancelled" in widget._status.value
+    assert np.array_equal(np.asarray(_result(viewer).data), before)
+
+
+def test_rgb_stack_current_plane_and_whole_stack(qtbot, make_napari_viewer):
+    viewer, widget = _stack_widget(make_napari_viewer, rgb=True)
+    viewer.dims.set_current_step(0, 0)
+    run_and_wait(qtbot, widget)
+    data = np.asarray(_result(viewer).data)
+    assert data.shape == (3, 128, 128) and data[0].max() > 0 and not data[1:].any()
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    assert all(plane.max() > 0 for plane in np.asarray(_result(viewer).data))
+
+
+def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
+    from napari_unet_nuclei._qt import _run
+
+    seen: dict = {}
+
+    def fake(stack, progress=None, **options):
+        seen.update(options)
+        progress(1, 1)
+        return np.ones(np.shape(stack), np.uint16)
+
+    monkeypatch.setattr(_run, "segment_stack", fake)
+    viewer, widget = _stack_widget(make_napari_viewer)
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    widget._link_z.value = True
+    widget._diameter.value = 20
+    run_and_wait(qtbot, widget)
+    assert seen["axes"] == "ZYX" and seen["link_z"] is True
+    assert seen["device"] == "cpu" and seen["diameter"] == 20.0
+    assert np.asarray(_result(viewer).data).shape == (3, 128, 128)

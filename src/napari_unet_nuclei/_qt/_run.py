@@ -8,6 +8,7 @@ widget decides what the user sees.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtCore import QObject, Signal
 
 from .. import _api
+from .._stack import segment_stack
 
 
 class RunCancelled(Exception):
@@ -24,15 +26,17 @@ class RunCancelled(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a run produced: a prediction, an error, or nothing (cancelled)."""
+    """What a run produced: a prediction or stack labels, an error, or nothing (cancelled)."""
 
     prediction: _api.Prediction | None = None
     error: Exception | None = None
+    labels: np.ndarray | None = None  # whole-stack runs: labels, ids unique across planes
+    seconds: float = 0.0
 
     @property
     def cancelled(self) -> bool:
         """True when the run stopped because of Cancel."""
-        return self.prediction is None and self.error is None
+        return self.prediction is None and self.error is None and self.labels is None
 
 
 class ProgressRelay(QObject):
@@ -41,14 +45,21 @@ class ProgressRelay(QObject):
     advanced = Signal(int, int)
 
 
-def predict_outcome(image: np.ndarray, device: str, diameter: float | str | None,
-                    cancel: threading.Event, report: Callable[[int, int], None]) -> Outcome:
-    """Call ``predict``; turn Cancel and errors into an ``Outcome`` (runs in the worker)."""
+def cancellable(cancel: threading.Event, report: Callable[[int, int], None]
+                ) -> Callable[[int, int], None]:
+    """A progress callback that reports, or raises ``RunCancelled`` once Cancel was pressed."""
     def progress(done: int, total: int) -> None:
         if cancel.is_set():
             raise RunCancelled
         report(done, total)
 
+    return progress
+
+
+def predict_outcome(image: np.ndarray, device: str, diameter: float | str | None,
+                    cancel: threading.Event, report: Callable[[int, int], None]) -> Outcome:
+    """Call ``predict``; turn Cancel and errors into an ``Outcome`` (runs in the worker)."""
+    progress = cancellable(cancel, report)
     try:
         prediction = _api.predict(image, device=device, diameter=diameter, progress=progress)
     except RunCancelled:
@@ -58,12 +69,27 @@ def predict_outcome(image: np.ndarray, device: str, diameter: float | str | None
     return Outcome() if cancel.is_set() else Outcome(prediction=prediction)
 
 
+def stack_outcome(stack: object, options: dict, cancel: threading.Event,
+                  report: Callable[[int, int], None]) -> Outcome:
+    """Call ``segment_stack(stack, **options)``; progress is planes done / total (worker)."""
+    t0 = time.perf_counter()
+    try:
+        labels = segment_stack(stack, progress=cancellable(cancel, report), **options)
+    except RunCancelled:
+        return Outcome()
+    except Exception as exc:  # shown to the user by the widget, in words
+        return Outcome(error=exc)
+    seconds = time.perf_counter() - t0
+    return Outcome() if cancel.is_set() else Outcome(labels=labels, seconds=seconds)
+
+
 @dataclass
 class Session:
     """The widget's state: the cached prediction, what it belongs to, the running job."""
 
     prediction: _api.Prediction | None = None
     source: object | None = None  # the image layer the prediction was made from
+    plane: tuple[int, ...] = ()  # the stack plane it was made from; () for a 2D image
     generation: int = 0  # bumped whenever the cache is dropped
     worker: FunctionWorker | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -81,7 +107,7 @@ class Session:
 
     def drop(self) -> None:
         """Forget the prediction; a run in flight will not be applied when it returns."""
-        self.prediction, self.source = None, None
+        self.prediction, self.source, self.plane = None, None, ()
         self.generation += 1
 
 
@@ -92,6 +118,21 @@ def start_run(image: np.ndarray, device: str, diameter: float | str | None, sess
     session.cancel = threading.Event()
     worker = create_worker(predict_outcome, image, device, diameter, session.cancel,
                            relay.advanced.emit)
+    return _launch(worker, session, on_done, source)
+
+
+def start_stack_run(stack: object, options: dict, session: Session, relay: ProgressRelay,
+                    on_done: Callable[[Outcome, int, object], None],
+                    source: object) -> FunctionWorker:
+    """Start a worker that segments a whole stack; ``on_done(outcome, generation, source)``."""
+    session.cancel = threading.Event()
+    worker = create_worker(stack_outcome, stack, options, session.cancel, relay.advanced.emit)
+    return _launch(worker, session, on_done, source)
+
+
+def _launch(worker: FunctionWorker, session: Session,
+            on_done: Callable[[Outcome, int, object], None], source: object) -> FunctionWorker:
+    """Wire ``on_done`` to the worker's result, record it on the session and start it."""
     generation = session.generation
     worker.returned.connect(lambda outcome: on_done(outcome, generation, source))
     session.worker = worker
