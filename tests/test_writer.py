@@ -139,3 +139,21 @@ def test_writer_module_imports_no_napari_or_qt():
                                   if isinstance(n, ast.ImportFrom) and n.module}
     assert not any(name.split(".")[0] in ("napari", "qtpy", "PyQt5", "magicgui")
                    for name in names)
+
+
+def test_stack_saves_as_one_tiff_plane_per_image_with_per_plane_csv(tmp_path):
+    import tifffile
+
+    labels = np.zeros((3, 20, 30), np.uint16)
+    labels[0, 2:6, 2:6] = 1
+    labels[2, 10:15, 10:20] = 5
+    labels[2, 0:3, 0:3] = 6
+    image = np.random.default_rng(0).random((3, 20, 30))
+    saved = save_labels(tmp_path / "stack.tif", labels, image, scale=(2.0, 0.5, 0.5))
+    back = tifffile.imread(saved[0])
+    assert back.shape == (3, 20, 30) and np.array_equal(back, labels)
+    rows = saved[1].read_text().strip().splitlines()
+    assert rows[0].split(",")[-1] == "plane" and len(rows) == 1 + 3
+    assert [r.split(",")[-1] for r in rows[1:]] == ["0", "2", "2"]
+    with pytest.raises(ValueError, match="PNG holds one 2D image"):
+        save_labels(tmp_path / "stack.png", labels)

@@ -88,6 +88,29 @@ def measure_nuclei(labels: np.ndarray, image: np.ndarray | None = None,
             "centroid_y": ty + sy * cy, "centroid_x": tx + sx * cx, "mean_intensity": mean}
 
 
+def measure_stack(labels: np.ndarray, image: np.ndarray | None = None,
+                  scale: Sequence[float] | None = None,
+                  translate: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+    """``measure_nuclei`` for 2D labels; for stacks, per plane with a leading ``plane`` column.
+
+    ``image`` has the labels' shape (plus a trailing RGB axis) or is None.
+    """
+    lab = np.asarray(labels)
+    if lab.ndim == 2:
+        return measure_nuclei(lab, image, scale, translate)
+    yx_scale = None if scale is None else list(scale)[-2:]
+    yx_shift = None if translate is None else list(translate)[-2:]
+    tables, planes = [], []
+    for i, index in enumerate(np.ndindex(*lab.shape[:-2])):
+        plane_image = None if image is None else np.asarray(image[index])
+        table = measure_nuclei(lab[index], plane_image, yx_scale, yx_shift)
+        tables.append(table)
+        planes.append(np.full(len(table["label"]), i, np.int64))
+    out = {"plane": np.concatenate(planes)}
+    out.update({k: np.concatenate([t[k] for t in tables]) for k in COLUMNS})
+    return out
+
+
 def as_features(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Return the table as napari Labels ``features``: with an ``index`` column of labels."""
     return {"index": table["label"], **table}

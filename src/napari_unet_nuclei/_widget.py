@@ -356,8 +356,9 @@ class NucleiWidget(Container):
         if target.suffix.lower() not in (".tif", ".tiff", ".png"):
             target = free_path(target.with_name(target.name + ".tif"))
         try:
-            saved = save_labels(target, np.asarray(labels.data), image_plane(source),
-                                source.scale, source.translate)
+            pixels = image_plane(source) if source.ndim == 2 else np.asarray(layer_pixels(source))
+            saved = save_labels(target, np.asarray(labels.data), pixels, source.scale,
+                                source.translate)
         except (OSError, ValueError) as exc:
             show_error(f"Could not save the labels: {exc}")
             return []

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._measure import COLUMNS, measure_nuclei
+from ._measure import COLUMNS, measure_stack
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 PNG_EXTENSIONS = (".png",)
@@ -40,8 +40,8 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 def _check_labels(labels: np.ndarray) -> np.ndarray:
     arr = np.asarray(labels)
-    if arr.ndim != 2:
-        raise ValueError(f"Only 2D label images can be saved for now; got shape {arr.shape}.")
+    if not 2 <= arr.ndim <= 4:
+        raise ValueError(f"Label images of 2 to 4 dimensions can be saved; got shape {arr.shape}.")
     if arr.dtype.kind not in "iub":
         raise ValueError(f"Labels must be integers, got {arr.dtype}.")
     if arr.size and arr.min() < 0:
@@ -55,7 +55,7 @@ def _fits_uint16(arr: np.ndarray) -> bool:
 
 def write_tiff(path: str | os.PathLike, labels: np.ndarray,
                scale: Sequence[float] | None = None, unit: str | None = None) -> Path:
-    """Write a 2D label image as TIFF; returns the path.
+    """Write a 2D label image (or a 3D/4D stack of them) as TIFF; returns the path.
 
     Labels that fit 16 bits become an ImageJ hyperstack (uint8 kept, other integer
     types stored as uint16 losslessly), one plane, with the pixel size from ``scale``.
@@ -87,6 +87,8 @@ def write_png(path: str | os.PathLike, labels: np.ndarray,
     ``scale`` and ``unit`` are accepted for symmetry with ``write_tiff`` and not stored.
     """
     arr, target = _check_labels(labels), Path(path)
+    if arr.ndim != 2:
+        raise ValueError(f"PNG holds one 2D image; save a stack of shape {arr.shape} as TIFF.")
     if not _fits_uint16(arr):
         raise ValueError(f"PNG holds at most {UINT16_MAX} labels; save as TIFF instead.")
     arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16)
@@ -144,7 +146,7 @@ def save_labels(path: str | os.PathLike, labels: np.ndarray, image: np.ndarray |
     replaces an existing file: it takes the next free name instead.
     """
     write = writer_for(path)
-    table = measure_nuclei(labels, image, scale, translate)
+    table = measure_stack(labels, image, scale, translate)
     saved = write(path, labels, scale=scale, unit=unit)
     return [saved, write_csv(free_path(measurements_path(saved)), table)]
 

@@ -344,3 +344,17 @@ def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
     assert seen["axes"] == "ZYX" and seen["link_z"] is True
     assert seen["device"] == "cpu" and seen["diameter"] == 20.0
     assert np.asarray(_result(viewer).data).shape == (3, 128, 128)
+
+
+def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, make_napari_viewer, tmp_path):
+    import tifffile
+
+    viewer, widget = _stack_widget(make_napari_viewer)
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    layer = _result(viewer)
+    saved = widget.save_to(str(tmp_path / "stack.tif"), widget._image.value, layer)
+    assert [p.name for p in saved] == ["stack.tif", "stack_measurements.csv"]
+    assert np.array_equal(tifffile.imread(saved[0]), np.asarray(layer.data))
+    rows = saved[1].read_text().strip().splitlines()
+    assert len(rows) == 1 + n_labels(layer) and rows[0].endswith("plane")
