@@ -242,6 +242,9 @@ class NucleiWidget(Container):
         self._session.worker = None
         if self._session.closed or self._failed(outcome, generation):
             return
+        if source not in self._viewer.layers:
+            self._status.value = f"'{source.name}' was removed during the run; nothing was added."
+            return
         if outcome.labels is not None:
             self._show_stack(source, outcome)
             return

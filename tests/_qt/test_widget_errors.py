@@ -56,3 +56,39 @@ def test_data_replaced_during_a_run_discards_its_result(qtbot, docked, monkeypat
     assert np.array_equal(np.asarray(layer.data), before)
     assert docked._session.prediction is None
     assert "press Segment nuclei again" in docked._status.value
+
+
+def _slow_network(monkeypatch, seconds: float = 0.5) -> None:
+    real = _api.predict_maps
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_api, "predict_maps", slow)
+
+
+def test_layer_removed_during_a_run_adds_nothing(qtbot, docked, monkeypatch):
+    _slow_network(monkeypatch)
+    viewer = docked._viewer
+    docked._segment.native.click()
+    viewer.layers.remove(docked._image.value)
+    qtbot.waitUntil(lambda: not docked._session.running, timeout=60_000)
+    assert not [lay for lay in viewer.layers if isinstance(lay, Labels)]
+    assert docked._session.prediction is None
+
+
+def test_viewer_closed_during_a_run_is_harmless(qtbot, make_napari_viewer, monkeypatch):
+    from napari_unet_nuclei._sample_data import synthetic_sample
+
+    viewer = make_napari_viewer()
+    image, _ = synthetic_sample()
+    viewer.add_image(image, name="sample")
+    widget = _widget.NucleiWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    _slow_network(monkeypatch, 1.0)
+    widget._segment.native.click()
+    worker = widget._session.worker
+    viewer.close()
+    qtbot.waitUntil(lambda: worker is None or not worker.is_running, timeout=60_000)
+    assert widget._session.closed or not widget._session.running
