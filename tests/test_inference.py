@@ -100,3 +100,11 @@ def test_tiles_are_even_so_little_is_computed_twice():
     sizes = {(th, tw) for _, _, th, tw in grid}
     assert sizes == {(768, 704)} and len(grid) == 6
     assert all(th % 16 == 0 and tw % 16 == 0 for th, tw in sizes)
+
+
+def test_labels_are_fresh_arrays_even_when_cached(tiny_weights, synthetic):
+    pred = predict(synthetic[0][:64, :64], "cpu", tiny_weights, diameter=None)
+    a = pred.labels(0.3)
+    a[:] = 7
+    b = pred.labels(0.3)
+    assert not (b == 7).all()

@@ -55,3 +55,14 @@ def test_inputs_are_not_modified():
     labels_from_maps(fg, dist)
     np.testing.assert_array_equal(fg, fg0)
     np.testing.assert_array_equal(dist, dist0)
+
+
+def test_coarse_seed_search_finds_the_same_cores_for_large_nuclei():
+    from napari_unet_nuclei._postprocess import seed_peaks
+
+    labels = _touching_disks()  # radius 15
+    dist = normalized_distance(labels)
+    fine, coarse = seed_peaks(dist), seed_peaks(dist, step=2)
+    assert coarse.shape == fine.shape
+    fg = (labels > 0).astype(np.float32)
+    assert labels_from_maps(fg, dist, peaks=coarse).max() == labels_from_maps(fg, dist, peaks=fine).max() == 2

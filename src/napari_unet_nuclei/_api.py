@@ -19,6 +19,7 @@ SCALE_TOLERANCE = 1.25  # estimates within this factor of the model's size need 
 ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central square
 ESTIMATE_SCALES = (1.0, 0.5, 0.25)  # passes that may run to find the nucleus size
 MIN_ESTIMATE_SIDE = 32  # no estimating pass on an image smaller than this
+COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Prediction:
     seconds: float = 0.0
     device: str = "cpu"
     info: dict = field(default_factory=dict)
+    peak_step: int = 1  # 2 when nuclei are known to be large enough for coarse seed search
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -44,14 +46,23 @@ class Prediction:
     @functools.cached_property
     def peaks(self) -> np.ndarray:
         """Seeds of the split, computed once: they do not depend on the threshold."""
-        return seed_peaks(self.distance)
+        return seed_peaks(self.distance, step=self.peak_step)
 
     def labels(self, threshold: float | None = None, split: bool = True,
                min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
         """Instance labels (uint16, or uint32 past 65,535 nuclei); no network call."""
         t = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-        peaks = self.peaks if split else None
-        return labels_from_maps(self.foreground, self.distance, t, split, min_size, peaks)
+        key = (t, bool(split), int(min_size))
+        if self._last[0] != key:  # the size measurement and segment_nuclei ask for the same
+            peaks = self.peaks if split else None
+            self._last[:] = [key, labels_from_maps(self.foreground, self.distance, t, split,
+                                                   min_size, peaks)]
+        return self._last[1].copy()
+
+    @functools.cached_property
+    def _last(self) -> list:
+        """The latest (settings, labels), so asking twice runs the watershed once."""
+        return [None, None]
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -70,9 +81,11 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _as_prediction(maps: np.ndarray, device: object = "cpu", info: dict | None = None
+def _as_prediction(maps: np.ndarray, device: object = "cpu", diameter: float | None = None
                    ) -> Prediction:
-    return Prediction(maps[0], maps[1], 0.0, str(device), dict(info or {}))
+    """A Prediction of raw maps; seeds are searched coarsely when nuclei are known to be large."""
+    coarse = diameter is not None and diameter >= COARSE_SEEDS_DIAMETER
+    return Prediction(maps[0], maps[1], 0.0, str(device), {}, 2 if coarse else 1)
 
 
 def _measured_diameter(pred: Prediction) -> float | None:
@@ -94,7 +107,11 @@ def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
     for s in ESTIMATE_SCALES:
         if s < 1 and min(crop.shape) * s < MIN_ESTIMATE_SIDE:
             break
-        pred = _as_prediction(predict_maps(crop, scale=s, **run), run["device"])
+        # nuclei that the size search must find are >= 12 px across on the crop's grid at
+        # s < 1; at s = 1 a coarse seed search only matters when this pass is kept, and it is
+        # kept only when the nuclei measure 12.8-20 px.
+        pred = _as_prediction(predict_maps(crop, scale=s, **run), run["device"],
+                              COARSE_SEEDS_DIAMETER)
         d = _measured_diameter(pred)
         if s == 1:
             first, first_d = pred, d
@@ -165,7 +182,8 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
     elif wanted is not None:
         scale = model_diameter / wanted
     if pred is None:
-        pred = _as_prediction(predict_maps(norm, scale=scale, tta=tta, **run), dev)
+        known = model_diameter / scale if wanted is not None else None  # nuclei px, image grid
+        pred = _as_prediction(predict_maps(norm, scale=scale, tta=tta, **run), dev, known)
         measured = _measured_diameter(pred)
     pred.info.update(scale=scale, model_diameter=model_diameter, diameter=measured,
                      diameter_setting=wanted)

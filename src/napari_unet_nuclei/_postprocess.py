@@ -30,13 +30,19 @@ def relabel_sequential(labels: np.ndarray, min_size: int = 0) -> np.ndarray:
 
 
 def seed_peaks(distance: np.ndarray, h: float = DEFAULT_SEED_H,
-               sigma: float = DEFAULT_SEED_SIGMA) -> np.ndarray:
+               sigma: float = DEFAULT_SEED_SIGMA, step: int = 1) -> np.ndarray:
     """Nucleus cores: regional maxima of the (smoothed) distance map at least ``h`` high.
 
     Depends only on the distance map, so it can be computed once per prediction.
+    ``step`` > 1 looks for the maxima on every step-th pixel (step² times faster); only for
+    nuclei many pixels across, where that loses nothing.
     """
     smooth = ndi.gaussian_filter(np.asarray(distance, np.float32), sigma) if sigma else distance
-    return h_maxima(smooth, h).astype(bool) & (smooth > SEED_FLOOR)
+    if step <= 1:
+        return h_maxima(smooth, h).astype(bool) & (smooth > SEED_FLOOR)
+    coarse = h_maxima(smooth[::step, ::step], h).astype(bool)
+    full = np.repeat(np.repeat(coarse, step, axis=0), step, axis=1)
+    return full[:smooth.shape[0], :smooth.shape[1]] & (smooth > SEED_FLOOR)
 
 
 def split_touching(mask: np.ndarray, distance: np.ndarray,
