@@ -68,7 +68,8 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeat}")
     print(f"segment_nuclei: {total / mp:.2f} s/MP  ({int(labels.max())} nuclei)")
     print(f"  network:         {net / mp:.2f} s/MP  ({100 * net / total:.0f} %)")
-    print(f"  everything else: {(total - net) / mp:.2f} s/MP  ({100 * (total - net) / total:.0f} %)")
+    rest = total - net
+    print(f"  everything else: {rest / mp:.2f} s/MP  ({100 * rest / total:.0f} %)")
 
 
 if __name__ == "__main__":

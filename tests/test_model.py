@@ -3,7 +3,13 @@ import pickle
 import pytest
 import torch
 
-from napari_unet_nuclei._model import UNet, UNetConfig, bundled_weights_path, load_model, save_weights
+from napari_unet_nuclei._model import (
+    UNet,
+    UNetConfig,
+    bundled_weights_path,
+    load_model,
+    save_weights,
+)
 
 
 def test_forward_shape_and_channels():
@@ -19,7 +25,8 @@ def test_save_load_roundtrip(tmp_path):
     loaded = load_model(str(tmp_path / "w.pt"))
     assert loaded.config == model.config
     assert loaded.meta == {"note": "x"}
-    for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+    pairs = zip(model.state_dict().items(), loaded.state_dict().values(), strict=True)
+    for (k, a), b in pairs:
         assert torch.allclose(a.float(), b.float(), atol=1e-2), k
 
 

@@ -1,6 +1,10 @@
 import numpy as np
 
-from napari_unet_nuclei._normalize import is_bright_background, normalize_image, percentile_normalize
+from napari_unet_nuclei._normalize import (
+    is_bright_background,
+    normalize_image,
+    percentile_normalize,
+)
 
 
 def test_percentiles_map_to_zero_and_one():

@@ -96,8 +96,10 @@ def _measured_diameter(pred: Prediction) -> float | None:
 
 def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
                        ) -> tuple[float | None, Prediction | None, float | None]:
-    """Typical diameter from passes at ESTIMATE_SCALES, trusting the pass whose nuclei
-    looked most like the training size; also the full-scale pass and what it measured.
+    """Typical diameter, full-scale pass and what that pass measured.
+
+    Passes run at ESTIMATE_SCALES; the one whose nuclei looked most like the training size
+    gives the diameter.
 
     Smaller scales run only while the full-scale pass finds nuclei too small or none:
     nuclei far larger than the model's size are missed or cut up at full scale.
@@ -130,7 +132,8 @@ def auto_scale(crop: np.ndarray, model_diameter: float, run: dict
     Estimates within SCALE_TOLERANCE of the model's size keep the image's own scale.
     """
     estimate, first, first_d = _estimate_diameter(crop, model_diameter, run)
-    if estimate is not None and not 1 / SCALE_TOLERANCE <= model_diameter / estimate <= SCALE_TOLERANCE:
+    ratio = None if estimate is None else model_diameter / estimate
+    if ratio is not None and not 1 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
         return model_diameter / estimate, estimate, None, None
     return 1.0, estimate, first, first_d
 
@@ -146,7 +149,8 @@ def _parse_diameter(diameter: Diameter) -> float | str | None:
         return "auto" if diameter is not None else None
     value = float(diameter)
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"diameter must be a positive number of pixels or 'auto', got {diameter!r}")
+        raise ValueError("diameter must be a positive number of pixels or 'auto', "
+                         f"got {diameter!r}")
     return value
 
 

@@ -49,7 +49,8 @@ def read_pair(entry: Entry) -> tuple[np.ndarray, np.ndarray]:
 def normalized_distance(labels: np.ndarray) -> np.ndarray:
     """Per nucleus, the distance to its border divided by its maximum (1 at the centre)."""
     out = np.zeros(labels.shape, np.float32)
-    for sl, lab in zip(ndi.find_objects(labels), range(1, int(labels.max()) + 1)):
+    objects = ndi.find_objects(labels)
+    for sl, lab in zip(objects, range(1, len(objects) + 1), strict=True):
         if sl is None:
             continue
         sl = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)

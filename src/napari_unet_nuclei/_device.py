@@ -7,7 +7,8 @@ import torch
 
 def available_devices() -> list[str]:
     """Devices this machine has, in preference order: ``cuda:N``..., ``mps``, ``cpu``."""
-    devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = [f"cuda:{i}" for i in range(gpus)]
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         devices.append("mps")
@@ -28,7 +29,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             raise RuntimeError(f"Device {device!r} was asked for, but this machine has no CUDA GPU "
                                "(or torch was installed without CUDA). Use device='cpu' or 'auto'.")
         if (dev.index or 0) >= count:
-            raise RuntimeError(f"Device {device!r} was asked for, but only {count} CUDA GPU(s) exist.")
+            raise RuntimeError(f"Device {device!r} was asked for, "
+                               f"but only {count} CUDA GPU(s) exist.")
     elif dev.type == "mps" and "mps" not in available_devices():
         raise RuntimeError(f"Device {device!r} was asked for, but Apple MPS is not available here.")
     elif dev.type not in ("cpu", "cuda", "mps"):

@@ -107,7 +107,7 @@ def predict_normalized(norm: np.ndarray, model: UNet, device: torch.device,
             x = np.stack([padded[y:y + th + 2 * halo, x:x + tw + 2 * halo]
                           for y, x, th, tw in batch])[:, None]
             pred = _forward(model, torch.from_numpy(x), device, tta)
-            for (y, x, th, tw), p in zip(batch, pred):
+            for (y, x, th, tw), p in zip(batch, pred, strict=True):
                 out[:, y:y + th, x:x + tw] = p[:, halo:halo + th, halo:halo + tw]
             done += len(batch)
             if progress is not None:

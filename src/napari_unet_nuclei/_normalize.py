@@ -1,5 +1,7 @@
-"""Bring any 2D microscopy image to the network's input: one float32 channel,
-nuclei bright on dark, intensities scaled by robust percentiles."""
+"""Bring any 2D microscopy image to the network's input.
+
+One float32 channel, nuclei bright on dark, intensities scaled by robust percentiles.
+"""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ def _paint_ellipse(labels: np.ndarray, cy: float, cx: float, ry: float, rx: floa
                    angle: float, value: int) -> None:
     h, w = labels.shape
     r = int(np.ceil(max(ry, rx))) + 1
-    y0, y1, x0, x1 = max(int(cy) - r, 0), min(int(cy) + r + 1, h), max(int(cx) - r, 0), min(int(cx) + r + 1, w)
+    y0, y1 = max(int(cy) - r, 0), min(int(cy) + r + 1, h)
+    x0, x1 = max(int(cx) - r, 0), min(int(cx) + r + 1, w)
     if y0 >= y1 or x0 >= x1:
         return
     yy, xx = np.mgrid[y0:y1, x0:x1]

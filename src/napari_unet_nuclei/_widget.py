@@ -32,14 +32,6 @@ from qtpy.QtWidgets import QFileDialog
 from ._device import available_devices
 from ._measure import as_features, measure_nuclei
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
-from ._qt._run import (
-    Outcome,
-    ProgressRelay,
-    Session,
-    friendly_message,
-    start_run,
-    start_stack_run,
-)
 from ._qt._planes import (
     image_plane,
     layer_pixels,
@@ -47,6 +39,14 @@ from ._qt._planes import (
     plane_text,
     spatial_shape,
     stack_axes,
+)
+from ._qt._run import (
+    Outcome,
+    ProgressRelay,
+    Session,
+    friendly_message,
+    start_run,
+    start_stack_run,
 )
 from ._writer import free_path, save_labels
 
@@ -109,9 +109,9 @@ class NucleiWidget(Container):
         self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
         self._status = Label(value="Choose an image and press Segment nuclei.")
         self._save = PushButton(text="Save labels…")
-        self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel, self._threshold, self._split,
-                     self._min_size, self._diameter, self._device, self._progress,
-                     self._status, self._save])
+        self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel,
+                     self._threshold, self._split, self._min_size, self._diameter, self._device,
+                     self._progress, self._status, self._save])
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers

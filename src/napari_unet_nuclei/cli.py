@@ -76,9 +76,11 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
                        description="Write DIR/<stem>.tif, one label image per input.")
     p.add_argument("inputs", nargs="+", help="TIFF/PNG/JPEG files or folders of them")
     p.add_argument("--output", "-o", required=True, help="folder for the label images")
-    p.add_argument("--threshold", type=float, default=None, help="foreground cut, 0-1 (default 0.5)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="foreground cut, 0-1 (default 0.5)")
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
-    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus, pixels")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
+                   help="smallest nucleus, pixels")
     add_diameter_argument(p)
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

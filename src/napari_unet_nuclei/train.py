@@ -63,8 +63,10 @@ def load_training_set(data_dir: Path) -> TrainingSet:
 def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
                  crop: int, zoom: tuple[float, float], base: float = 1.0, blur: bool = False
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One augmented crop: random zoom (times ``base``), position, flips, rotation,
-    intensity, blur and noise."""
+    """One augmented crop.
+
+    Random zoom (times ``base``), position, flips, rotation, intensity, blur and noise.
+    """
     z = base * float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
     size = max(8, int(round(crop / z)))
     h, w = image.shape

@@ -1,4 +1,4 @@
-"""The widget under bad conditions: nothing to segment, an unwritable folder, data replaced mid-run."""
+"""The widget under bad conditions: nothing to segment, a failed save, changes mid-run."""
 
 from __future__ import annotations
 
