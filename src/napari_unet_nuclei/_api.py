@@ -14,7 +14,7 @@ from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps,
 from ._scale import typical_diameter
 
 Diameter = float | str | None
-DEFAULT_MODEL_DIAMETER = 18.0  # the median nucleus diameter of the training set
+DEFAULT_MODEL_DIAMETER = 16.0  # nucleus size for weights files that do not store their own
 SCALE_TOLERANCE = 1.25  # estimates within this factor of the model's size need no resampling
 ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central square
 ESTIMATE_SCALES = (1.0, 0.5, 0.25)  # passes that may run to find the nucleus size
@@ -79,6 +79,11 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"Unsupported image data type {arr.dtype}.")
     return arr
+
+
+def trained_diameter(model: object) -> float:
+    """The nucleus diameter (px) the weights were trained at, from their metadata."""
+    return float(getattr(model, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
 
 
 def _as_prediction(maps: np.ndarray, device: object = "cpu", diameter: float | None = None
@@ -171,7 +176,7 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
     wanted = _parse_diameter(diameter)
     t0 = time.perf_counter()
     model, dev = model_on(device, weights)
-    model_diameter = float(getattr(model, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
+    model_diameter = trained_diameter(model)
     norm = normalize_image(arr, invert=invert)
     run = dict(model=model, device=dev, tile=tile_size, halo=halo, batch_size=batch_size,
                progress=progress)

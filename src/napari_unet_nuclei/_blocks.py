@@ -21,6 +21,7 @@ from ._api import (
     Diameter,
     _parse_diameter,
     auto_scale,
+    trained_diameter,
 )
 from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
 from ._normalize import HIGH_PERCENTILE, LOW_PERCENTILE, to_grey
@@ -148,7 +149,7 @@ def estimate_scale(source, settings: BlockSettings, diameter: Diameter = "auto"
                    ) -> tuple[float, float]:
     """(scale, diameter in image pixels), as ``predict`` decides them, once for the image."""
     model, dev = model_on(settings.device, settings.weights)
-    model_diameter = float(getattr(model, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
+    model_diameter = trained_diameter(model)
     wanted = _parse_diameter(diameter)
     if wanted is None:
         return 1.0, model_diameter

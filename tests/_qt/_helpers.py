@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
+
+from napari_unet_nuclei import _api
 
 PLUGIN = "napari-unet-nuclei"
 RUN_TIMEOUT_MS = 120_000
@@ -27,3 +30,14 @@ def settle(qtbot, widget, change: Callable[[], None]) -> None:
 
 def n_labels(layer) -> int:
     return int(np.unique(np.asarray(layer.data)).size - 1)
+
+
+def slow_network(monkeypatch, seconds: float = 0.5) -> None:
+    """Make every network pass wait ``seconds`` first (the real network still runs)."""
+    real = _api.predict_maps
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_api, "predict_maps", slow)

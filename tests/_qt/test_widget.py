@@ -12,7 +12,7 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 from napari_unet_nuclei import _api, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
 
-from ._helpers import n_labels, run_and_wait, settle
+from ._helpers import n_labels, run_and_wait, settle, slow_network
 
 
 def _result(viewer) -> Labels:
@@ -299,13 +299,7 @@ def test_whole_stack_cancel_keeps_the_previous_result(qtbot, make_napari_viewer,
     widget._stack_mode.value = _widget.WHOLE_STACK
     run_and_wait(qtbot, widget)
     before = np.asarray(_result(viewer).data).copy()
-    real = _api.predict_maps
-
-    def slow_maps(*args, **kwargs):
-        time.sleep(0.5)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_api, "predict_maps", slow_maps)
+    slow_network(monkeypatch)
     widget._segment.native.click()
     qtbot.waitUntil(lambda: widget._progress.value > 0, timeout=60_000)
     widget._cancel.native.click()

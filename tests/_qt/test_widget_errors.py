@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
-from napari_unet_nuclei import _api, _widget
+from napari_unet_nuclei import _widget
 
-from ._helpers import run_and_wait
+from ._helpers import run_and_wait, slow_network
 
 
 def _messages(severity=None) -> list[str]:
@@ -42,13 +40,7 @@ def test_data_replaced_during_a_run_discards_its_result(qtbot, docked, monkeypat
     run_and_wait(qtbot, docked)
     layer = [lay for lay in docked._viewer.layers if isinstance(lay, Labels)][0]
     before = np.asarray(layer.data).copy()
-    real = _api.predict_maps
-
-    def slow(*args, **kwargs):
-        time.sleep(0.5)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_api, "predict_maps", slow)
+    slow_network(monkeypatch)
     docked._segment.native.click()
     image = docked._image.value
     image.data = image.data[::-1].copy()  # the user edits the image while the network runs
@@ -58,18 +50,8 @@ def test_data_replaced_during_a_run_discards_its_result(qtbot, docked, monkeypat
     assert "press Segment nuclei again" in docked._status.value
 
 
-def _slow_network(monkeypatch, seconds: float = 0.5) -> None:
-    real = _api.predict_maps
-
-    def slow(*args, **kwargs):
-        time.sleep(seconds)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_api, "predict_maps", slow)
-
-
 def test_layer_removed_during_a_run_adds_nothing(qtbot, docked, monkeypatch):
-    _slow_network(monkeypatch)
+    slow_network(monkeypatch)
     viewer = docked._viewer
     docked._segment.native.click()
     viewer.layers.remove(docked._image.value)
@@ -86,7 +68,7 @@ def test_viewer_closed_during_a_run_is_harmless(qtbot, make_napari_viewer, monke
     viewer.add_image(image, name="sample")
     widget = _widget.NucleiWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    _slow_network(monkeypatch, 1.0)
+    slow_network(monkeypatch, 1.0)
     widget._segment.native.click()
     worker = widget._session.worker
     viewer.close()
