@@ -75,3 +75,24 @@ def test_init_starts_from_given_weights(tmp_path):
     a, b = load_model(str(tmp_path / "w.pt")), load_model(str(tmp_path / "w2.pt"))
     wa, wb = a.state_dict()["head.weight"], b.state_dict()["head.weight"]
     assert torch.allclose(wa, wb, atol=1e-2)
+
+
+def test_worker_processes_give_the_same_batches():
+    import argparse
+
+    from napari_unet_nuclei._dataset import targets
+    from napari_unet_nuclei._normalize import normalize_image
+    from napari_unet_nuclei.train import step_batches
+
+    images = [synthetic_nuclei((64, 64), seed=s) for s in range(2)]
+    data = TrainingSet([normalize_image(i) for i, _ in images], [targets(lab) for _, lab in images],
+                       np.array([0.5, 0.5]), np.array([14.0, 14.0]))
+    args = argparse.Namespace(steps=5, seed=1, batch=2, crop=32, zoom_min=0.5, zoom_max=2.0,
+                              diameter=0.0, blur=True, workers=0, device="cpu")
+    alone = list(step_batches(data, args, start=1))
+    args.workers = 2
+    pooled = list(step_batches(data, args, start=1))
+    assert len(alone) == len(pooled) == 4
+    for (xa, ya), (xb, yb) in zip(alone, pooled, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(alone[0][0], alone[1][0])

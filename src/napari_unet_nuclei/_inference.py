@@ -59,13 +59,15 @@ FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 # bf16 halves the CPU network time where the CPU has it, but moved val fluorescence
 # AP@0.5 from 0.850 to 0.847; it stays off until a model is trained to keep its figures.
 CPU_BF16 = False
+# fp16 autocast on CUDA (bench/bench_gpu.py compares it with fp32 on val).
+CUDA_FP16 = True
 
 
 def _run(model: UNet, x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Logits of one batch: fp16 on CUDA (pinned copy); bf16 on the CPU only if CPU_BF16."""
     if device.type == "cuda":
         x = x.pin_memory().to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.float16):
+        with torch.autocast("cuda", dtype=torch.float16, enabled=CUDA_FP16):
             return model(x.contiguous(memory_format=torch.channels_last)).float()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=device.type == "cpu" and CPU_BF16):
         return model(x.to(device).contiguous(memory_format=torch.channels_last)).float()

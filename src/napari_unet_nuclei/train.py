@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,36 @@ def make_batch(step: int, seed: int, data: TrainingSet, batch: int, crop: int,
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
+class _StepBatches(torch.utils.data.Dataset):
+    """``make_batch`` by step number, so worker processes can prepare batches ahead."""
+
+    def __init__(self, data: TrainingSet, args: argparse.Namespace) -> None:
+        self.data, self.args = data, args
+
+    def __len__(self) -> int:
+        return self.args.steps
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.args
+        return make_batch(step, a.seed, self.data, a.batch, a.crop, (a.zoom_min, a.zoom_max),
+                          a.diameter, a.blur)
+
+
+def step_batches(data: TrainingSet, args: argparse.Namespace, start: int
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of steps ``start``...; made by ``args.workers`` processes if > 0.
+
+    Each batch depends only on (seed, step), so the worker count never changes the result.
+    """
+    batches = _StepBatches(data, args)
+    if args.workers <= 0:
+        return (batches[step] for step in range(start, args.steps))
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=args.workers,
+                                         sampler=range(start, args.steps), prefetch_factor=4,
+                                         pin_memory=torch.device(args.device).type == "cuda")
+    return iter(loader)
+
+
 def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """BCE + soft Dice on the foreground, BCE on the normalised distance."""
     fg_logit, fg = logits[:, 0], target[:, 0]
@@ -169,19 +200,18 @@ def train(args: argparse.Namespace) -> Path:
     model_diameter = args.diameter or float(np.median(data.diameters[data.diameters > 0]))
     model.train()
     t0, running = time.time(), 0.0
-    for step in range(start, args.steps):
-        x, y = make_batch(step, args.seed, data, args.batch, args.crop,
-                          (args.zoom_min, args.zoom_max), args.diameter, args.blur)
-        loss = loss_fn(model(x.to(device)), y.to(device))
+    for step, (x, y) in zip(range(start, args.steps), step_batches(data, args, start),
+                            strict=True):
+        loss = loss_fn(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        running += loss.item()
+        running = running + loss.detach()  # no GPU sync per step
         if (step + 1) % args.log_every == 0:
             rate = (step + 1 - start) / (time.time() - t0)
             log.info("step %d/%d loss %.4f  %.2f steps/s", step + 1, args.steps,
-                     running / args.log_every, rate)
+                     float(running) / args.log_every, rate)
             running = 0.0
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
             _save_checkpoint(ckpt, model, opt, sched, step + 1, plain_args)
@@ -216,5 +246,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes preparing batches ahead (0: in the training process)")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--checkpoint-every", type=int, default=200)

@@ -1,0 +1,154 @@
+"""GPU figures: megapixels per second of ``segment_nuclei`` and of the network alone, peak
+GPU memory, batch sizes, fp16 against fp32, and (with ``--data``) val scores in both.
+
+    python bench/bench_gpu.py [--device cuda] [--sizes 1024 2048 4096 8192]
+                              [--data ../shared/data/dsb2018_train --split val]
+
+Images are uint16 synthetic nuclei (1024² patterns repeated). The network figure is the
+time inside ``predict_maps`` at the model's scale (tiles in, maps back on the host).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from napari_unet_nuclei import _api, _inference, segment_nuclei
+from napari_unet_nuclei._inference import model_on, predict_maps
+from napari_unet_nuclei._metrics import match_counts
+from napari_unet_nuclei._normalize import normalize_image
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+PATTERN = 1024
+
+
+def big_image(size: int) -> np.ndarray:
+    """A size x size uint16 image of repeated 1024² synthetic patterns."""
+    tiles = [synthetic_nuclei((PATTERN, PATTERN), seed=s)[0] for s in range(4)]
+    n = -(-size // PATTERN)
+    rows = [np.concatenate([tiles[(i + j) % 4] for j in range(n)], axis=1) for i in range(n)]
+    return np.concatenate(rows, axis=0)[:size, :size]
+
+
+class NetworkTimer:
+    """Wraps ``_api.predict_maps`` and adds up the seconds spent in it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._real = _api.predict_maps
+        _api.predict_maps = self
+
+    def __call__(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return self._real(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def best(fn, repeat: int) -> float:
+    """Fastest of ``repeat`` timed calls (after the caller's warm-up)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def pipeline_table(sizes: list[int], device: str, repeat: int) -> None:
+    """Whole ``segment_nuclei`` (defaults, diameter auto) per size."""
+    print(f"{'image':>7} {'MP':>6} {'s':>7} {'MP/s':>7} {'net MP/s':>9} {'net %':>6} "
+          f"{'nuclei':>7} {'GPU peak GB':>12}")
+    for size in sizes:
+        image = big_image(size)
+        mp = size * size / 1e6
+        timer = NetworkTimer()
+        torch.cuda.reset_peak_memory_stats()
+        runs = []
+        for _ in range(repeat):
+            timer.seconds = 0.0
+            t0 = time.perf_counter()
+            labels = segment_nuclei(image, device=device)
+            runs.append((time.perf_counter() - t0, timer.seconds))
+        _api.predict_maps = timer._real
+        total, net = min(runs)
+        peak = torch.cuda.max_memory_allocated() / 1e9
+        print(f"{size:>6}² {mp:>6.1f} {total:>7.2f} {mp / total:>7.1f} {mp / net:>9.1f} "
+              f"{100 * net / total:>5.0f}% {int(labels.max()):>7} {peak:>12.2f}")
+
+
+def network_table(size: int, device: str, repeat: int) -> None:
+    """The network alone at one size, per batch size and precision."""
+    norm = normalize_image(big_image(size))
+    model, dev = model_on(device)
+    mp = size * size / 1e6
+    print(f"network only, {size}², tiles of {_inference.DEFAULT_TILE}²:")
+    for fp16 in (True, False):
+        _inference.CUDA_FP16 = fp16
+        for batch in (1, 4, 8):
+            def run(batch=batch):
+                return predict_maps(norm, model, dev, batch_size=batch)
+            run()
+            seconds = best(run, repeat)
+            print(f"  {'fp16' if fp16 else 'fp32'} batch {batch}: {mp / seconds:7.1f} MP/s")
+    _inference.CUDA_FP16 = True
+
+
+def agreement(device: str) -> None:
+    """Labels on the GPU (fp16 and fp32) against the CPU's, on a 1024² synthetic image."""
+    image, truth = synthetic_nuclei((PATTERN, PATTERN), seed=11)
+    cpu = segment_nuclei(image, device="cpu")
+    for fp16 in (True, False):
+        _inference.CUDA_FP16 = fp16
+        gpu = segment_nuclei(image, device=device)
+        same = match_counts(cpu, gpu, (0.5, 0.9))
+        vs_truth = match_counts(truth, gpu, (0.5,))[0].ap
+        print(f"  {'fp16' if fp16 else 'fp32'}: AP@0.5 / AP@0.9 against the CPU labels "
+              f"{same[0].ap:.4f} / {same[1].ap:.4f}; against the truth {vs_truth:.4f} "
+              f"(CPU {match_counts(truth, cpu, (0.5,))[0].ap:.4f})")
+    _inference.CUDA_FP16 = True
+
+
+def val_scores(data: str, split: str, device: str) -> None:
+    """``evaluate`` on the GPU in fp16 and in fp32."""
+    from napari_unet_nuclei.evaluate import evaluate, format_table
+
+    for fp16 in (True, False):
+        _inference.CUDA_FP16 = fp16
+        t0 = time.perf_counter()
+        scores = evaluate(data, split, device=device)
+        print(f"{'fp16' if fp16 else 'fp32'} on {device} ({time.perf_counter() - t0:.0f} s):")
+        print(format_table(scores))
+    _inference.CUDA_FP16 = True
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--data", default=None, help="DSB2018-style folder: also score a split")
+    p.add_argument("--split", default="val")
+    args = p.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("bench_gpu.py needs a CUDA GPU (torch sees none)")
+    props = torch.cuda.get_device_properties(args.device)
+    print(f"{props.name}, {props.total_memory / 2**30:.0f} GiB, torch {torch.__version__}, "
+          f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+          f"{torch.get_num_threads()} CPU threads")
+    segment_nuclei(big_image(256), device=args.device)  # load weights, warm up
+    print("agreement with the CPU:")
+    agreement(args.device)
+    pipeline_table(args.sizes, args.device, args.repeat)
+    network_table(min(4096, max(args.sizes)), args.device, args.repeat)
+    if args.data:
+        val_scores(args.data, args.split, args.device)
+
+
+if __name__ == "__main__":
+    main()
