@@ -1,7 +1,11 @@
-"""Shared fixtures: tiny random U-Nets and synthetic images, made on the fly."""
+"""Shared fixtures: tiny random U-Nets and synthetic images, made on the fly; bad disks."""
 
 from __future__ import annotations
 
+import errno
+import io
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +40,57 @@ def data_dir() -> Path:
     if not (DATA_DIR / "index.tsv").is_file():
         pytest.skip(f"DSB2018 data not found at {DATA_DIR} (needs ../shared/data)")
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def read_only_dir() -> Path:
+    """A folder that refuses new files even to root (sysfs, procfs); skips where none does."""
+    for folder in map(Path, ("/sys", "/proc")):
+        try:
+            fd, probe = tempfile.mkstemp(dir=folder)
+        except OSError:
+            return folder
+        os.close(fd)
+        os.remove(probe)
+    pytest.skip("no read-only folder here: /sys and /proc accept new files (tests run as root, "
+                "so chmod cannot make one)")
+
+
+class Disk:
+    """A disk with ``room`` bytes free, shared by every file written to it."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+
+class NearlyFullFile(io.BufferedWriter):
+    """A new file on ``disk``: bytes past its free room raise ENOSPC, as a full disk does."""
+
+    def __init__(self, path: Path, disk: Disk) -> None:
+        super().__init__(io.FileIO(path, "w"))
+        self.disk = disk
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("every byte goes through write()")  # numpy tofile too
+
+    def write(self, data) -> int:
+        data = memoryview(data).cast("B")
+        n = min(len(data), self.disk.room)
+        self.disk.room -= n
+        super().write(data[:n])
+        if n < len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return n
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch):
+    """``full_disk(room)``: from then on the writer's files share ``room`` free bytes."""
+    from napari_unet_nuclei import _writer
+
+    def fill(room: int = 0) -> Disk:
+        disk = Disk(room)
+        monkeypatch.setattr(_writer, "_open_new", lambda path: NearlyFullFile(path, disk))
+        return disk
+
+    return fill

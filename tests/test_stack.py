@@ -81,7 +81,8 @@ def test_time_lapse_ids_unique_per_plane_and_consecutive():
     assert all(len(s) > 5 for s in per_plane)
     assert sum(len(s) for s in per_plane) == len(set().union(*per_plane))  # disjoint
     assert set().union(*per_plane) == set(range(1, int(labels.max()) + 1))
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == sorted(calls) and calls[-1] == (3, 3)  # planes done, never going back
+    assert sorted(set(calls)) == [(0, 3), (1, 3), (2, 3), (3, 3)]  # also called mid-plane
     np.testing.assert_array_equal(stack, before)
 
 
@@ -185,3 +186,26 @@ def test_link_planes_does_not_modify_its_input():
     linked = link_planes(labels)
     np.testing.assert_array_equal(labels, before)
     assert ids(linked[1]) == {1} and ids(linked[2]) == {3}
+
+
+def test_cancel_in_the_first_size_estimating_pass_stops_at_once(monkeypatch):
+    from napari_unet_nuclei import _api
+
+    class Stop(Exception):
+        pass
+
+    passes: list[float] = []
+    real = _api.predict_maps
+
+    def counting(*args, **kwargs):
+        passes.append(kwargs["scale"])
+        return real(*args, **kwargs)
+
+    def cancel(done: int, total: int) -> None:
+        raise Stop
+
+    monkeypatch.setattr(_api, "predict_maps", counting)
+    stack = np.stack([plane(s) for s in range(3)])
+    with pytest.raises(Stop):
+        segment_stack(stack, "TYX", diameter="auto", progress=cancel, **CPU)
+    assert passes == [1.0]  # the middle plane's first pass; no other plane, no second pass

@@ -62,8 +62,8 @@ def test_png_refuses_too_many_labels(tmp_path):
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    def broken(path, *args, **kwargs):
-        open(path, "wb").write(b"half")
+    def broken(fh, *args, **kwargs):
+        fh.write(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(tifffile, "imwrite", broken)

@@ -36,3 +36,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     elif dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"Unsupported device {device!r}: use auto, cpu, cuda, cuda:N or mps")
     return dev
+
+
+def device_choices(devices: list[str]) -> list[tuple[str, str]]:
+    """(shown name, device string) pairs for a chooser: Auto first, then ``devices``."""
+    return [("Auto", "auto")] + [(d.upper(), d) for d in devices]

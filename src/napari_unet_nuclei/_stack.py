@@ -131,22 +131,36 @@ def _reuse_diameter(info: dict, diameter: Diameter) -> Diameter:
     return float(info.get("model_diameter", DEFAULT_MODEL_DIAMETER)) / float(info["scale"])
 
 
+def _within_plane(progress: ProgressCallback | None, done: int, total: int
+                  ) -> ProgressCallback | None:
+    """A per-batch callback for ``predict`` that re-reports ``done`` planes, so it can cancel."""
+    if progress is None:
+        return None
+    return lambda _tiles, _of: progress(done, total)
+
+
 def segment_planes(view, n_lead: int, diameter: Diameter = "auto", invert: bool | None = None,
                    label_options: dict | None = None, progress: ProgressCallback | None = None,
                    **predict_options) -> np.ndarray:
-    """Labels of every plane of a ([T][Z], Y, X[, colour]) view; ids unique across planes."""
+    """Labels of every plane of a ([T][Z], Y, X[, colour]) view; ids unique across planes.
+
+    ``progress(planes done, planes)`` follows each plane, and every batch of tiles of every
+    network pass (size estimate included) with the count so far, so raising from it cancels.
+    """
     lead = tuple(view.shape[:n_lead])
     indices = list(np.ndindex(lead))
     middle_at = len(indices) // 2
     middle = _plane(view, indices[middle_at])
     invert = _polarity(middle, invert)
-    first = predict(middle, diameter=diameter, invert=invert, **predict_options)
+    first = predict(middle, diameter=diameter, invert=invert,
+                    progress=_within_plane(progress, 0, len(indices)), **predict_options)
     diameter = _reuse_diameter(first.info, diameter)
     out = np.zeros(lead + first.shape, np.uint32)
     next_id = 0
     for done, index in enumerate(indices, 1):
         pred = first if index == indices[middle_at] else predict(
-            _plane(view, index), diameter=diameter, invert=invert, **predict_options)
+            _plane(view, index), diameter=diameter, invert=invert,
+            progress=_within_plane(progress, done - 1, len(indices)), **predict_options)
         labels = pred.labels(**(label_options or {}))
         out[index] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(next_id), 0)
         next_id += int(labels.max(initial=0))
@@ -218,6 +232,7 @@ def segment_stack(stack, axes: str | None = None, channel: int | None = None,
     ``AmbiguousAxesError``). A C axis of 3/4 without ``channel`` is used as colour.
     The labels keep the input's axis order without C. ``predict_options`` go to ``predict``
     (``device``, ``weights``, ``diameter``, ``invert``, ``tile_size`` ...).
+    ``progress(planes done, planes)`` may raise to cancel; it is also called mid-plane.
     """
     shape = tuple(np.shape(stack)) if not hasattr(stack, "shape") else tuple(stack.shape)
     axes = resolve_axes(shape, axes, rgb)

@@ -9,10 +9,8 @@ the plane on screen, or every plane through ``segment_stack``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -29,43 +27,31 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog
 
-from ._device import available_devices
-from ._measure import as_features, measure_nuclei
+from ._device import available_devices, device_choices
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
-from ._qt._planes import (
-    image_plane,
-    layer_pixels,
-    plane_index,
-    plane_text,
-    spatial_shape,
-    stack_axes,
-)
+from ._qt._layers import find_result, result_name, show_labels, show_plane_labels
+from ._qt._planes import image_plane, plane_index, plane_text
 from ._qt._run import (
     Outcome,
     ProgressRelay,
     Session,
+    failure_status,
     friendly_message,
+    prediction_status,
     start_run,
     start_stack_run,
 )
-from ._writer import free_path, save_labels
+from ._qt._save import save_result
+from ._qt._stack_mode import WHOLE_STACK, StackControls, stack_summary
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import napari
     from napari.qt.threading import FunctionWorker
 
+__all__ = ["WHOLE_STACK", "NucleiWidget"]
 DEBOUNCE_MS = 150
-CURRENT_PLANE, WHOLE_STACK = "Current plane", "Whole stack"
-
-
-def device_choices(devices: list[str]) -> list[tuple[str, str]]:
-    """(shown name, device string) pairs: Auto first, then what this machine has."""
-    return [("Auto", "auto")] + [(d.upper(), d) for d in devices]
-
-
-def result_name(layer: Image) -> str:
-    """Return the name of the Labels layer that holds the nuclei of ``layer``."""
-    return f"{layer.name} nuclei"
 
 
 class NucleiWidget(Container):
@@ -90,10 +76,8 @@ class NucleiWidget(Container):
     # --- construction -------------------------------------------------------------------
     def _build_controls(self) -> None:
         self._image = ComboBox(label="Image", choices=self._image_choices)
-        self._stack_mode = ComboBox(label="Stack", choices=[CURRENT_PLANE, WHOLE_STACK],
-                                    value=CURRENT_PLANE,
-                                    tooltip="Segment the plane on screen, or every plane.")
-        self._link_z = CheckBox(text="Link Z planes (3D nuclei)", value=False)
+        self._stacks = StackControls(lambda: self._image.value)
+        self._stack_mode, self._link_z = self._stacks.mode, self._stacks.link_z
         self._segment = PushButton(text="Segment nuclei")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._threshold = FloatSlider(label="Threshold", min=0.0, max=1.0, step=0.01,
@@ -119,7 +103,6 @@ class NucleiWidget(Container):
             event.connect(self._image.reset_choices)
         layers.selection.events.active.connect(self._on_active_layer)
         self._image.changed.connect(self._on_image_changed)
-        self._stack_mode.changed.connect(self._update_stack_controls)
         self._device.changed.connect(self._drop_cache)
         self._diameter.changed.connect(self._drop_cache)
         for control in (self._threshold, self._split, self._min_size):
@@ -146,18 +129,11 @@ class NucleiWidget(Container):
         if layer is not None:
             layer.events.data.connect(self._drop_cache)
         self._drop_cache()
-        self._update_stack_controls()
-
-    def _update_stack_controls(self, *_args: object) -> None:
-        """Show the Stack choice only for stacks, and Link Z only for Whole stack."""
-        layer = self._image.value
-        is_stack = layer is not None and layer.ndim > 2
-        self._stack_mode.visible = self._stack_mode.enabled = is_stack
-        self._link_z.visible = self._link_z.enabled = self.whole_stack(layer)
+        self._stacks.update(layer)
 
     def whole_stack(self, layer: Image | None) -> bool:
         """True when ``layer`` is a stack and the user chose to segment all of its planes."""
-        return layer is not None and layer.ndim > 2 and self._stack_mode.value == WHOLE_STACK
+        return self._stacks.whole_stack(layer)
 
     def _drop_cache(self, *_args: object) -> None:
         if self._session.prediction is not None or self._session.running:
@@ -195,20 +171,15 @@ class NucleiWidget(Container):
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack``; progress counts planes."""
-        axes, note = stack_axes(layer)
-        if note:
-            show_info(f"'{layer.name}': {note}. If an axis holds channels, split the stack "
-                      "first (right-click the layer > Split Stack).")
-        self._begin(f"Segmenting all planes of '{layer.name}' ({axes}) on "
-                    f"{self._device.value}…" + (f" Note: {note}." if note else ""))
-        return start_stack_run(layer_pixels(layer), self._stack_options(axes), self._session,
-                               self._relay, self._on_done, layer)
+        stack, options, status = self._stacks.plan(layer, self._settings())
+        self._begin(status)
+        return start_stack_run(stack, options, self._session, self._relay, self._on_done, layer)
 
-    def _stack_options(self, axes: str) -> dict:
-        """The ``segment_stack`` keyword arguments from the controls."""
-        return dict(axes=axes, link_z=self._link_z.value, threshold=self._threshold.value,
-                    split=self._split.value, min_size=self._min_size.value,
-                    diameter=self.diameter, device=self._device.value)
+    def _settings(self) -> dict:
+        """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
+        return dict(threshold=self._threshold.value, split=self._split.value,
+                    min_size=self._min_size.value, diameter=self.diameter,
+                    device=self._device.value)
 
     def _begin(self, status: str) -> None:
         self._set_running(True)
@@ -254,25 +225,18 @@ class NucleiWidget(Container):
 
     def _failed(self, outcome: Outcome, generation: int) -> bool:
         """Say why a run gave nothing to show (cancel, error, stale); False when it did."""
-        if outcome.cancelled:
-            self._status.value = "Cancelled; the previous result is unchanged."
-        elif outcome.error is not None:
-            self._status.value = "Segmentation failed (see the notification)."
+        status = failure_status(outcome, generation != self._session.generation)
+        if status is not None:
+            self._status.value = status
+        if outcome.error is not None:
             show_error(friendly_message(outcome.error))
-        elif generation != self._session.generation:
-            self._status.value = "The image changed during the run: press Segment nuclei again."
-        else:
-            return False
-        return True
+        return status is not None
 
     def _show_stack(self, source: Image, outcome: Outcome) -> None:
         """Replace the Labels layer with whole-stack labels; no per-plane cache remains."""
-        labels = outcome.labels
-        self._show_labels(source, labels, {})
+        show_labels(self._viewer, source, outcome.labels, {})
         self._session.drop()
-        planes = int(np.prod(labels.shape[:-2]))
-        self._status.value = (f"{int(labels.max(initial=0))} nuclei in {planes} planes · "
-                              f"{outcome.seconds:.1f} s on {self._device.value}")
+        self._status.value = stack_summary(outcome.labels, outcome.seconds, self._device.value)
 
     def _on_finished(self) -> None:
         self._session.worker = None
@@ -296,49 +260,14 @@ class NucleiWidget(Container):
         t0 = time.perf_counter()
         labels = prediction.labels(self._threshold.value, self._split.value,
                                    self._min_size.value)
-        table = measure_nuclei(labels, image_plane(source, plane), source.scale[-2:],
-                               source.translate[-2:])
-        if plane:
-            labels = self._stack_with_plane(source, labels, plane)
-        self._show_labels(source, labels, as_features(table))
+        count = show_plane_labels(self._viewer, source, plane, labels)
         ms = 1000 * (time.perf_counter() - t0)
-        size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
-        self._status.value = (f"{len(table['label'])} nuclei{plane_text(plane)}{size} · "
-                              f"network {prediction.seconds:.1f} s on {prediction.device} · "
-                              f"re-label {ms:.0f} ms")
-
-    def _show_labels(self, source: Image, labels: np.ndarray, features: dict) -> None:
-        layer = self.result_layer(source)
-        if layer is None:
-            self._viewer.add_labels(labels, name=result_name(source), scale=source.scale,
-                                    translate=source.translate, features=features)
-            return
-        layer.data = labels
-        if not (np.array_equal(layer.scale, source.scale)
-                and np.array_equal(layer.translate, source.translate)):
-            layer.scale, layer.translate = source.scale, source.translate
-        layer.features = features
-
-    def _stack_with_plane(self, source: Image, labels: np.ndarray,
-                          plane: tuple[int, ...]) -> np.ndarray:
-        """The stack's labels (uint32, full shape) with ``plane`` replaced; others kept."""
-        layer, shape = self.result_layer(source), spatial_shape(source)
-        data = None if layer is None else layer.data
-        if not (isinstance(data, np.ndarray) and data.shape == shape):
-            data = np.zeros(shape, np.uint32)
-        elif data.dtype != np.uint32 or not data.flags.writeable:
-            data = data.astype(np.uint32)
-        data[plane] = labels
-        return data
+        self._status.value = prediction_status(prediction, count, plane_text(plane), ms)
 
     def result_layer(self, source: Image | None = None) -> Labels | None:
         """Return the existing ``"<image> nuclei"`` Labels layer, if there is one."""
         source = source or self._image.value
-        if source is None:
-            return None
-        name = result_name(source)
-        found = [lay for lay in self._viewer.layers if isinstance(lay, Labels) and lay.name == name]
-        return found[0] if found else None
+        return None if source is None else find_result(self._viewer, source)
 
     # --- saving ----------------------------------------------------------------------------------
     def save_dialog(self) -> None:
@@ -355,13 +284,8 @@ class NucleiWidget(Container):
 
     def save_to(self, path: str, source: Image, labels: Labels) -> list[Path]:
         """Save ``labels`` (+ CSV) to ``path``; an added extension never overwrites a file."""
-        target = Path(path)
-        if target.suffix.lower() not in (".tif", ".tiff", ".png"):
-            target = free_path(target.with_name(target.name + ".tif"))
         try:
-            pixels = image_plane(source) if source.ndim == 2 else np.asarray(layer_pixels(source))
-            saved = save_labels(target, np.asarray(labels.data), pixels, source.scale,
-                                source.translate)
+            saved = save_result(path, source, labels)
         except (OSError, ValueError) as exc:
             show_error(f"Could not save the labels: {exc}")
             return []

@@ -3,18 +3,20 @@
 The ``write_*`` / ``save_labels`` functions take plain arrays and import no napari, so
 the CLI can reuse them; ``write_labels`` at the bottom is the thin npe2 writer.
 Every file is written to a temporary name beside its target and then renamed, so a
-failed write never leaves a partial file behind.
+failed write (missing or read-only folder, full disk) never leaves a partial file behind
+and never destroys the file it was to replace; the error names the file asked for.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -23,19 +25,45 @@ from ._measure import COLUMNS, measure_stack
 TIFF_EXTENSIONS = (".tif", ".tiff")
 PNG_EXTENSIONS = (".png",)
 UINT16_MAX = int(np.iinfo(np.uint16).max)
+Encoder = Callable[[BinaryIO], None]  # writes checked, prepared data to an open file
+
+
+class WriteError(OSError):
+    """A file could not be written; ``filename`` is the file asked for, not a temporary."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+def _open_new(path: Path) -> BinaryIO:
+    """Open a new file for writing: the one place where saved bytes reach the disk."""
+    return open(path, "wb")
 
 
 @contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+def _atomic(path: Path) -> Iterator[BinaryIO]:
+    """Yield a file beside ``path``; rename it onto ``path`` only once completely written."""
+    tmp = None
     try:
-        yield Path(tmp)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        with _open_new(Path(tmp)) as fh:
+            yield fh
         os.replace(tmp, path)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _write(path: str | os.PathLike, encode: Encoder) -> Path:
+    target = Path(path)
+    with _atomic(target) as fh:
+        encode(fh)
+    return target
 
 
 def _check_labels(labels: np.ndarray) -> np.ndarray:
@@ -53,16 +81,10 @@ def _fits_uint16(arr: np.ndarray) -> bool:
     return arr.size == 0 or int(arr.max()) <= UINT16_MAX
 
 
-def write_tiff(path: str | os.PathLike, labels: np.ndarray,
-               scale: Sequence[float] | None = None, unit: str | None = None) -> Path:
-    """Write a 2D label image (or a 3D/4D stack of them) as TIFF; returns the path.
-
-    Labels that fit 16 bits become an ImageJ hyperstack (uint8 kept, other integer
-    types stored as uint16 losslessly), one plane, with the pixel size from ``scale``.
-    ImageJ has no 32-bit integer images, so larger ids go to a plain uint32 TIFF,
-    which Fiji opens as a 32-bit image with the same values.
-    """
-    arr, target = _check_labels(labels), Path(path)
+def tiff_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
+                 unit: str | None = None) -> Encoder:
+    """Check ``labels`` now; the returned function writes them as TIFF (see ``write_tiff``)."""
+    arr = _check_labels(labels)
     kwargs: dict[str, Any] = {}
     if _fits_uint16(arr):
         arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16)
@@ -75,9 +97,33 @@ def write_tiff(path: str | os.PathLike, labels: np.ndarray,
         arr = arr.astype(np.uint32)
     import tifffile
 
-    with _atomic(target) as tmp:
-        tifffile.imwrite(tmp, arr, **kwargs)
-    return target
+    return lambda fh: tifffile.imwrite(fh, arr, **kwargs)
+
+
+def write_tiff(path: str | os.PathLike, labels: np.ndarray,
+               scale: Sequence[float] | None = None, unit: str | None = None) -> Path:
+    """Write a 2D label image (or a 3D/4D stack of them) as TIFF; returns the path.
+
+    Labels that fit 16 bits become an ImageJ hyperstack (uint8 kept, other integer
+    types stored as uint16 losslessly), one plane, with the pixel size from ``scale``.
+    ImageJ has no 32-bit integer images, so larger ids go to a plain uint32 TIFF,
+    which Fiji opens as a 32-bit image with the same values.
+    """
+    return _write(path, tiff_encoder(labels, scale, unit))
+
+
+def png_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
+                unit: str | None = None) -> Encoder:
+    """Check ``labels`` now; the returned function writes them as PNG (see ``write_png``)."""
+    arr = _check_labels(labels)
+    if arr.ndim != 2:
+        raise ValueError(f"PNG holds one 2D image; save a stack of shape {arr.shape} as TIFF.")
+    if not _fits_uint16(arr):
+        raise ValueError(f"PNG holds at most {UINT16_MAX} labels; save as TIFF instead.")
+    arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16)
+    import imageio.v3 as iio
+
+    return lambda fh: iio.imwrite(fh, arr, extension=".png")
 
 
 def write_png(path: str | os.PathLike, labels: np.ndarray,
@@ -86,38 +132,36 @@ def write_png(path: str | os.PathLike, labels: np.ndarray,
 
     ``scale`` and ``unit`` are accepted for symmetry with ``write_tiff`` and not stored.
     """
-    arr, target = _check_labels(labels), Path(path)
-    if arr.ndim != 2:
-        raise ValueError(f"PNG holds one 2D image; save a stack of shape {arr.shape} as TIFF.")
-    if not _fits_uint16(arr):
-        raise ValueError(f"PNG holds at most {UINT16_MAX} labels; save as TIFF instead.")
-    arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16)
-    import imageio.v3 as iio
+    return _write(path, png_encoder(labels, scale, unit))
 
-    with _atomic(target) as tmp:
-        iio.imwrite(tmp, arr, extension=".png")
-    return target
+
+def csv_encoder(table: dict[str, np.ndarray]) -> Encoder:
+    """The returned function writes a measurement table as UTF-8 CSV to an open file."""
+    names = [c for c in COLUMNS if c in table] + [c for c in table if c not in COLUMNS]
+
+    def encode(fh: BinaryIO) -> None:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(names)
+        writer.writerows(zip(*(np.asarray(table[c]).tolist() for c in names), strict=True))
+        text.flush()
+        text.detach()  # the file is closed by its owner
+
+    return encode
 
 
 def write_csv(path: str | os.PathLike, table: dict[str, np.ndarray]) -> Path:
     """Write a measurement table (dict of equal-length columns) as CSV; returns the path."""
-    target = Path(path)
-    names = [c for c in COLUMNS if c in table] + [c for c in table if c not in COLUMNS]
-    rows = zip(*(np.asarray(table[c]).tolist() for c in names), strict=True)
-    with _atomic(target) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(names)
-        writer.writerows(rows)
-    return target
+    return _write(path, csv_encoder(table))
 
 
-def writer_for(path: str | os.PathLike) -> Callable[..., Path]:
-    """Pick the image writer matching the file extension (TIFF or PNG)."""
+def encoder_for(path: str | os.PathLike) -> Callable[..., Encoder]:
+    """Pick the label encoder matching the file extension (TIFF or PNG)."""
     suffix = Path(path).suffix.lower()
     if suffix in TIFF_EXTENSIONS:
-        return write_tiff
+        return tiff_encoder
     if suffix in PNG_EXTENSIONS:
-        return write_png
+        return png_encoder
     raise ValueError(f"Cannot save labels as {suffix or 'a file without extension'}: "
                      "choose .tif or .png.")
 
@@ -143,17 +187,27 @@ def save_labels(path: str | os.PathLike, labels: np.ndarray, image: np.ndarray |
     """Save labels (TIFF or PNG by extension) plus a per-nucleus CSV beside them.
 
     ``path`` is the file the user chose (and agreed to overwrite); the CSV never
-    replaces an existing file: it takes the next free name instead.
+    replaces an existing file: it takes the next free name instead. Both are written in
+    full before either is renamed into place; after a failure neither is there.
     """
-    write = writer_for(path)
-    table = measure_stack(labels, image, scale, translate)
-    saved = write(path, labels, scale=scale, unit=unit)
-    return [saved, write_csv(free_path(measurements_path(saved)), table)]
+    encode_labels = encoder_for(path)(labels, scale=scale, unit=unit)
+    encode_table = csv_encoder(measure_stack(labels, image, scale, translate))
+    target = Path(path)
+    sheet = free_path(measurements_path(target))
+    try:
+        with _atomic(target) as labels_fh:
+            encode_labels(labels_fh)
+            with _atomic(sheet) as sheet_fh:  # renamed first, so removed if the labels fail
+                encode_table(sheet_fh)
+    except OSError:
+        sheet.unlink(missing_ok=True)  # a free name: no one else's file
+        raise
+    return [target, sheet]
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """npe2 writer for one Labels layer (File > Save Selected Layers): TIFF or PNG."""
     if isinstance(data, list):  # multiscale: the full-resolution level
         data = data[0]
-    write = writer_for(path)
-    return [str(write(path, np.asarray(data), scale=meta.get("scale")))]
+    encode = encoder_for(path)(np.asarray(data), scale=meta.get("scale"))
+    return [str(_write(path, encode))]

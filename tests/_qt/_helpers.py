@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from napari.layers import Labels
 
-from napari_unet_nuclei import _api
+from napari_unet_nuclei import _api, _widget
 
 PLUGIN = "napari-unet-nuclei"
 RUN_TIMEOUT_MS = 120_000
@@ -41,3 +42,23 @@ def slow_network(monkeypatch, seconds: float = 0.5) -> None:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(_api, "predict_maps", slow)
+
+
+def only_labels(viewer) -> Labels:
+    """The one nuclei Labels layer of ``viewer`` (never a pile of duplicates)."""
+    found = [lay for lay in viewer.layers if isinstance(lay, Labels)]
+    assert len(found) == 1, "exactly one nuclei Labels layer, never a pile of duplicates"
+    return found[0]
+
+
+def stack_widget(make_napari_viewer, rgb: bool = False):
+    """A widget on a (3, 128, 128) synthetic stack (RGB: (3, 128, 128, 3)), on the CPU."""
+    from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+    planes = [synthetic_nuclei((128, 128), seed=i)[0] for i in range(3)]
+    stack = np.stack([np.stack([p] * 3, axis=-1) if rgb else p for p in planes])
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="stack", rgb=rgb)
+    widget = _widget.NucleiWidget(viewer)
+    widget._device.value = "cpu"
+    return viewer, widget

@@ -12,19 +12,13 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 from napari_unet_nuclei import _api, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
 
-from ._helpers import n_labels, run_and_wait, settle, slow_network
-
-
-def _result(viewer) -> Labels:
-    found = [lay for lay in viewer.layers if isinstance(lay, Labels)]
-    assert len(found) == 1, "exactly one nuclei Labels layer, never a pile of duplicates"
-    return found[0]
+from ._helpers import n_labels, only_labels, run_and_wait, settle, stack_widget
 
 
 def test_segment_sample_gives_plausible_labels(qtbot, docked, counted_predict):
     viewer = docked._viewer
     run_and_wait(qtbot, docked)
-    layer = _result(viewer)
+    layer = only_labels(viewer)
     truth = int(synthetic_sample()[1].max())
     assert layer.name == "Synthetic nuclei nuclei"
     assert 0.3 * truth <= n_labels(layer) <= 1.5 * truth
@@ -37,9 +31,9 @@ def test_segment_sample_gives_plausible_labels(qtbot, docked, counted_predict):
 def test_threshold_relabels_without_running_the_network(qtbot, docked, counted_predict):
     run_and_wait(qtbot, docked)
     network_calls = len(counted_predict)
-    before = np.asarray(_result(docked._viewer).data).copy()
+    before = np.asarray(only_labels(docked._viewer).data).copy()
     settle(qtbot, docked, lambda: setattr(docked._threshold, "value", 0.95))
-    after = np.asarray(_result(docked._viewer).data)
+    after = np.asarray(only_labels(docked._viewer).data)
     assert not np.array_equal(before, after)
     assert (after > 0).sum() < (before > 0).sum()  # a higher threshold keeps fewer pixels
     assert len(counted_predict) == network_calls
@@ -48,36 +42,11 @@ def test_threshold_relabels_without_running_the_network(qtbot, docked, counted_p
 def test_split_toggle_changes_the_count(qtbot, docked, counted_predict):
     run_and_wait(qtbot, docked)
     network_calls = len(counted_predict)
-    split = n_labels(_result(docked._viewer))
+    split = n_labels(only_labels(docked._viewer))
     settle(qtbot, docked, lambda: setattr(docked._split, "value", False))
-    merged = n_labels(_result(docked._viewer))
+    merged = n_labels(only_labels(docked._viewer))
     assert merged < split
     assert len(counted_predict) == network_calls
-
-
-def test_cancel_keeps_the_previous_result(qtbot, docked, monkeypatch):
-    run_and_wait(qtbot, docked)
-    before = np.asarray(_result(docked._viewer).data).copy()
-    calls: list[int] = []
-
-    def slow_maps(image, *args, **kwargs):
-        calls.append(1)
-        progress = kwargs["progress"]
-        for done in range(1, 2000):  # about 20 s unless cancelled
-            time.sleep(0.01)
-            progress(done, 2000)
-        raise AssertionError("the run was not cancelled")
-
-    monkeypatch.setattr(_api, "predict_maps", slow_maps)
-    docked._segment.native.click()
-    docked.run()  # a second click while running does not start a second run
-    qtbot.waitUntil(lambda: docked._progress.value > 0, timeout=10_000)
-    docked._cancel.native.click()
-    qtbot.waitUntil(lambda: not docked._session.running, timeout=10_000)
-    assert calls == [1]
-    assert "Cancelled" in docked._status.value
-    assert np.array_equal(np.asarray(_result(docked._viewer).data), before)
-    assert docked._session.prediction is not None  # the slider still works on the old result
 
 
 def test_device_list_shows_only_this_machine(make_napari_viewer, monkeypatch):
@@ -115,10 +84,10 @@ def test_cache_dropped_when_the_image_changes(qtbot, docked, counted_predict):
     image = docked._image.value
     image.data = image.data[::-1].copy()
     assert docked._session.prediction is None
-    before = np.asarray(_result(docked._viewer).data).copy()
+    before = np.asarray(only_labels(docked._viewer).data).copy()
     docked._threshold.value = 0.9
     qtbot.wait(300)
-    assert np.array_equal(np.asarray(_result(docked._viewer).data), before)
+    assert np.array_equal(np.asarray(only_labels(docked._viewer).data), before)
     run_and_wait(qtbot, docked)
     assert len(counted_predict) > network_calls
 
@@ -148,7 +117,7 @@ def test_labels_keep_the_image_scale_and_translate(qtbot, make_napari_viewer):
     widget = _widget.NucleiWidget(viewer)
     widget._device.value = "cpu"
     run_and_wait(qtbot, widget)
-    layer = _result(viewer)
+    layer = only_labels(viewer)
     assert tuple(layer.scale) == (0.5, 0.25)
     assert tuple(layer.translate) == (10, 20)
     assert np.allclose(layer.features["area_scaled"], layer.features["area_px"] * 0.125)
@@ -176,12 +145,12 @@ def test_save_button_writes_labels_and_csv(qtbot, docked, tmp_path, monkeypatch,
     monkeypatch.setattr(_widget.QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(target), "")))
     docked._save.native.click()
-    labels = np.asarray(_result(docked._viewer).data)
+    labels = np.asarray(only_labels(docked._viewer).data)
     back = tifffile.imread(target) if suffix == ".tif" else imread(target)
     assert np.array_equal(back, labels)
     assert (tmp_path / "nuclei_measurements.csv").read_text() == "keep me"  # never overwritten
     rows = (tmp_path / "nuclei_measurements-2.csv").read_text().strip().splitlines()
-    assert len(rows) == 1 + n_labels(_result(docked._viewer))
+    assert len(rows) == 1 + n_labels(only_labels(docked._viewer))
 
 
 def test_file_save_selected_layers_writes_imagej_tiff(qtbot, docked, tmp_path):
@@ -189,12 +158,12 @@ def test_file_save_selected_layers_writes_imagej_tiff(qtbot, docked, tmp_path):
 
     run_and_wait(qtbot, docked)
     viewer = docked._viewer
-    viewer.layers.selection = {_result(viewer)}
+    viewer.layers.selection = {only_labels(viewer)}
     [path] = viewer.layers.save(str(tmp_path / "nuclei.tif"), selected=True,
                                 plugin="napari-unet-nuclei")
     with tifffile.TiffFile(path) as tif:
         assert tif.is_imagej
-        assert np.array_equal(tif.asarray(), np.asarray(_result(viewer).data))
+        assert np.array_equal(tif.asarray(), np.asarray(only_labels(viewer).data))
 
 
 def test_closing_the_widget_while_running_is_harmless(qtbot, sample_viewer, monkeypatch):
@@ -234,21 +203,8 @@ def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked,
     assert seen == ["auto", 24.0]
 
 
-def _stack_widget(make_napari_viewer, rgb: bool = False):
-    """A widget on a (3, 128, 128) synthetic stack (RGB: (3, 128, 128, 3)), on the CPU."""
-    from napari_unet_nuclei._synthetic import synthetic_nuclei
-
-    planes = [synthetic_nuclei((128, 128), seed=i)[0] for i in range(3)]
-    stack = np.stack([np.stack([p] * 3, axis=-1) if rgb else p for p in planes])
-    viewer = make_napari_viewer()
-    viewer.add_image(stack, name="stack", rgb=rgb)
-    widget = _widget.NucleiWidget(viewer)
-    widget._device.value = "cpu"
-    return viewer, widget
-
-
 def test_stack_controls_only_for_stacks(make_napari_viewer):
-    viewer, widget = _stack_widget(make_napari_viewer)
+    viewer, widget = stack_widget(make_napari_viewer)
     assert widget._stack_mode.enabled and not widget._link_z.enabled
     widget._stack_mode.value = _widget.WHOLE_STACK
     assert widget._link_z.enabled
@@ -258,30 +214,30 @@ def test_stack_controls_only_for_stacks(make_napari_viewer):
 
 
 def test_current_plane_labels_only_that_plane(qtbot, make_napari_viewer, counted_predict):
-    viewer, widget = _stack_widget(make_napari_viewer)
+    viewer, widget = stack_widget(make_napari_viewer)
     viewer.dims.set_current_step(0, 1)
     run_and_wait(qtbot, widget)
-    data = np.array(_result(viewer).data)  # copies: the layer's array is updated in place
+    data = np.array(only_labels(viewer).data)  # copies: the layer's array is updated in place
     assert data.shape == (3, 128, 128) and data.dtype == np.uint32
     assert data[1].max() > 0 and not data[0].any() and not data[2].any()
     assert "(plane 1)" in widget._status.value
     viewer.dims.set_current_step(0, 2)
     run_and_wait(qtbot, widget)
-    both = np.array(_result(viewer).data)
+    both = np.array(only_labels(viewer).data)
     assert np.array_equal(both[1], data[1]) and both[2].max() > 0 and not both[0].any()
     network_calls = len(counted_predict)
     settle(qtbot, widget, lambda: setattr(widget._threshold, "value", 0.95))
-    after = np.asarray(_result(viewer).data)
+    after = np.asarray(only_labels(viewer).data)
     assert np.array_equal(after[1], data[1])  # only the cached plane (2) is re-labelled
     assert (after[2] > 0).sum() < (both[2] > 0).sum()
     assert len(counted_predict) == network_calls
 
 
 def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, make_napari_viewer):
-    viewer, widget = _stack_widget(make_napari_viewer)
+    viewer, widget = stack_widget(make_napari_viewer)
     widget._stack_mode.value = _widget.WHOLE_STACK
     run_and_wait(qtbot, widget)
-    data = np.asarray(_result(viewer).data)
+    data = np.asarray(only_labels(viewer).data)
     assert data.shape == (3, 128, 128)
     ids = [set(np.unique(plane)) - {0} for plane in data]
     assert all(ids)
@@ -291,32 +247,18 @@ def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, make_napari_viewe
     widget._threshold.value = 0.95  # no re-run: a hint instead
     assert not widget._timer.isActive() and not widget._session.running
     assert "whole stack" in widget._status.value
-    assert np.array_equal(np.asarray(_result(viewer).data), data)
-
-
-def test_whole_stack_cancel_keeps_the_previous_result(qtbot, make_napari_viewer, monkeypatch):
-    viewer, widget = _stack_widget(make_napari_viewer)
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    run_and_wait(qtbot, widget)
-    before = np.asarray(_result(viewer).data).copy()
-    slow_network(monkeypatch)
-    widget._segment.native.click()
-    qtbot.waitUntil(lambda: widget._progress.value > 0, timeout=60_000)
-    widget._cancel.native.click()
-    qtbot.waitUntil(lambda: not widget._session.running, timeout=60_000)
-    assert "Cancelled" in widget._status.value
-    assert np.array_equal(np.asarray(_result(viewer).data), before)
+    assert np.array_equal(np.asarray(only_labels(viewer).data), data)
 
 
 def test_rgb_stack_current_plane_and_whole_stack(qtbot, make_napari_viewer):
-    viewer, widget = _stack_widget(make_napari_viewer, rgb=True)
+    viewer, widget = stack_widget(make_napari_viewer, rgb=True)
     viewer.dims.set_current_step(0, 0)
     run_and_wait(qtbot, widget)
-    data = np.asarray(_result(viewer).data)
+    data = np.asarray(only_labels(viewer).data)
     assert data.shape == (3, 128, 128) and data[0].max() > 0 and not data[1:].any()
     widget._stack_mode.value = _widget.WHOLE_STACK
     run_and_wait(qtbot, widget)
-    assert all(plane.max() > 0 for plane in np.asarray(_result(viewer).data))
+    assert all(plane.max() > 0 for plane in np.asarray(only_labels(viewer).data))
 
 
 def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
@@ -330,23 +272,23 @@ def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
         return np.ones(np.shape(stack), np.uint16)
 
     monkeypatch.setattr(_run, "segment_stack", fake)
-    viewer, widget = _stack_widget(make_napari_viewer)
+    viewer, widget = stack_widget(make_napari_viewer)
     widget._stack_mode.value = _widget.WHOLE_STACK
     widget._link_z.value = True
     widget._diameter.value = 20
     run_and_wait(qtbot, widget)
     assert seen["axes"] == "ZYX" and seen["link_z"] is True
     assert seen["device"] == "cpu" and seen["diameter"] == 20.0
-    assert np.asarray(_result(viewer).data).shape == (3, 128, 128)
+    assert np.asarray(only_labels(viewer).data).shape == (3, 128, 128)
 
 
 def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, make_napari_viewer, tmp_path):
     import tifffile
 
-    viewer, widget = _stack_widget(make_napari_viewer)
+    viewer, widget = stack_widget(make_napari_viewer)
     widget._stack_mode.value = _widget.WHOLE_STACK
     run_and_wait(qtbot, widget)
-    layer = _result(viewer)
+    layer = only_labels(viewer)
     saved = widget.save_to(str(tmp_path / "stack.tif"), widget._image.value, layer)
     assert [p.name for p in saved] == ["stack.tif", "stack_measurements.csv"]
     assert np.array_equal(tifffile.imread(saved[0]), np.asarray(layer.data))

@@ -24,16 +24,39 @@ def test_no_image_layer_asks_for_one(qtbot, make_napari_viewer, counted_predict)
     assert not counted_predict and not widget._session.running
 
 
-def test_unwritable_folder_is_a_clear_error_and_the_layer_is_untouched(qtbot, docked, tmp_path):
-    run_and_wait(qtbot, docked)
+def _save_fails(docked, path, *reasons: str) -> None:
+    """Save to ``path``: an error notification naming it; layer, status and files untouched."""
     layer = [lay for lay in docked._viewer.layers if isinstance(lay, Labels)][0]
-    before = np.asarray(layer.data).copy()
-    saved = docked.save_to(str(tmp_path / "missing" / "deeper" / "nuclei.tif"),
-                           docked._image.value, layer)
-    assert saved == []
-    assert any("Could not save the labels" in m for m in _messages(NotificationSeverity.ERROR))
+    before, status = np.asarray(layer.data).copy(), docked._status.value
+    errors = len(_messages(NotificationSeverity.ERROR))
+    assert docked.save_to(str(path), docked._image.value, layer) == []
+    new = _messages(NotificationSeverity.ERROR)[errors:]
+    assert len(new) == 1
+    said, why = new[0].rsplit(": ", 1)
+    assert said == f"Could not save the labels: cannot write {path}" and why in reasons
     assert np.array_equal(np.asarray(layer.data), before)
+    assert docked._status.value == status
+
+
+def test_missing_folder_is_a_clear_error_and_the_layer_is_untouched(qtbot, docked, tmp_path):
+    run_and_wait(qtbot, docked)
+    _save_fails(docked, tmp_path / "missing" / "deeper" / "nuclei.tif",
+                "No such file or directory")
     assert not (tmp_path / "missing").exists()
+
+
+def test_read_only_location_is_a_clear_error(qtbot, docked, read_only_dir):
+    run_and_wait(qtbot, docked)
+    _save_fails(docked, read_only_dir / "nuclei.tif", "Permission denied",
+                "Read-only file system", "Operation not permitted", "No such file or directory")
+    assert not (read_only_dir / "nuclei.tif").exists()
+
+
+def test_full_disk_is_a_clear_error_and_leaves_no_file(qtbot, docked, tmp_path, full_disk):
+    run_and_wait(qtbot, docked)
+    full_disk(2_000)
+    _save_fails(docked, tmp_path / "nuclei.tif", "No space left on device")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_data_replaced_during_a_run_discards_its_result(qtbot, docked, monkeypatch):

@@ -140,6 +140,24 @@ def _launch(worker: FunctionWorker, session: Session,
     return worker
 
 
+def failure_status(outcome: Outcome, stale: bool) -> str | None:
+    """The status line for a run with nothing to show (cancelled, failed, stale), else None."""
+    if outcome.cancelled:
+        return "Cancelled; the previous result is unchanged."
+    if outcome.error is not None:
+        return "Segmentation failed (see the notification)."
+    if stale:
+        return "The image changed during the run: press Segment nuclei again."
+    return None
+
+
+def prediction_status(prediction: _api.Prediction, count: int, where: str, ms: float) -> str:
+    """The status line after a (re-)label: nuclei ``where``, size, network and re-label time."""
+    size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
+    return (f"{count} nuclei{where}{size} · network {prediction.seconds:.1f} s on "
+            f"{prediction.device} · re-label {ms:.0f} ms")
+
+
 def friendly_message(exc: BaseException) -> str:
     """Word an error so that a biologist can act on it."""
     text = str(exc) or type(exc).__name__
