@@ -60,7 +60,7 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
-def pipeline_table(sizes: list[int], device: str, repeat: int) -> None:
+def pipeline_table(sizes: list[int], device: str, repeat: int, weights: str | None) -> None:
     """Whole ``segment_nuclei`` (defaults, diameter auto) per size."""
     print(f"{'image':>7} {'MP':>6} {'s':>7} {'MP/s':>7} {'net MP/s':>9} {'net %':>6} "
           f"{'nuclei':>7} {'GPU peak GB':>12}")
@@ -73,7 +73,7 @@ def pipeline_table(sizes: list[int], device: str, repeat: int) -> None:
         for _ in range(repeat):
             timer.seconds = 0.0
             t0 = time.perf_counter()
-            labels = segment_nuclei(image, device=device)
+            labels = segment_nuclei(image, device=device, weights=weights)
             runs.append((time.perf_counter() - t0, timer.seconds))
         _api.predict_maps = timer._real
         total, net = min(runs)
@@ -82,10 +82,10 @@ def pipeline_table(sizes: list[int], device: str, repeat: int) -> None:
               f"{100 * net / total:>5.0f}% {int(labels.max()):>7} {peak:>12.2f}")
 
 
-def network_table(size: int, device: str, repeat: int) -> None:
+def network_table(size: int, device: str, repeat: int, weights: str | None) -> None:
     """The network alone at one size, per batch size and precision."""
     norm = normalize_image(big_image(size))
-    model, dev = model_on(device)
+    model, dev = model_on(device, weights)
     mp = size * size / 1e6
     print(f"network only, {size}², tiles of {_inference.DEFAULT_TILE}²:")
     for fp16 in (True, False):
@@ -99,13 +99,13 @@ def network_table(size: int, device: str, repeat: int) -> None:
     _inference.CUDA_FP16 = True
 
 
-def agreement(device: str) -> None:
+def agreement(device: str, weights: str | None) -> None:
     """Labels on the GPU (fp16 and fp32) against the CPU's, on a 1024² synthetic image."""
     image, truth = synthetic_nuclei((PATTERN, PATTERN), seed=11)
-    cpu = segment_nuclei(image, device="cpu")
+    cpu = segment_nuclei(image, device="cpu", weights=weights)
     for fp16 in (True, False):
         _inference.CUDA_FP16 = fp16
-        gpu = segment_nuclei(image, device=device)
+        gpu = segment_nuclei(image, device=device, weights=weights)
         same = match_counts(cpu, gpu, (0.5, 0.9))
         vs_truth = match_counts(truth, gpu, (0.5,))[0].ap
         print(f"  {'fp16' if fp16 else 'fp32'}: AP@0.5 / AP@0.9 against the CPU labels "
@@ -114,14 +114,14 @@ def agreement(device: str) -> None:
     _inference.CUDA_FP16 = True
 
 
-def val_scores(data: str, split: str, device: str) -> None:
+def val_scores(data: str, split: str, device: str, weights: str | None) -> None:
     """``evaluate`` on the GPU in fp16 and in fp32."""
     from napari_unet_nuclei.evaluate import evaluate, format_table
 
     for fp16 in (True, False):
         _inference.CUDA_FP16 = fp16
         t0 = time.perf_counter()
-        scores = evaluate(data, split, device=device)
+        scores = evaluate(data, split, weights, device=device)
         print(f"{'fp16' if fp16 else 'fp32'} on {device} ({time.perf_counter() - t0:.0f} s):")
         print(format_table(scores))
     _inference.CUDA_FP16 = True
@@ -132,6 +132,7 @@ def main() -> None:
     p.add_argument("--device", default="cuda")
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--weights", default=None, help="weights file (default: bundled)")
     p.add_argument("--data", default=None, help="DSB2018-style folder: also score a split")
     p.add_argument("--split", default="val")
     args = p.parse_args()
@@ -140,14 +141,14 @@ def main() -> None:
     props = torch.cuda.get_device_properties(args.device)
     print(f"{props.name}, {props.total_memory / 2**30:.0f} GiB, torch {torch.__version__}, "
           f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
-          f"{torch.get_num_threads()} CPU threads")
-    segment_nuclei(big_image(256), device=args.device)  # load weights, warm up
+          f"{torch.get_num_threads()} CPU threads, weights {args.weights or 'bundled'}")
+    segment_nuclei(big_image(256), device=args.device, weights=args.weights)  # warm-up
     print("agreement with the CPU:")
-    agreement(args.device)
-    pipeline_table(args.sizes, args.device, args.repeat)
-    network_table(min(4096, max(args.sizes)), args.device, args.repeat)
+    agreement(args.device, args.weights)
+    pipeline_table(args.sizes, args.device, args.repeat, args.weights)
+    network_table(min(4096, max(args.sizes)), args.device, args.repeat, args.weights)
     if args.data:
-        val_scores(args.data, args.split, args.device)
+        val_scores(args.data, args.split, args.device, args.weights)
 
 
 if __name__ == "__main__":
