@@ -3,9 +3,12 @@ spent in the network (``predict_maps``: tiles through the U-Net) against everyth
 (normalisation, the size measurement, seeds, watershed, relabelling).
 
     python bench/bench_segment.py [--size 1024] [--repeat 3] [--device cpu] [--baseline]
+                                  [--weights FILE]
 
 ``--baseline`` runs the network as the first release did (plain eval model, no batch-norm
 folding, no channels-last, 512-pixel tiles with a 32-pixel halo) for comparison.
+``--weights`` times other weights than the bundled ones, e.g. the earlier base-16 model:
+``git show 8e0d42b:weights/unet_nuclei.pt > /tmp/unet16.pt``.
 """
 
 from __future__ import annotations
@@ -50,9 +53,11 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--baseline", action="store_true")
+    p.add_argument("--weights", default=None, help="weights file (default: bundled)")
     args = p.parse_args()
     tiling = use_baseline_network() if args.baseline else {}
     image, _ = synthetic_nuclei((args.size, args.size), seed=0)
+    tiling["weights"] = args.weights
     segment_nuclei(image[:256, :256], device=args.device, **tiling)  # load weights, warm up
     timer = NetworkTimer()
     mp = args.size * args.size / 1e6
@@ -65,6 +70,7 @@ def main() -> None:
     total, net = min(runs)
     mode = "first-release network path" if args.baseline else "current"
     print(f"image {args.size}x{args.size} uint16, device {args.device}, {mode}, "
+          f"weights {args.weights or 'bundled'}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeat}")
     print(f"segment_nuclei: {total / mp:.2f} s/MP  ({int(labels.max())} nuclei)")
     print(f"  network:         {net / mp:.2f} s/MP  ({100 * net / total:.0f} %)")
