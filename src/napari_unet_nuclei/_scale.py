@@ -25,9 +25,10 @@ def diameters(labels: np.ndarray, foreground: np.ndarray | None = None) -> np.nd
     if not mask.any():
         return np.zeros(0)
     edt = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    n = int(labels.max())
-    peaks = ndi.maximum(edt, labels, index=np.arange(1, n + 1))
-    peaks = np.asarray(peaks, float)
+    inside = np.flatnonzero(labels)
+    peaks = np.zeros(int(labels.max()) + 1)
+    # per-label maximum; an order of magnitude faster than ndi.maximum, which sorts
+    np.maximum.at(peaks, labels.ravel()[inside], edt.ravel()[inside])
     return 2.0 * peaks[peaks > 0]
 
 
