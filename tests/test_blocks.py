@@ -250,3 +250,11 @@ def test_cli_segment_large(image512, tmp_path, capsys):
     assert "nuclei" in capsys.readouterr().out and tifffile.imread(out).max() > 20
     bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(out)])
     assert run(bad) == 1
+
+
+def test_seed_search_resolution_follows_predict(image512):
+    """Half-resolution seeds exactly where ``predict`` uses them (nuclei known >= 12 px)."""
+    assert make_settings(image512[0], device="cpu").coarse_seeds
+    assert not make_settings(image512[0], device="cpu", diameter=None).coarse_seeds
+    assert not make_settings(image512[0], device="cpu", diameter=8).coarse_seeds
+    assert make_settings(image512[0], device="cpu", diameter=30).coarse_seeds

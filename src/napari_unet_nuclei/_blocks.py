@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._api import (
+    COARSE_SEEDS_DIAMETER,
     DEFAULT_MODEL_DIAMETER,
     ESTIMATE_CROP,
     Diameter,
@@ -25,7 +26,13 @@ from ._api import (
 )
 from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
 from ._normalize import HIGH_PERCENTILE, LOW_PERCENTILE, to_grey
-from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, label_dtype, labels_from_maps
+from ._postprocess import (
+    DEFAULT_MIN_SIZE,
+    DEFAULT_THRESHOLD,
+    label_dtype,
+    labels_from_maps,
+    seed_peaks,
+)
 from ._stack import AmbiguousAxesError, canonical_view, check_axes, guess_axes
 
 Slices = tuple[slice, slice]
@@ -69,6 +76,7 @@ class BlockSettings:
     split: bool = True
     min_size: int = DEFAULT_MIN_SIZE
     stride: int = 16  # the network's; blocks aligned to it see the pooling grid of the image
+    coarse_seeds: bool = False  # seeds searched at half resolution, as ``predict`` decides
 
 
 def plan_blocks(shape: tuple[int, ...], block: int = DEFAULT_BLOCK, margin: int = MIN_MARGIN
@@ -174,8 +182,11 @@ def make_settings(source, diameter: Diameter = "auto", invert: bool | None = Non
     t = DEFAULT_THRESHOLD if threshold is None else float(threshold)
     settings = BlockSettings(low, high, invert, threshold=t, **options)
     scale, size = estimate_scale(source, settings, diameter)
-    stride = model_on(settings.device, settings.weights)[0].config.stride
-    return replace(settings, scale=scale, diameter=size, stride=stride)
+    model = model_on(settings.device, settings.weights)[0]
+    coarse = (_parse_diameter(diameter) is not None
+              and trained_diameter(model) / scale >= COARSE_SEEDS_DIAMETER)
+    return replace(settings, scale=scale, diameter=size, stride=model.config.stride,
+                   coarse_seeds=coarse)
 
 
 def _round_up(n: float, k: int) -> int:
@@ -210,8 +221,9 @@ def label_region(image: np.ndarray, settings: BlockSettings) -> np.ndarray:
     norm = normalize_with(image, settings.low, settings.high, settings.invert)
     maps = predict_maps(norm, model, dev, settings.scale, settings.tile, settings.halo,
                         settings.batch_size)
+    peaks = seed_peaks(maps[1], step=2) if settings.split and settings.coarse_seeds else None
     return labels_from_maps(maps[0], maps[1], settings.threshold, settings.split,
-                            settings.min_size)
+                            settings.min_size, peaks)
 
 
 def stitch_block(out, block: Block, labels: np.ndarray, next_id: int,
