@@ -96,3 +96,16 @@ def test_worker_processes_give_the_same_batches():
     for (xa, ya), (xb, yb) in zip(alone, pooled, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     assert not torch.equal(alone[0][0], alone[1][0])
+
+
+def test_kind_weights_option():
+    import pytest
+
+    from napari_unet_nuclei.train import KIND_WEIGHTS, parse_kind_weights
+
+    assert parse_kind_weights("") == KIND_WEIGHTS
+    w = parse_kind_weights("fluorescence=0.45, stained=0.45")
+    assert w == {"fluorescence": 0.45, "stained": 0.45, "brightfield": 0.1}
+    for bad in ("stained", "stained=-1", "stained=x"):
+        with pytest.raises(ValueError, match="kind-weights"):
+            parse_kind_weights(bad)

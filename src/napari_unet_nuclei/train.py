@@ -44,8 +44,27 @@ class TrainingSet:
         return np.where(self.diameters > 0, diameter / np.maximum(self.diameters, 1e-6), 1.0)
 
 
-def load_training_set(data_dir: Path) -> TrainingSet:
-    """Read and prepare the ``train`` split of a DSB2018-style folder."""
+def parse_kind_weights(text: str) -> dict[str, float]:
+    """``"fluorescence=0.5,stained=0.4"`` -> KIND_WEIGHTS with those kinds replaced."""
+    weights = dict(KIND_WEIGHTS)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, sep, value = item.partition("=")
+        try:
+            weights[kind.strip()] = float(value) if sep else float("nan")
+        except ValueError:
+            weights[kind.strip()] = float("nan")
+        if not weights[kind.strip()] >= 0:
+            raise ValueError(f"--kind-weights: expected kind=weight >= 0, got {item!r}")
+    return weights
+
+
+def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = None
+                      ) -> TrainingSet:
+    """Read and prepare the ``train`` split of a DSB2018-style folder.
+
+    Each kind of image is drawn with probability ``kind_weights[kind]`` (default KIND_WEIGHTS).
+    """
+    kind_weights = KIND_WEIGHTS if kind_weights is None else kind_weights
     entries = read_index(data_dir, "train")
     if not entries:
         raise ValueError(f"No 'train' rows in {data_dir}/index.tsv")
@@ -55,7 +74,7 @@ def load_training_set(data_dir: Path) -> TrainingSet:
         image, labels = read_pair(entry)
         images.append(normalize_image(image))
         tgts.append(targets(labels))
-        weights.append(KIND_WEIGHTS.get(entry.kind, 0.1) / counts[entry.kind])
+        weights.append(kind_weights.get(entry.kind, 0.1) / counts[entry.kind])
         diams.append(typical_diameter(labels) or 0.0)
     prob = np.asarray(weights) / np.sum(weights)
     return TrainingSet(images, tgts, prob, np.asarray(diams))
@@ -195,7 +214,7 @@ def train(args: argparse.Namespace) -> Path:
         start = int(state["step"])
         log.info("resumed from %s at step %d", ckpt, start)
     t0 = time.time()
-    data = load_training_set(Path(args.data))
+    data = load_training_set(Path(args.data), parse_kind_weights(args.kind_weights))
     log.info("loaded %d training images in %.0f s", len(data.images), time.time() - t0)
     model_diameter = args.diameter or float(np.median(data.diameters[data.diameters > 0]))
     model.train()
@@ -239,6 +258,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="resample every training image so its median nucleus diameter is this "
                         "many pixels (0: keep each image's own scale)")
     p.add_argument("--blur", action="store_true", help="also augment with Gaussian blur")
+    p.add_argument("--kind-weights", default="",
+                   help="how often each kind of image is drawn, e.g. 'stained=0.45' "
+                        "(default fluorescence=0.6,stained=0.3,brightfield=0.1)")
     p.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--base", type=int, default=16)
