@@ -71,3 +71,21 @@ def test_rejects_non_2d_or_non_integer(bad):
 def test_rejects_mismatched_image(two_squares):
     with pytest.raises(ValueError, match="does not match"):
         measure_nuclei(two_squares, np.zeros((3, 3)))
+
+
+def test_band_by_band_equals_whole_and_reads_lazy_arrays(monkeypatch, tmp_path):
+    import dask.array as da
+
+    from napari_unet_nuclei import _measure
+    from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+    image, labels = synthetic_nuclei((300, 260), seed=2)
+    whole = measure_nuclei(labels, image, (0.5, 2.0), (3.0, 4.0))
+    monkeypatch.setattr(_measure, "BAND_PIXELS", 1000)  # 3 rows per band
+    mapped = np.lib.format.open_memmap(tmp_path / "l.npy", "w+", labels.dtype, labels.shape)
+    mapped[:] = labels
+    for lab, img in ((labels, image), (mapped, da.from_array(image, chunks=64))):
+        banded = measure_nuclei(lab, img, (0.5, 2.0), (3.0, 4.0))
+        assert banded.keys() == whole.keys()
+        for key in whole:
+            np.testing.assert_allclose(banded[key], whole[key], rtol=1e-12)

@@ -35,15 +35,15 @@ def _pair(values: Sequence[float] | None, default: float) -> np.ndarray:
     return arr[-2:]
 
 
+BAND_PIXELS = 4_000_000  # pixels measured at a time: memory stays bounded for huge images
+
+
 def _compact(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat bin indices plus the label value of each bin; sparse huge ids get compacted."""
-    flat = labels.ravel()
-    if int(flat.max()) <= 4 * flat.size:
-        return flat.astype(np.intp, copy=False), np.arange(int(flat.max()) + 1)
-    values, inverse = np.unique(flat, return_inverse=True)
-    if values[0] != 0:  # keep bin 0 for the background even when there is none
+    """Dense ids 0..k-1 of ``labels`` (same shape) and the label value of each id."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    if values[0] != 0:  # keep id 0 for the background even when there is none
         values, inverse = np.concatenate([[0], values]), inverse + 1
-    return inverse.ravel().astype(np.intp, copy=False), values
+    return inverse.reshape(labels.shape), values
 
 
 def empty_table() -> dict[str, np.ndarray]:
@@ -54,6 +54,43 @@ def empty_table() -> dict[str, np.ndarray]:
     return table
 
 
+def _bands(shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    rows = max(1, BAND_PIXELS // max(shape[1], 1))
+    return [(y, min(shape[0], y + rows)) for y in range(0, shape[0], rows)]
+
+
+def _extremes(lab: object) -> tuple[int, int]:
+    """(min, max) of a label array read band by band; (0, 0) when it is empty."""
+    if not all(lab.shape):
+        return 0, 0
+    low, top = 0, 0
+    for y0, y1 in _bands(lab.shape):
+        band = np.asarray(lab[y0:y1])  # one band in memory at a time
+        low, top = min(low, int(band.min())), max(top, int(band.max()))
+    return low, top
+
+
+def _check_image_shape(image: object, shape: tuple[int, ...]) -> None:
+    got = tuple(np.shape(image)) if not hasattr(image, "shape") else tuple(image.shape)
+    if got != shape and not (len(got) == 3 and got[:2] == shape):
+        raise ValueError(f"image shape {got} does not match labels shape {shape}")
+
+
+def _sums(lab: object, image: object | None, n: int) -> np.ndarray:
+    """Per id 0..n-1: pixel count, sum of y, sum of x, sum of intensity; band by band."""
+    h, w = lab.shape
+    sums = np.zeros((4, n))
+    for y0, y1 in _bands((h, w)):
+        ids = np.asarray(lab[y0:y1]).astype(np.intp, copy=False).ravel()
+        sums[0] += np.bincount(ids, minlength=n)
+        sums[1] += np.bincount(ids, np.repeat(np.arange(y0, y1, dtype=np.float64), w), n)
+        sums[2] += np.bincount(ids, np.tile(np.arange(w, dtype=np.float64), y1 - y0), n)
+        if image is not None:
+            grey = _grey(np.asarray(image[y0:y1]), (y1 - y0, w))
+            sums[3] += np.bincount(ids, grey.ravel(), n)
+    return sums
+
+
 def measure_nuclei(labels: np.ndarray, image: np.ndarray | None = None,
                    scale: Sequence[float] | None = None,
                    translate: Sequence[float] | None = None) -> dict[str, np.ndarray]:
@@ -61,28 +98,31 @@ def measure_nuclei(labels: np.ndarray, image: np.ndarray | None = None,
 
     ``scale``/``translate`` are (y, x) pixel size and origin, as on a napari layer:
     ``area_scaled`` is in squared scale units and ``centroid_y/x`` in world coordinates.
-    ``mean_intensity`` is NaN without an image. Inputs are never modified.
+    ``mean_intensity`` is NaN without an image. Inputs are never modified. Labels and
+    image may be memory maps, zarr or dask arrays: they are read a band of rows at a time.
     """
-    lab = np.asarray(labels)
-    if lab.ndim != 2 or lab.dtype.kind not in "iub":
+    lab = labels if hasattr(labels, "shape") and hasattr(labels, "dtype") else np.asarray(labels)
+    if len(lab.shape) != 2 or np.dtype(lab.dtype).kind not in "iub":
         raise ValueError(f"labels must be a 2D integer array, got {lab.dtype} {lab.shape}")
-    if lab.size == 0 or lab.max() <= 0:
+    if image is not None:
+        _check_image_shape(image, tuple(lab.shape))
+    low, top = _extremes(lab)
+    if top <= 0:
         return empty_table()
-    if lab.min() < 0:
+    if low < 0:
         raise ValueError("labels must not be negative")
-    flat, values = _compact(lab)
-    area = np.bincount(flat)
+    if top > 4 * lab.size:  # a few huge ids: measure dense ids instead
+        lab, values = _compact(np.asarray(lab))
+    else:
+        values = np.arange(top + 1)
+    sums = _sums(lab, image, len(values))
+    area = sums[0]
     ids = np.flatnonzero(area)
     ids = ids[ids > 0]
-    yy, xx = np.indices(lab.shape, dtype=np.float64)
-    cy = np.bincount(flat, weights=yy.ravel())[ids] / area[ids]
-    cx = np.bincount(flat, weights=xx.ravel())[ids] / area[ids]
+    cy, cx = sums[1][ids] / area[ids], sums[2][ids] / area[ids]
     sy, sx = _pair(scale, 1.0)
     ty, tx = _pair(translate, 0.0)
-    if image is None:
-        mean = np.full(ids.size, np.nan)
-    else:
-        mean = np.bincount(flat, weights=_grey(image, lab.shape).ravel())[ids] / area[ids]
+    mean = np.full(ids.size, np.nan) if image is None else sums[3][ids] / area[ids]
     return {"label": values[ids].astype(np.int64), "area_px": area[ids].astype(np.int64),
             "area_scaled": area[ids] * abs(sy * sx), "centroid_y_px": cy, "centroid_x_px": cx,
             "centroid_y": ty + sy * cy, "centroid_x": tx + sx * cx, "mean_intensity": mean}
