@@ -3,7 +3,8 @@
 The network runs once per click; the threshold / split / minimum-size controls only
 re-label the cached probability maps (debounced) and update the one ``"<image> nuclei"``
 Labels layer in place. Stacks (2D+t, Z, RGB stacks) are segmented one plane at a time:
-the plane on screen, or every plane through ``segment_stack``.
+the plane on screen, or every plane through ``segment_stack``. 2D images too big for one
+piece are segmented block by block into a disk-backed array (``_qt/_big.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from qtpy.QtWidgets import QFileDialog
 
 from ._device import available_devices, device_choices
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
+from ._qt._big import big_plan, big_summary, blocks_outcome, is_big
 from ._qt._layers import find_result, result_name, show_labels, show_plane_labels
 from ._qt._planes import image_plane, plane_index, plane_text
 from ._qt._run import (
@@ -149,7 +151,8 @@ class NucleiWidget(Container):
         if layer is None:
             show_info("Open an image first (or File > Open Sample > napari-unet-nuclei).")
             return
-        start = self._start_stack if self.whole_stack(layer) else self._start_plane
+        start = (self._start_stack if self.whole_stack(layer) else
+                 self._start_big if is_big(layer) else self._start_plane)
         try:
             worker = start(layer)
         except ValueError as exc:
@@ -174,6 +177,13 @@ class NucleiWidget(Container):
         stack, options, status = self._stacks.plan(layer, self._settings())
         self._begin(status)
         return start_stack_run(stack, options, self._session, self._relay, self._on_done, layer)
+
+    def _start_big(self, layer: Image) -> FunctionWorker:
+        """Segment a big 2D image block by block; progress counts blocks."""
+        pixels, options, status = big_plan(layer, self._settings())
+        self._begin(status)
+        return start_stack_run(pixels, options, self._session, self._relay, self._on_done,
+                               layer, job=blocks_outcome)
 
     def _settings(self) -> dict:
         """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
@@ -217,7 +227,7 @@ class NucleiWidget(Container):
             self._status.value = f"'{source.name}' was removed during the run; nothing was added."
             return
         if outcome.labels is not None:
-            self._show_stack(source, outcome)
+            self._show_whole(source, outcome)
             return
         self._session.prediction, self._session.source = outcome.prediction, source
         self._session.plane = plane
@@ -232,11 +242,14 @@ class NucleiWidget(Container):
             show_error(friendly_message(outcome.error))
         return status is not None
 
-    def _show_stack(self, source: Image, outcome: Outcome) -> None:
-        """Replace the Labels layer with whole-stack labels; no per-plane cache remains."""
+    def _show_whole(self, source: Image, outcome: Outcome) -> None:
+        """Replace the Labels layer with whole-stack or block labels; no cache remains."""
         show_labels(self._viewer, source, outcome.labels, {})
         self._session.drop()
-        self._status.value = stack_summary(outcome.labels, outcome.seconds, self._device.value)
+        device = self._device.value
+        self._status.value = (stack_summary(outcome.labels, outcome.seconds, device)
+                              if outcome.count is None else
+                              big_summary(outcome.count, outcome.seconds, device))
 
     def _on_finished(self) -> None:
         self._session.worker = None
@@ -246,8 +259,10 @@ class NucleiWidget(Container):
 
     # --- re-labelling ------------------------------------------------------------------------
     def _schedule_relabel(self, *_args: object) -> None:
-        if self.whole_stack(self._image.value):
-            self._status.value = "Press Segment nuclei to apply to the whole stack."
+        layer = self._image.value
+        if self.whole_stack(layer) or is_big(layer):
+            what = "the whole stack" if self.whole_stack(layer) else "the big image"
+            self._status.value = f"Press Segment nuclei to apply to {what}."
             return
         self._timer.start()  # restarts: re-label once the control has been still for a moment
 

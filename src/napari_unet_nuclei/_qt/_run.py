@@ -30,8 +30,9 @@ class Outcome:
 
     prediction: _api.Prediction | None = None
     error: Exception | None = None
-    labels: np.ndarray | None = None  # whole-stack runs: labels, ids unique across planes
+    labels: np.ndarray | None = None  # whole-stack / block runs: labels, ids unique
     seconds: float = 0.0
+    count: int | None = None  # block-by-block runs: the number of nuclei
 
     @property
     def cancelled(self) -> bool:
@@ -122,11 +123,15 @@ def start_run(image: np.ndarray, device: str, diameter: float | str | None, sess
 
 
 def start_stack_run(stack: object, options: dict, session: Session, relay: ProgressRelay,
-                    on_done: Callable[[Outcome, int, object], None],
-                    source: object) -> FunctionWorker:
-    """Start a worker that segments a whole stack; ``on_done(outcome, generation, source)``."""
+                    on_done: Callable[[Outcome, int, object], None], source: object,
+                    job: Callable[..., Outcome] = stack_outcome) -> FunctionWorker:
+    """Start a worker for a whole stack (or, with ``job``, a big image block by block).
+
+    ``job(stack, options, cancel, report)`` runs in the worker; ``on_done(outcome,
+    generation, source)`` follows on the main thread.
+    """
     session.cancel = threading.Event()
-    worker = create_worker(stack_outcome, stack, options, session.cancel, relay.advanced.emit)
+    worker = create_worker(job, stack, options, session.cancel, relay.advanced.emit)
     return _launch(worker, session, on_done, source)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from napari.layers import Image, Labels
 
 from .._writer import free_path, save_labels
-from ._planes import image_plane, layer_pixels
+from ._planes import layer_pixels
 
 EXTENSIONS = (".tif", ".tiff", ".png")
 
@@ -23,6 +23,7 @@ def save_target(path: str) -> Path:
 
 def save_result(path: str, source: Image, labels: Labels) -> list[Path]:
     """Write ``labels`` and a per-nucleus CSV (intensities of ``source``); raises OSError."""
-    pixels = image_plane(source) if source.ndim == 2 else np.asarray(layer_pixels(source))
-    return save_labels(save_target(path), np.asarray(labels.data), pixels, source.scale,
+    labels_data = labels.data if isinstance(labels.data, np.ndarray) else np.asarray(labels.data)
+    # the image as the layer holds it (numpy, dask, zarr): measured a band of rows at a time
+    return save_labels(save_target(path), labels_data, layer_pixels(source), source.scale,
                        source.translate)

@@ -1,0 +1,72 @@
+"""Images too big to segment in one piece: block by block into a disk-backed label array.
+
+Above ``BIG_IMAGE_PIXELS`` a 2D image (a slide scan, a stitched plate) is read a block at
+a time from whatever array the layer holds (numpy, dask, zarr, level 0 of a pyramid) and
+its labels are written to a memory-mapped scratch file, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+from napari.layers import Image
+
+from .._blocks import DEFAULT_BLOCK, segment_blocks
+from ._planes import layer_pixels, spatial_shape
+from ._run import Outcome, RunCancelled, cancellable
+
+BIG_IMAGE_PIXELS = 36_000_000  # 6000 x 6000: larger 2D images are segmented block by block
+
+
+def is_big(layer: Image | None) -> bool:
+    """True for a 2D image layer (grey or RGB) of more than ``BIG_IMAGE_PIXELS`` pixels."""
+    if layer is None or layer.ndim != 2:
+        return False
+    return int(np.prod(spatial_shape(layer))) > BIG_IMAGE_PIXELS
+
+
+def scratch_labels(shape: tuple[int, int]) -> np.memmap:
+    """Zeroed uint32 labels in a temporary file, removed by the system once unmapped."""
+    fd, path = tempfile.mkstemp(prefix="napari-unet-nuclei-", suffix=".labels")
+    os.close(fd)
+    labels = np.memmap(path, np.uint32, "w+", shape=shape)
+    try:
+        os.unlink(path)  # the mapping stays valid; the disk space goes with it
+    except OSError:  # Windows keeps mapped files: the temp folder's clean-up removes it
+        pass
+    return labels
+
+
+def blocks_outcome(pixels: object, options: dict, cancel: threading.Event,
+                   report: Callable[[int, int], None]) -> Outcome:
+    """``segment_blocks`` into scratch labels; progress is blocks done / total (worker)."""
+    t0 = time.perf_counter()
+    try:
+        out = scratch_labels(tuple(pixels.shape[:2]))
+        labels, count = segment_blocks(pixels, out=out, block_size=DEFAULT_BLOCK,
+                                       progress=cancellable(cancel, report), **options)
+    except RunCancelled:
+        return Outcome()
+    except Exception as exc:  # shown to the user by the widget, in words
+        return Outcome(error=exc)
+    seconds = time.perf_counter() - t0
+    return Outcome() if cancel.is_set() else Outcome(labels=labels, seconds=seconds, count=count)
+
+
+def big_plan(layer: Image, settings: dict) -> tuple[object, dict, str]:
+    """(pixels, ``segment_blocks`` options, status line) for a big 2D image layer."""
+    h, w = spatial_shape(layer)
+    status = (f"Segmenting '{layer.name}' ({w} × {h} px) block by block on "
+              f"{settings['device']}…")
+    return layer_pixels(layer), dict(settings), status
+
+
+def big_summary(count: int, seconds: float, device: str) -> str:
+    """The status line after a block-by-block run."""
+    return (f"{count} nuclei · big image, segmented block by block · {seconds:.1f} s on "
+            f"{device} · change a setting, then press Segment nuclei again")

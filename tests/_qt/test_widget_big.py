@@ -1,0 +1,93 @@
+"""Big 2D images in the widget: block by block into a disk-backed array, Cancel, saving."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import numpy as np
+import pytest
+from napari.layers import Labels
+
+from napari_unet_nuclei import _blocks, _widget
+from napari_unet_nuclei._metrics import match_counts
+from napari_unet_nuclei._qt import _big
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+from ._helpers import RUN_TIMEOUT_MS, only_labels, run_and_wait
+
+
+@pytest.fixture
+def big_widget(make_napari_viewer, monkeypatch):
+    """A 512² image that counts as big (threshold lowered), in blocks of 256: 2 x 2 blocks."""
+    monkeypatch.setattr(_big, "BIG_IMAGE_PIXELS", 200_000)
+    monkeypatch.setattr(_big, "DEFAULT_BLOCK", 256)
+    image, truth = synthetic_nuclei((512, 512), seed=4)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="slide")
+    widget = _widget.NucleiWidget(viewer)
+    widget._device.value = "cpu"
+    return viewer, widget, truth
+
+
+def test_big_image_goes_block_by_block_into_a_disk_backed_layer(qtbot, big_widget, tmp_path):
+    viewer, widget, truth = big_widget
+    seen: list[tuple[int, int]] = []
+    widget._relay.advanced.connect(lambda done, total: seen.append((done, total)))
+    run_and_wait(qtbot, widget)
+    layer = only_labels(viewer)
+    assert isinstance(layer.data, np.memmap) and layer.data.shape == truth.shape
+    assert seen[-1] == (4, 4)
+    assert match_counts(truth, np.asarray(layer.data), (0.5,))[0].ap >= 0.9
+    assert "block by block" in widget._status.value
+    widget._threshold.value = 0.7  # no cached maps: the slider asks for a new run
+    assert "Press Segment nuclei to apply to the big image" in widget._status.value
+    assert not widget._timer.isActive()
+    saved = widget.save_to(str(tmp_path / "slide.tif"), viewer.layers["slide"], layer)
+    with open(saved[1], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == int(np.asarray(layer.data).max()) > 100
+
+
+def test_small_images_keep_the_cached_slider(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(synthetic_nuclei((128, 128), seed=1)[0])
+    assert not _big.is_big(viewer.layers[0])
+    widget = _widget.NucleiWidget(viewer)
+    widget._device.value = "cpu"
+    run_and_wait(qtbot, widget)
+    assert widget._session.prediction is not None
+    assert not isinstance(only_labels(viewer).data, np.memmap)
+
+
+def test_cancel_between_blocks_keeps_the_previous_labels(qtbot, big_widget, monkeypatch):
+    viewer, widget, _ = big_widget
+    run_and_wait(qtbot, widget)
+    before = np.array(only_labels(viewer).data)
+    real = _blocks.label_region
+
+    def slow(*args, **kwargs):
+        time.sleep(0.4)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_blocks, "label_region", slow)
+    seen: list[int] = []
+    widget._relay.advanced.connect(lambda done, total: seen.append(done))
+    widget._segment.native.click()
+    qtbot.waitUntil(lambda: bool(seen), timeout=RUN_TIMEOUT_MS)
+    widget._cancel.native.click()
+    t0 = time.perf_counter()
+    qtbot.waitUntil(lambda: not widget._session.running, timeout=RUN_TIMEOUT_MS)
+    assert time.perf_counter() - t0 < 2.0
+    assert max(seen) < 4
+    assert widget._status.value.startswith("Cancelled")
+    assert np.array_equal(np.asarray(only_labels(viewer).data), before)
+    assert len([lay for lay in viewer.layers if isinstance(lay, Labels)]) == 1
+
+
+def test_scratch_labels_leave_no_file_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    labels = _big.scratch_labels((64, 32))
+    labels[3, 4] = 7
+    assert labels.dtype == np.uint32 and labels.shape == (64, 32) and labels.sum() == 7
+    assert list(tmp_path.iterdir()) == []  # unlinked at once; the mapping lives on
