@@ -154,11 +154,9 @@ class NucleiWidget(Container):
         start = (self._start_stack if self.whole_stack(layer) else
                  self._start_big if is_big(layer) else self._start_plane)
         try:
-            worker = start(layer)
+            start(layer)
         except ValueError as exc:
             show_warning(str(exc))
-            return
-        worker.finished.connect(self._on_finished)
 
     def _start_plane(self, layer: Image) -> FunctionWorker:
         """Predict the 2D image, or the stack plane on screen; cached for the slider."""
@@ -170,20 +168,21 @@ class NucleiWidget(Container):
             self._on_done(outcome, generation, source, plane)
 
         return start_run(image, self._device.value, self.diameter, self._session,
-                         self._relay, done, layer)
+                         self._relay, done, layer, self._on_finished)
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack``; progress counts planes."""
         stack, options, status = self._stacks.plan(layer, self._settings())
         self._begin(status)
-        return start_stack_run(stack, options, self._session, self._relay, self._on_done, layer)
+        return start_stack_run(stack, options, self._session, self._relay, self._on_done, layer,
+                               self._on_finished)
 
     def _start_big(self, layer: Image) -> FunctionWorker:
         """Segment a big 2D image block by block; progress counts blocks."""
         pixels, options, status = big_plan(layer, self._settings())
         self._begin(status)
         return start_stack_run(pixels, options, self._session, self._relay, self._on_done,
-                               layer, job=blocks_outcome)
+                               layer, self._on_finished, job=blocks_outcome)
 
     def _settings(self) -> dict:
         """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""

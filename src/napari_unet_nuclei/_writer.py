@@ -87,14 +87,14 @@ def tiff_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
     arr = _check_labels(labels)
     kwargs: dict[str, Any] = {}
     if _fits_uint16(arr):
-        arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16)
+        arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16, copy=False)
         kwargs["imagej"] = True
         if scale is not None:
             sy, sx = (abs(float(v)) for v in list(scale)[-2:])
             kwargs["resolution"] = (1.0 / sx, 1.0 / sy)
             kwargs["metadata"] = {"unit": unit or "pixel"}
     else:
-        arr = arr.astype(np.uint32)
+        arr = arr.astype(np.uint32, copy=False)  # a uint32 memory map is not copied
     import tifffile
 
     return lambda fh: tifffile.imwrite(fh, arr, **kwargs)

@@ -63,3 +63,14 @@ def test_every_dtype_gives_labels_of_the_image_shape(qtbot, make_napari_viewer, 
     else:
         assert 0.5 * truth <= found <= 1.5 * truth
     assert len(layer.features) == found
+
+
+def test_instant_runs_always_release_the_button(qtbot, make_napari_viewer):
+    """A constant image ends at once (no network): the end must never be missed."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full(SHAPE, 3, np.uint8), name="flat")
+    widget = _widget.NucleiWidget(viewer)
+    widget._device.value = "cpu"
+    for _ in range(20):
+        run_and_wait(qtbot, widget)
+        assert widget._segment.enabled and not widget._cancel.enabled

@@ -112,34 +112,45 @@ class Session:
         self.generation += 1
 
 
+Done = Callable[[Outcome, int, object], None]
+
+
 def start_run(image: np.ndarray, device: str, diameter: float | str | None, session: Session,
-              relay: ProgressRelay, on_done: Callable[[Outcome, int, object], None],
-              source: object) -> FunctionWorker:
-    """Start a worker for one prediction; ``on_done(outcome, generation, source)`` follows."""
+              relay: ProgressRelay, on_done: Done, source: object,
+              on_finished: Callable[[], None]) -> FunctionWorker:
+    """Start a worker for one prediction.
+
+    ``on_done(outcome, generation, source)`` follows, then ``on_finished()``.
+    """
     session.cancel = threading.Event()
     worker = create_worker(predict_outcome, image, device, diameter, session.cancel,
                            relay.advanced.emit)
-    return _launch(worker, session, on_done, source)
+    return _launch(worker, session, on_done, source, on_finished)
 
 
 def start_stack_run(stack: object, options: dict, session: Session, relay: ProgressRelay,
-                    on_done: Callable[[Outcome, int, object], None], source: object,
+                    on_done: Done, source: object, on_finished: Callable[[], None],
                     job: Callable[..., Outcome] = stack_outcome) -> FunctionWorker:
     """Start a worker for a whole stack (or, with ``job``, a big image block by block).
 
     ``job(stack, options, cancel, report)`` runs in the worker; ``on_done(outcome,
-    generation, source)`` follows on the main thread.
+    generation, source)`` and then ``on_finished()`` follow on the main thread.
     """
     session.cancel = threading.Event()
     worker = create_worker(job, stack, options, session.cancel, relay.advanced.emit)
-    return _launch(worker, session, on_done, source)
+    return _launch(worker, session, on_done, source, on_finished)
 
 
-def _launch(worker: FunctionWorker, session: Session,
-            on_done: Callable[[Outcome, int, object], None], source: object) -> FunctionWorker:
-    """Wire ``on_done`` to the worker's result, record it on the session and start it."""
+def _launch(worker: FunctionWorker, session: Session, on_done: Done, source: object,
+            on_finished: Callable[[], None]) -> FunctionWorker:
+    """Wire the callbacks, record the worker on the session, then start it.
+
+    Everything is connected before the start: a run that ends at once (a constant image)
+    would otherwise signal before anyone listens, leaving the widget busy for ever.
+    """
     generation = session.generation
     worker.returned.connect(lambda outcome: on_done(outcome, generation, source))
+    worker.finished.connect(on_finished)
     session.worker = worker
     worker.start()
     return worker
