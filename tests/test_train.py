@@ -109,3 +109,13 @@ def test_kind_weights_option():
     for bad in ("stained", "stained=-1", "stained=x"):
         with pytest.raises(ValueError, match="kind-weights"):
             parse_kind_weights(bad)
+
+
+def test_any_step_count_trains(tmp_path):
+    """20 steps once crashed inside OneCycleLR (a warm-up phase of length 0)."""
+    from napari_unet_nuclei.train import warmup_share
+
+    assert warmup_share(7000) == 0.05 and warmup_share(20) != 0.05
+    root = tmp_path / "data"
+    _fake_data(root)
+    assert _train(root, tmp_path, 20) == 0

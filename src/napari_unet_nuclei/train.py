@@ -176,6 +176,14 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce_fg + dice + 2 * bce_dist
 
 
+def warmup_share(steps: int) -> float:
+    """The one-cycle warm-up share: 5 %, unless that gives the scheduler an empty phase.
+
+    torch's OneCycleLR divides by each phase's length: at 20 steps, 5 % makes one of them 0.
+    """
+    return 0.05 if steps < 1 or abs(0.05 * steps - 1) > 1e-9 else 1.5 / steps
+
+
 def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
@@ -196,7 +204,7 @@ def train(args: argparse.Namespace) -> Path:
     model = UNet(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
-                                                pct_start=0.05)
+                                                pct_start=warmup_share(args.steps))
     ckpt, start = run_dir / "checkpoint.pt", 0
     if args.init and not ckpt.exists():
         init = load_model(args.init)
