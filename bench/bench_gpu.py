@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import torch
+from bench_segment import NetworkTimer  # same folder: the script's own directory is on sys.path
 
 from napari_unet_nuclei import _api, _inference, segment_nuclei
 from napari_unet_nuclei._inference import model_on, predict_maps
@@ -31,22 +32,6 @@ def big_image(size: int) -> np.ndarray:
     n = -(-size // PATTERN)
     rows = [np.concatenate([tiles[(i + j) % 4] for j in range(n)], axis=1) for i in range(n)]
     return np.concatenate(rows, axis=0)[:size, :size]
-
-
-class NetworkTimer:
-    """Wraps ``_api.predict_maps`` and adds up the seconds spent in it."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._real = _api.predict_maps
-        _api.predict_maps = self
-
-    def __call__(self, *args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return self._real(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - t0
 
 
 def best(fn, repeat: int) -> float:
