@@ -258,3 +258,22 @@ def test_seed_search_resolution_follows_predict(image512):
     assert not make_settings(image512[0], device="cpu", diameter=None).coarse_seeds
     assert not make_settings(image512[0], device="cpu", diameter=8).coarse_seeds
     assert make_settings(image512[0], device="cpu", diameter=30).coarse_seeds
+
+
+def test_blocks_labelled_side_by_side_give_the_same_labels(image512, settings512):
+    one, n1 = segment_blocks(image512[0], block_size=128, settings=settings512, workers=1)
+    three, n3 = segment_blocks(image512[0], block_size=128, settings=settings512, workers=3)
+    assert n1 == n3 > 100 and np.array_equal(one, three)
+
+
+def test_stopping_a_threaded_run_returns_at_once(image512, settings512):
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int) -> None:
+        if done == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        segment_blocks(image512[0], block_size=128, settings=settings512, workers=2,
+                       progress=progress)

@@ -10,7 +10,11 @@ a pixel. So a nucleus on a seam gets one label, none is lost, and ids are 1..N.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,33 +33,27 @@ from ._normalize import HIGH_PERCENTILE, LOW_PERCENTILE, to_grey
 from ._postprocess import (
     DEFAULT_MIN_SIZE,
     DEFAULT_THRESHOLD,
-    label_dtype,
     labels_from_maps,
     seed_peaks,
 )
 from ._stack import AmbiguousAxesError, canonical_view, check_axes, guess_axes
+from ._stitch import (
+    DEFAULT_BLOCK,
+    MIN_MARGIN,
+    Block,
+    Slices,
+    plan_blocks,
+    read_region,
+    stitch_all,
+    stitch_block,
+)
 
-Slices = tuple[slice, slice]
-DEFAULT_BLOCK = 2048
+__all__ = ["Block", "BlockSettings", "plan_blocks", "read_region", "segment_blocks",
+           "stitch_all", "stitch_block"]
+
 MARGIN_FACTOR = 4.0  # margin = 2x the largest expected nucleus, taken as 2x the typical one
-MIN_MARGIN = 64
 SAMPLE_PIXELS = 2_000_000  # pixels read for the global percentiles
-SKIP_SHARE = 0.5  # an object already written to this share is left to the block that wrote it
-
-
-@dataclass(frozen=True)
-class Block:
-    """One block: its ``inner`` region (blocks tile the image) and its ``region`` with margin."""
-
-    inner: Slices
-    region: Slices
-
-    @property
-    def local_inner(self) -> Slices:
-        """The inner region in the coordinates of ``region``."""
-        (iy, ix), (ry, rx) = self.inner, self.region
-        return (slice(iy.start - ry.start, iy.stop - ry.start),
-                slice(ix.start - rx.start, ix.stop - rx.start))
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)  # blocks labelled side by side (threads)
 
 
 @dataclass(frozen=True)
@@ -77,27 +75,6 @@ class BlockSettings:
     min_size: int = DEFAULT_MIN_SIZE
     stride: int = 16  # the network's; blocks aligned to it see the pooling grid of the image
     coarse_seeds: bool = False  # seeds searched at half resolution, as ``predict`` decides
-
-
-def plan_blocks(shape: tuple[int, ...], block: int = DEFAULT_BLOCK, margin: int = MIN_MARGIN
-                ) -> list[Block]:
-    """Blocks of ``block`` x ``block`` in raster order, each with ``margin`` pixels around."""
-    h, w = shape[:2]
-
-    def spans(n: int) -> Iterator[tuple[slice, slice]]:
-        for start in range(0, n, block):
-            stop = min(start + block, n)
-            yield slice(start, stop), slice(max(0, start - margin), min(n, stop + margin))
-
-    return [Block((iy, ix), (ry, rx)) for iy, ry in spans(h) for ix, rx in spans(w)]
-
-
-def read_region(source, region: Slices) -> np.ndarray:
-    """A region of a numpy, memmap, dask or zarr array as numpy (one read)."""
-    part = source[region]
-    if hasattr(part, "compute"):
-        part = part.compute(scheduler="synchronous")
-    return np.asarray(part)
 
 
 def as_image2d(data, axes: str | None = None, channel: int | None = None):
@@ -226,61 +203,54 @@ def label_region(image: np.ndarray, settings: BlockSettings) -> np.ndarray:
                             settings.min_size, peaks)
 
 
-def stitch_block(out, block: Block, labels: np.ndarray, next_id: int,
-                 min_size: int = DEFAULT_MIN_SIZE) -> int:
-    """Write the objects of ``labels`` that touch the block's inner region into ``out``.
+def labelled_in_order(source, blocks: list[Block], settings: BlockSettings, workers: int = 1
+                      ) -> Iterator[np.ndarray]:
+    """Labels of ``blocks``, in order; ``workers`` threads label blocks side by side.
 
-    Objects mostly written already (by an earlier block) are skipped; no written pixel is
-    overwritten. New objects get ids ``next_id``, ``next_id + 1`` ...; returns the next free id.
+    Post-processing (seeds, watershed) runs mostly outside the GIL, so threads overlap it
+    with the network and with each other. Regions are read one at a time (file readers
+    need not be thread-safe); at most ``2 * workers`` blocks are in flight.
     """
-    existing = np.array(read_region(out, block.region), copy=True)
-    n = int(labels.max(initial=0)) + 1
-    keep = np.zeros(n, bool)
-    keep[labels[block.local_inner]] = True
-    keep[0] = False
-    area = np.bincount(labels.ravel(), minlength=n)
-    taken = np.bincount(labels[existing > 0], minlength=n)
-    keep &= taken < SKIP_SHARE * area
-    new = keep[labels] & (existing == 0)
-    keep &= np.bincount(labels[new], minlength=n) >= max(min_size, 1)
-    new &= keep[labels]
-    ids = np.flatnonzero(keep)
-    lut = np.zeros(n, np.uint32)
-    lut[ids] = np.arange(next_id, next_id + ids.size, dtype=np.uint32)
-    if ids.size:
-        existing[new] = lut[labels[new]]
-        out[block.region] = existing
-    return next_id + int(ids.size)
+    read_lock = threading.Lock()
+
+    def label(block: Block) -> np.ndarray:
+        with read_lock:
+            region = read_region(source, block.region)
+        return label_region(region, settings)
+
+    if workers <= 1:
+        yield from (label(b) for b in blocks)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="napari-unet-nuclei-block")
+    todo, pending = iter(blocks), deque()
+    try:
+        for block in todo:
+            pending.append(pool.submit(label, block))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            labels = pending.popleft().result()
+            block = next(todo, None)
+            if block is not None:
+                pending.append(pool.submit(label, block))
+            yield labels
+    finally:  # also when the caller stops early (Cancel): queued blocks are dropped
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def segment_blocks(source, out=None, block_size: int = DEFAULT_BLOCK, margin: int | None = None,
                    settings: BlockSettings | None = None,
-                   progress: ProgressCallback | None = None, **options) -> tuple[object, int]:
+                   progress: ProgressCallback | None = None,
+                   workers: int = DEFAULT_WORKERS, **options) -> tuple[object, int]:
     """Label a big 2D (or RGB) image block by block into ``out``; returns (out, count).
 
-    ``source`` is any array with numpy-style slicing (numpy, memmap, dask, zarr); only one
-    block plus margin is read at a time. ``out`` (uint32, same height and width) defaults to
-    a numpy array, cast to the smallest label dtype at the end. ``options`` go to
+    ``source`` is any array with numpy-style slicing (numpy, memmap, dask, zarr); only a
+    few blocks plus margins are read at a time. ``out`` (uint32, same height and width)
+    defaults to a numpy array, cast to the smallest label dtype at the end. ``workers``
+    threads label blocks side by side (the labels do not depend on it). ``options`` go to
     ``make_settings`` (``diameter``, ``invert``, ``threshold``, ``device``, ``weights``...).
     """
     settings = settings or make_settings(source, **options)
     blocks = block_plan(source.shape, settings, block_size, margin)
-    labelled = (label_region(read_region(source, b.region), settings) for b in blocks)
+    labelled = labelled_in_order(source, blocks, settings, workers)
     return stitch_all(source.shape, out, blocks, labelled, settings.min_size, progress)
-
-
-def stitch_all(shape: tuple[int, ...], out, blocks: list[Block], labelled: Iterable[np.ndarray],
-               min_size: int, progress: ProgressCallback | None = None) -> tuple[object, int]:
-    """Stitch the labels of ``blocks`` (in the same order) into ``out``; (out, count).
-
-    With ``out`` None, a numpy array is made and cast to the smallest label dtype at the end.
-    """
-    in_memory = out is None
-    out = np.zeros(shape[:2], np.uint32) if in_memory else out
-    next_id = 1
-    for done, (block, labels) in enumerate(zip(blocks, labelled, strict=True), 1):
-        next_id = stitch_block(out, block, labels, next_id, min_size)
-        if progress is not None:
-            progress(done, len(blocks))
-    count = next_id - 1
-    return (out.astype(label_dtype(count)) if in_memory else out), count
