@@ -3,7 +3,7 @@ spent in the network (``predict_maps``: tiles through the U-Net) against everyth
 (normalisation, the size measurement, seeds, watershed, relabelling).
 
     python bench/bench_segment.py [--size 1024] [--repeat 3] [--device cpu] [--baseline]
-                                  [--weights FILE]
+                                  [--weights FILE] [--label-workers N]
 
 ``--baseline`` runs the network as the first release did (plain eval model, no batch-norm
 folding, no channels-last, 512-pixel tiles with a 32-pixel halo) for comparison.
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from napari_unet_nuclei import _api, _inference, segment_nuclei
+from napari_unet_nuclei import _api, _inference, _label_blocks, segment_nuclei
 from napari_unet_nuclei._model import load_model
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
@@ -54,7 +54,11 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--baseline", action="store_true")
     p.add_argument("--weights", default=None, help="weights file (default: bundled)")
+    p.add_argument("--label-workers", type=int, default=None,
+                   help="threads for block-wise post-processing of maps over 8 MP")
     args = p.parse_args()
+    if args.label_workers is not None:
+        _label_blocks.WORKERS = args.label_workers
     tiling = use_baseline_network() if args.baseline else {}
     image, _ = synthetic_nuclei((args.size, args.size), seed=0)
     tiling["weights"] = args.weights

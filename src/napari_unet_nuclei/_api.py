@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
+from ._label_blocks import labels_in_blocks, peaks_in_blocks, use_blocks
 from ._normalize import normalize_image
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps, seed_peaks
 from ._scale import typical_diameter
@@ -32,6 +33,7 @@ class Prediction:
     device: str = "cpu"
     info: dict = field(default_factory=dict)
     peak_step: int = 1  # 2 when nuclei are known to be large enough for coarse seed search
+    expected_diameter: float | None = None  # nucleus size (px) known before labelling, if any
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -46,6 +48,8 @@ class Prediction:
     @functools.cached_property
     def peaks(self) -> np.ndarray:
         """Seeds of the split, computed once: they do not depend on the threshold."""
+        if use_blocks(self.shape, self.expected_diameter):
+            return peaks_in_blocks(self.distance, self.expected_diameter, self.peak_step)
         return seed_peaks(self.distance, step=self.peak_step)
 
     def labels(self, threshold: float | None = None, split: bool = True,
@@ -55,8 +59,10 @@ class Prediction:
         key = (t, bool(split), int(min_size))
         if self._last[0] != key:  # the size measurement and segment_nuclei ask for the same
             peaks = self.peaks if split else None
-            self._last[:] = [key, labels_from_maps(self.foreground, self.distance, t, split,
-                                                   min_size, peaks)]
+            maps = (self.foreground, self.distance, t, split, min_size, peaks)
+            big = use_blocks(self.shape, self.expected_diameter)  # post-processed in threads
+            self._last[:] = [key, labels_in_blocks(*maps, self.expected_diameter) if big
+                             else labels_from_maps(*maps)]
         return self._last[1].copy()
 
     @functools.cached_property
@@ -90,7 +96,7 @@ def _as_prediction(maps: np.ndarray, device: object = "cpu", diameter: float | N
                    ) -> Prediction:
     """A Prediction of raw maps; seeds are searched coarsely when nuclei are known to be large."""
     coarse = diameter is not None and diameter >= COARSE_SEEDS_DIAMETER
-    return Prediction(maps[0], maps[1], 0.0, str(device), {}, 2 if coarse else 1)
+    return Prediction(maps[0], maps[1], 0.0, str(device), {}, 2 if coarse else 1, diameter)
 
 
 def _measured_diameter(pred: Prediction) -> float | None:
