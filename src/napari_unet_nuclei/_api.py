@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
+from ._inference import (
+    DEFAULT_BATCH,
+    DEFAULT_HALO,
+    DEFAULT_TILE,
+    ProgressCallback,
+    model_on,
+    predict_maps,
+)
 from ._label_blocks import labels_in_blocks, peaks_in_blocks, use_blocks
 from ._normalize import normalize_image
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps, seed_peaks
@@ -167,7 +174,7 @@ def _parse_diameter(diameter: Diameter) -> float | str | None:
 
 def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
             diameter: Diameter = "auto", tile_size: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
-            batch_size: int = 4, invert: bool | None = None,
+            batch_size: int = DEFAULT_BATCH, invert: bool | None = None,
             progress: ProgressCallback | None = None, tta: bool = False) -> Prediction:
     """Run the U-Net on a 2D image (grey or RGB(A), any numeric dtype).
 

@@ -28,7 +28,14 @@ from ._api import (
     auto_scale,
     trained_diameter,
 )
-from ._inference import DEFAULT_HALO, DEFAULT_TILE, ProgressCallback, model_on, predict_maps
+from ._inference import (
+    DEFAULT_BATCH,
+    DEFAULT_HALO,
+    DEFAULT_TILE,
+    ProgressCallback,
+    model_on,
+    predict_maps,
+)
 from ._normalize import HIGH_PERCENTILE, LOW_PERCENTILE, to_grey
 from ._postprocess import (
     DEFAULT_MIN_SIZE,
@@ -69,7 +76,7 @@ class BlockSettings:
     weights: str | None = None
     tile: int = DEFAULT_TILE
     halo: int = DEFAULT_HALO
-    batch_size: int = 4
+    batch_size: int = DEFAULT_BATCH
     threshold: float = DEFAULT_THRESHOLD
     split: bool = True
     min_size: int = DEFAULT_MIN_SIZE

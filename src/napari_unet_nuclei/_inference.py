@@ -18,6 +18,9 @@ from ._scale import resize, scaled_shape
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_TILE = 1024
 DEFAULT_HALO = 64
+# Tiles per network call. One was faster than 4 both on the 2-core CPU (2048²: 1.15 against
+# 1.6 s) and on an H200 (4096²: 118 against 74 MP/s in fp16), and needs less memory.
+DEFAULT_BATCH = 1
 
 
 def _round_up(n: int, k: int) -> int:
@@ -88,8 +91,9 @@ def _forward(model: UNet, x: torch.Tensor, device: torch.device, tta: bool = Fal
 
 
 def predict_normalized(norm: np.ndarray, model: UNet, device: torch.device,
-                       tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, batch_size: int = 4,
-                       progress: ProgressCallback | None = None, tta: bool = False) -> np.ndarray:
+                       tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
+                       batch_size: int = DEFAULT_BATCH, progress: ProgressCallback | None = None,
+                       tta: bool = False) -> np.ndarray:
     """Run the network over a normalised 2D image; returns (2, H, W) probabilities.
 
     ``progress(done, total)`` is called after every batch of tiles; an exception raised
@@ -136,8 +140,9 @@ def _model_on(weights: str | None, device: str) -> UNet:
 
 
 def predict_maps(norm: np.ndarray, model: UNet, device: torch.device, scale: float = 1.0,
-                 tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO, batch_size: int = 4,
-                 progress: ProgressCallback | None = None, tta: bool = False) -> np.ndarray:
+                 tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
+                 batch_size: int = DEFAULT_BATCH, progress: ProgressCallback | None = None,
+                 tta: bool = False) -> np.ndarray:
     """Maps of a normalised image run at ``scale`` x its size, returned on its own grid."""
     if abs(scale - 1.0) < 1e-3:
         return predict_normalized(norm, model, device, tile, halo, batch_size, progress, tta)
