@@ -173,14 +173,14 @@ class NucleiWidget(Container):
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack``; progress counts planes."""
         stack, options, status = self._stacks.plan(layer, self._settings())
-        self._begin(status)
+        self._begin(status, "Planes")
         return start_stack_run(stack, options, self._session, self._relay, self._on_done, layer,
                                self._on_finished)
 
     def _start_big(self, layer: Image) -> FunctionWorker:
         """Segment a big 2D image block by block; progress counts blocks."""
         pixels, options, status = big_plan(layer, self._settings())
-        self._begin(status)
+        self._begin(status, "Blocks")
         return start_stack_run(pixels, options, self._session, self._relay, self._on_done,
                                layer, self._on_finished, job=blocks_outcome)
 
@@ -190,9 +190,10 @@ class NucleiWidget(Container):
                     min_size=self._min_size.value, diameter=self.diameter,
                     device=self._device.value)
 
-    def _begin(self, status: str) -> None:
+    def _begin(self, status: str, unit: str = "Tiles") -> None:
         self._set_running(True)
         self._status.value = status
+        self._progress.label = unit  # what the bar counts: tiles, planes or blocks
 
     @property
     def diameter(self) -> float | str:

@@ -37,7 +37,7 @@ def test_big_image_goes_block_by_block_into_a_disk_backed_layer(qtbot, big_widge
     run_and_wait(qtbot, widget)
     layer = only_labels(viewer)
     assert isinstance(layer.data, np.memmap) and layer.data.shape == truth.shape
-    assert seen[-1] == (4, 4)
+    assert seen[-1] == (4, 4) and widget._progress.label == "Blocks"
     assert match_counts(truth, np.asarray(layer.data), (0.5,))[0].ap >= 0.9
     assert "block by block" in widget._status.value
     widget._threshold.value = 0.7  # no cached maps: the slider asks for a new run
