@@ -151,7 +151,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus")
     add_diameter_argument(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--weights", default=None, help="weights file (default: bundled)")
+    p.add_argument("--weights", default=None,
+                   help="a weights file, or a bundled model: general (default), stained")
     p.add_argument("--scheduler", default=None,
                    help="dask scheduler address, or 'local' for a LocalCluster on this machine")
     p.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")

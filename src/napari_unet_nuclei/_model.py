@@ -15,6 +15,9 @@ import torch
 from torch import nn
 
 WEIGHTS_FILE = "unet_nuclei.pt"
+# Bundled models by name: "general" (the default) and one tuned for stained (H&E) tissue.
+BUNDLED_MODELS = {"general": WEIGHTS_FILE, "stained": "unet_nuclei_stained.pt"}
+MODEL_CHOICES = [("General (fluorescence)", "general"), ("Stained tissue (H&E)", "stained")]
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,16 @@ def fused_for_inference(model: UNet) -> UNet:
     return fused
 
 
-def bundled_weights_path() -> Path:
-    """The weights file shipped inside the package."""
-    return Path(__file__).parent / "weights" / WEIGHTS_FILE
+def bundled_weights_path(name: str = "general") -> Path:
+    """The weights file shipped inside the package for the model ``name``."""
+    return Path(__file__).parent / "weights" / BUNDLED_MODELS[name]
+
+
+def weights_file(weights: str | None) -> Path:
+    """The file to load: bundled for None or a bundled model's name, else the path given."""
+    if not weights:
+        return bundled_weights_path()
+    return bundled_weights_path(weights) if weights in BUNDLED_MODELS else Path(weights)
 
 
 def save_weights(model: UNet, path: str | Path, meta: dict | None = None) -> None:
@@ -119,8 +129,8 @@ def _read_checkpoint(path: Path) -> dict:
 
 @functools.lru_cache(maxsize=4)
 def load_model(path: str | None = None) -> UNet:
-    """Load weights (bundled when ``path`` is None) into an eval-mode CPU model."""
-    file = Path(path) if path else bundled_weights_path()
+    """Load weights (a file, a bundled model's name, None: the default) in eval mode on the CPU."""
+    file = weights_file(path)
     blob = _read_checkpoint(file)
     model = UNet(UNetConfig(**blob.get("config", {})))
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}

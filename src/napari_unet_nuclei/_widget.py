@@ -29,6 +29,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog
 
 from ._device import available_devices, device_choices
+from ._model import MODEL_CHOICES
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
 from ._qt._big import big_plan, big_summary, blocks_outcome, is_big
 from ._qt._layers import find_result, result_name, show_labels, show_plane_labels
@@ -92,12 +93,15 @@ class NucleiWidget(Container):
                                               "estimates it from the image.")
         self._diameter.native.setSpecialValueText("auto")
         self._device = ComboBox(label="Device", choices=device_choices(available_devices()))
+        self._model = ComboBox(label="Model", choices=MODEL_CHOICES, value="general",
+                               tooltip="General: fluorescence and most images; Stained "
+                                       "tissue: H&E and other histology stains.")
         self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
         self._status = Label(value="Choose an image and press Segment nuclei.")
         self._save = PushButton(text="Save labels…")
         self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel,
-                     self._threshold, self._split, self._min_size, self._diameter, self._device,
-                     self._progress, self._status, self._save])
+                     self._threshold, self._split, self._min_size, self._diameter, self._model,
+                     self._device, self._progress, self._status, self._save])
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers
@@ -105,7 +109,8 @@ class NucleiWidget(Container):
             event.connect(self._image.reset_choices)
         layers.selection.events.active.connect(self._on_active_layer)
         self._image.changed.connect(self._on_image_changed)
-        self._device.changed.connect(self._drop_cache)
+        for control in (self._device, self._model):
+            control.changed.connect(self._drop_cache)
         self._diameter.changed.connect(self._drop_cache)
         for control in (self._threshold, self._split, self._min_size):
             control.changed.connect(self._schedule_relabel)
@@ -167,8 +172,10 @@ class NucleiWidget(Container):
         def done(outcome: Outcome, generation: int, source: Image) -> None:
             self._on_done(outcome, generation, source, plane)
 
-        return start_run(image, self._device.value, self.diameter, self._session,
-                         self._relay, done, layer, self._on_finished)
+        options = dict(device=self._device.value, weights=self._model.value,
+                       diameter=self.diameter)
+        return start_run(image, options, self._session, self._relay, done, layer,
+                         self._on_finished)
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack``; progress counts planes."""
@@ -188,7 +195,7 @@ class NucleiWidget(Container):
         """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
         return dict(threshold=self._threshold.value, split=self._split.value,
                     min_size=self._min_size.value, diameter=self.diameter,
-                    device=self._device.value)
+                    device=self._device.value, weights=self._model.value)
 
     def _begin(self, status: str, unit: str = "Tiles") -> None:
         self._set_running(True)

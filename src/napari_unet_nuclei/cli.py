@@ -84,7 +84,8 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
     add_diameter_argument(p)
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--weights", default=None, help="weights file (default: bundled)")
+    p.add_argument("--weights", default=None,
+                   help="a weights file, or a bundled model: general (default), stained")
     p.set_defaults(func=_segment)
 
 

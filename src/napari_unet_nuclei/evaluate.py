@@ -60,7 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei evaluate``."""
     p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
     p.add_argument("--split", default="val")
-    p.add_argument("--weights", default=None, help="weights file (default: bundled)")
+    p.add_argument("--weights", default=None,
+                   help="a weights file, or a bundled model: general (default), stained")
     p.add_argument("--device", default="auto")
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")

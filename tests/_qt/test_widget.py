@@ -294,3 +294,20 @@ def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, make_napari_v
     assert np.array_equal(tifffile.imread(saved[0]), np.asarray(layer.data))
     rows = saved[1].read_text().strip().splitlines()
     assert len(rows) == 1 + n_labels(layer) and rows[0].endswith("plane")
+
+
+def test_model_choice_reaches_predict_and_drops_the_cache(qtbot, docked, monkeypatch):
+    seen = []
+    real = _api.predict
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("weights"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_api, "predict", spy)
+    run_and_wait(qtbot, docked)
+    assert seen == ["general"] and docked._session.prediction is not None
+    docked._model.value = "stained"
+    assert docked._session.prediction is None
+    run_and_wait(qtbot, docked)
+    assert seen[-1] == "stained"

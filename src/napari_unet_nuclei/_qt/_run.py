@@ -57,12 +57,12 @@ def cancellable(cancel: threading.Event, report: Callable[[int, int], None]
     return progress
 
 
-def predict_outcome(image: np.ndarray, device: str, diameter: float | str | None,
-                    cancel: threading.Event, report: Callable[[int, int], None]) -> Outcome:
-    """Call ``predict``; turn Cancel and errors into an ``Outcome`` (runs in the worker)."""
+def predict_outcome(image: np.ndarray, options: dict, cancel: threading.Event,
+                    report: Callable[[int, int], None]) -> Outcome:
+    """Call ``predict(image, **options)``; turn Cancel and errors into an ``Outcome``."""
     progress = cancellable(cancel, report)
     try:
-        prediction = _api.predict(image, device=device, diameter=diameter, progress=progress)
+        prediction = _api.predict(image, progress=progress, **options)
     except RunCancelled:
         return Outcome()
     except Exception as exc:  # shown to the user by the widget, in words
@@ -115,16 +115,14 @@ class Session:
 Done = Callable[[Outcome, int, object], None]
 
 
-def start_run(image: np.ndarray, device: str, diameter: float | str | None, session: Session,
-              relay: ProgressRelay, on_done: Done, source: object,
-              on_finished: Callable[[], None]) -> FunctionWorker:
-    """Start a worker for one prediction.
+def start_run(image: np.ndarray, options: dict, session: Session, relay: ProgressRelay,
+              on_done: Done, source: object, on_finished: Callable[[], None]) -> FunctionWorker:
+    """Start a worker for one prediction (``options``: device, weights, diameter).
 
     ``on_done(outcome, generation, source)`` follows, then ``on_finished()``.
     """
     session.cancel = threading.Event()
-    worker = create_worker(predict_outcome, image, device, diameter, session.cancel,
-                           relay.advanced.emit)
+    worker = create_worker(predict_outcome, image, options, session.cancel, relay.advanced.emit)
     return _launch(worker, session, on_done, source, on_finished)
 
 
