@@ -36,10 +36,11 @@ def main() -> None:
     widget.run()
     wait_for(lambda: widget._segment.enabled and widget.result_layer() is not None)
     widget.result_layer().opacity = 0.6
-    viewer.reset_view()
-    for _ in range(20):
-        QApplication.processEvents()
-        time.sleep(0.05)
+    for _ in range(2):  # fit the image once the docked widget has settled the canvas size
+        for _ in range(20):
+            QApplication.processEvents()
+            time.sleep(0.05)
+        viewer.reset_view()
     viewer.screenshot(str(OUT), canvas_only=False)
     print(f"wrote {OUT}: {widget._status.value}")
     viewer.close()
