@@ -51,3 +51,27 @@ def normalize_image(image: np.ndarray, invert: bool | None = None) -> np.ndarray
     if invert is None:
         invert = is_bright_background(norm)
     return (1.0 - norm) if invert else norm
+
+
+STAINED_CHROMA = 0.05  # median colourfulness (channel spread / intensity range) of a stain
+
+
+def looks_stained(image: np.ndarray) -> bool:
+    """True for a colour image of stained tissue: a bright background and coloured pixels.
+
+    On the DSB2018 set this picks 104 of 107 stained images and none of the 557 fluorescence
+    and brightfield ones (grey, or dark-background colour composites, are never picked).
+    """
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or arr.dtype == bool:
+        return False
+    step = max(1, max(arr.shape[:2]) // 512)
+    rgb = arr[::step, ::step, :3].astype(np.float32)
+    finite = rgb[np.isfinite(rgb).all(axis=-1)]
+    if finite.size == 0:
+        return False
+    lo, hi = np.percentile(finite, [LOW_PERCENTILE, HIGH_PERCENTILE])
+    if hi - lo < 1e-6:
+        return False
+    chroma = float(np.median(finite.max(axis=-1) - finite.min(axis=-1))) / float(hi - lo)
+    return chroma > STAINED_CHROMA and is_bright_background(percentile_normalize(to_grey(rgb)))

@@ -40,6 +40,7 @@ from ._qt._run import (
     Session,
     failure_status,
     friendly_message,
+    model_hint,
     prediction_status,
     start_run,
     start_stack_run,
@@ -167,6 +168,9 @@ class NucleiWidget(Container):
         """Predict the 2D image, or the stack plane on screen; cached for the slider."""
         plane = plane_index(layer, self._viewer.dims.point) if layer.ndim > 2 else ()
         image = image_plane(layer, plane)
+        hint = model_hint(self._session, layer, image, self._model.value)
+        if hint:
+            show_info(hint)
         self._begin(f"Segmenting '{layer.name}'{plane_text(plane)} on {self._device.value}…")
 
         def done(outcome: Outcome, generation: int, source: Image) -> None:

@@ -74,3 +74,26 @@ def test_instant_runs_always_release_the_button(qtbot, make_napari_viewer):
     for _ in range(20):
         run_and_wait(qtbot, widget)
         assert widget._segment.enabled and not widget._cancel.enabled
+
+
+def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer):
+    from test_normalize import _he_like
+
+    viewer = make_napari_viewer()
+    viewer.add_image(_he_like(), name="slide", rgb=True)
+    widget = _widget.NucleiWidget(viewer)
+    widget._device.value = "cpu"
+
+    def hints() -> int:
+        return sum("Stained tissue (H&E)" in n.message for n in notification_manager.records)
+
+    before = hints()
+    run_and_wait(qtbot, widget)
+    assert hints() == before + 1
+    run_and_wait(qtbot, widget)
+    assert hints() == before + 1  # once per layer
+    viewer.add_image(_he_like(1), name="other", rgb=True)
+    widget._image.value = viewer.layers["other"]
+    widget._model.value = "stained"
+    run_and_wait(qtbot, widget)
+    assert hints() == before + 1  # the stained model is already chosen

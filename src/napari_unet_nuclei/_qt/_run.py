@@ -17,6 +17,7 @@ from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtCore import QObject, Signal
 
 from .. import _api
+from .._normalize import looks_stained
 from .._stack import segment_stack
 
 
@@ -95,6 +96,7 @@ class Session:
     worker: FunctionWorker | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     closed: bool = False  # the widget is gone: results are dropped, nothing is shown
+    hinted: set = field(default_factory=set)  # ids of layers already given the model hint
 
     @property
     def running(self) -> bool:
@@ -170,6 +172,15 @@ def prediction_status(prediction: _api.Prediction, count: int, where: str, ms: f
     size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
     return (f"{count} nuclei{where}{size} · network {prediction.seconds:.1f} s on "
             f"{prediction.device} · re-label {ms:.0f} ms")
+
+
+def model_hint(session: Session, layer: object, image: np.ndarray, model: str) -> str | None:
+    """Once per layer: suggest the stained-tissue model for an image that looks stained."""
+    if model != "general" or id(layer) in session.hinted or not looks_stained(image):
+        return None
+    session.hinted.add(id(layer))
+    return (f"'{getattr(layer, 'name', 'This image')}' looks like stained tissue: "
+            "Model ▸ Stained tissue (H&E) is tuned for such images.")
 
 
 def friendly_message(exc: BaseException) -> str:
