@@ -46,9 +46,9 @@ from ._postprocess import (
 from ._stack import AmbiguousAxesError, canonical_view, check_axes, guess_axes
 from ._stitch import (
     DEFAULT_BLOCK,
-    MIN_MARGIN,
     Block,
     Slices,
+    nucleus_margin,
     plan_blocks,
     read_region,
     stitch_all,
@@ -58,7 +58,6 @@ from ._stitch import (
 __all__ = ["Block", "BlockSettings", "plan_blocks", "read_region", "segment_blocks",
            "stitch_all", "stitch_block"]
 
-MARGIN_FACTOR = 4.0  # margin = 2x the largest expected nucleus, taken as 2x the typical one
 SAMPLE_PIXELS = 2_000_000  # pixels read for the global percentiles
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)  # blocks labelled side by side (threads)
 
@@ -184,7 +183,7 @@ def default_margin(settings: BlockSettings) -> int:
     far enough from the block's cut edge to be segmented as in the whole image.
     """
     halo = math.ceil(settings.halo / settings.scale)
-    margin = max(MIN_MARGIN, math.ceil(MARGIN_FACTOR * settings.diameter) + halo)
+    margin = nucleus_margin(settings.diameter, halo)
     return _round_up(margin, settings.stride)
 
 

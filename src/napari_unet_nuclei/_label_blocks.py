@@ -8,7 +8,6 @@ keeps a GPU (where the network takes a few percent of the time) and multi-core C
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._postprocess import labels_from_maps, seed_peaks
-from ._stitch import MIN_MARGIN, Block, plan_blocks, stitch_all
+from ._stitch import Block, nucleus_margin, plan_blocks, stitch_all
 
 PARALLEL_PIXELS = 8_000_000  # maps larger than this are post-processed block by block
 WORKERS = min(4, os.cpu_count() or 1)
 BLOCK = 2048
-MARGIN_FACTOR = 4.0  # margin: twice the largest expected nucleus, taken as twice the typical
 
 
 def use_blocks(shape: tuple[int, ...], diameter: float | None) -> bool:
@@ -30,7 +28,7 @@ def use_blocks(shape: tuple[int, ...], diameter: float | None) -> bool:
 
 
 def _plan(shape: tuple[int, ...], diameter: float) -> list[Block]:
-    margin = max(MIN_MARGIN, math.ceil(MARGIN_FACTOR * diameter))
+    margin = nucleus_margin(diameter)
     return plan_blocks(shape, BLOCK, -(-margin // 2) * 2)  # even: coarse seed grids agree
 
 

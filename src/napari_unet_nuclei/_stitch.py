@@ -7,6 +7,7 @@ overwrite a pixel. So a nucleus on a seam gets one label, none is lost, and ids 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from ._postprocess import DEFAULT_MIN_SIZE, label_dtype
 Slices = tuple[slice, slice]
 DEFAULT_BLOCK = 2048
 MIN_MARGIN = 64
+MARGIN_FACTOR = 4.0  # margin = 2x the largest expected nucleus, taken as 2x the typical one
 SKIP_SHARE = 0.5  # an object already written to this share is left to the block that wrote it
 
 
@@ -34,6 +36,14 @@ class Block:
         (iy, ix), (ry, rx) = self.inner, self.region
         return (slice(iy.start - ry.start, iy.stop - ry.start),
                 slice(ix.start - rx.start, ix.stop - rx.start))
+
+
+def nucleus_margin(diameter: float, extra: int = 0) -> int:
+    """Margin around a block: four typical diameters plus ``extra`` (the network's halo).
+
+    The nuclei touching the block, and their neighbours, then lie whole inside; at least 64.
+    """
+    return max(MIN_MARGIN, math.ceil(MARGIN_FACTOR * diameter) + extra)
 
 
 def plan_blocks(shape: tuple[int, ...], block: int = DEFAULT_BLOCK, margin: int = MIN_MARGIN
