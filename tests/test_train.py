@@ -88,7 +88,7 @@ def test_worker_processes_give_the_same_batches():
     data = TrainingSet([normalize_image(i) for i, _ in images], [targets(lab) for _, lab in images],
                        np.array([0.5, 0.5]), np.array([14.0, 14.0]))
     args = argparse.Namespace(steps=5, seed=1, batch=2, crop=32, zoom_min=0.5, zoom_max=2.0,
-                              diameter=0.0, blur=True, workers=0, device="cpu")
+                              diameter=0.0, blur=True, strong=True, workers=0, device="cpu")
     alone = list(step_batches(data, args, start=1))
     args.workers = 2
     pooled = list(step_batches(data, args, start=1))

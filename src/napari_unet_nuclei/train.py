@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._augment import gaussian_blur
+from ._augment import strong as strong_augment
 from ._dataset import read_index, read_pair, targets
 from ._model import UNet, UNetConfig, load_model, save_weights
 from ._normalize import normalize_image
@@ -26,6 +28,8 @@ from ._scale import typical_diameter
 
 log = logging.getLogger(__name__)
 KIND_WEIGHTS = {"fluorescence": 0.6, "stained": 0.3, "brightfield": 0.1}
+WIDE_ZOOM = (0.2, 5.0)  # with --strong, this share of crops is zoomed over this range
+WIDE_ZOOM_SHARE = 0.3
 
 
 @dataclass
@@ -81,19 +85,22 @@ def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = No
 
 
 def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
-                 crop: int, zoom: tuple[float, float], base: float = 1.0, blur: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 crop: int, zoom: tuple[float, float], base: float = 1.0, blur: bool = False,
+                 strong: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """One augmented crop.
 
     Random zoom (times ``base``), position, flips, rotation, intensity, blur and noise.
+    ``strong`` adds, for a share of crops, a zoom of WIDE_ZOOM and the ``_augment`` chain.
     """
+    if strong and rng.random() < WIDE_ZOOM_SHARE:
+        zoom = WIDE_ZOOM
     z = base * float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
     size = max(8, int(round(crop / z)))
     h, w = image.shape
     pad = ((0, max(0, size - h)), (0, max(0, size - w)))
     if pad[0][1] or pad[1][1]:
-        image = np.pad(image, pad, mode="reflect" if min(h, w) > size - min(h, w) else "edge")
-        tgt = np.pad(tgt, ((0, 0), *pad))
+        image = np.pad(image, pad, mode="reflect")  # targets mirrored alike: nuclei stay labelled
+        tgt = np.pad(tgt, ((0, 0), *pad), mode="reflect")
         h, w = image.shape
     y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
     stack = np.concatenate([image[None, y:y + size, x:x + size], tgt[:, y:y + size, x:x + size]])
@@ -106,8 +113,10 @@ def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
     t = torch.rot90(t, int(rng.integers(4)), dims=(-2, -1))
     img, tg = t[:1], t[1:]
     tg[0] = (tg[0] > 0.5).float()
+    if strong:
+        img = strong_augment(img, tg[0], rng)
     if blur and rng.random() < 0.25:
-        img = _blur(img, rng.uniform(0.5, 1.5))
+        img = gaussian_blur(img, rng.uniform(0.5, 1.5))
     img = img * rng.uniform(0.7, 1.3) + rng.uniform(-0.15, 0.15)
     img = img.clamp(min=0) ** rng.uniform(0.7, 1.5)
     noise = torch.from_numpy(rng.standard_normal(img.shape, dtype=np.float32))
@@ -115,23 +124,14 @@ def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
     return img, tg
 
 
-def _blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = int(np.ceil(2 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-(x**2) / (2 * sigma**2))
-    k = k / k.sum()
-    out = F.conv2d(F.pad(img[None], (radius,) * 4, mode="reflect"), k.view(1, 1, 1, -1))
-    return F.conv2d(out, k.view(1, 1, -1, 1))[0]
-
-
 def make_batch(step: int, seed: int, data: TrainingSet, batch: int, crop: int,
-               zoom: tuple[float, float], diameter: float = 0.0, blur: bool = False
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               zoom: tuple[float, float], diameter: float = 0.0, blur: bool = False,
+               strong: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch of a given step; depends only on (seed, step)."""
     rng = np.random.default_rng([seed, step])
     picks = rng.choice(len(data.images), size=batch, p=data.prob)
     bases = data.zoom_bases(diameter)
-    pairs = [_sample_crop(rng, data.images[i], data.targets[i], crop, zoom, bases[i], blur)
+    pairs = [_sample_crop(rng, data.images[i], data.targets[i], crop, zoom, bases[i], blur, strong)
              for i in picks]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
@@ -148,7 +148,7 @@ class _StepBatches(torch.utils.data.Dataset):
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.args
         return make_batch(step, a.seed, self.data, a.batch, a.crop, (a.zoom_min, a.zoom_max),
-                          a.diameter, a.blur)
+                          a.diameter, a.blur, a.strong)
 
 
 def step_batches(data: TrainingSet, args: argparse.Namespace, start: int
@@ -266,6 +266,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="resample every training image so its median nucleus diameter is this "
                         "many pixels (0: keep each image's own scale)")
     p.add_argument("--blur", action="store_true", help="also augment with Gaussian blur")
+    p.add_argument("--strong", action="store_true",
+                   help="augment for reach: wide zoom (0.2-5x) on 30 %% of crops, uneven "
+                        "illumination, haze, dim and saturated nuclei, chromatin texture, "
+                        "defocus and Poisson noise")
     p.add_argument("--kind-weights", default="",
                    help="how often each kind of image is drawn, e.g. 'stained=0.45' "
                         "(default fluorescence=0.6,stained=0.3,brightfield=0.1)")
