@@ -1,0 +1,91 @@
+"""Fine-tune on ONE image of a group of similar images, score the others, before and after.
+
+Groups: ``_groups.source_group`` (size, kind, nucleus size). The tuning image and the scored
+images come from the `val` split where the group has enough of them (never seen in the
+general model's training), else from `train` (marked). Scores: pooled AP@0.5 with the
+default pipeline (diameter auto), the base model against the fine-tuned one.
+
+    python bench/bench_finetune.py --data ../shared/data/dsb2018_train
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet_nuclei._api import predict
+from napari_unet_nuclei._dataset import read_index, read_pair
+from napari_unet_nuclei._finetune import finetune
+from napari_unet_nuclei._groups import source_group
+from napari_unet_nuclei._metrics import match_counts
+from napari_unet_nuclei._scale import typical_diameter
+
+MIN_IMAGES = 4  # a group needs one image to tune on and at least three to score
+
+
+def grouped(data: Path, split: str) -> dict[str, list]:
+    """Entries of a split by source group, in id order."""
+    out = defaultdict(list)
+    for e in read_index(data, split):
+        _, labels = read_pair(e)
+        out[source_group(labels.shape, e.kind, typical_diameter(labels))].append(e)
+    return out
+
+
+def pooled_ap50(entries: list, weights: str, device: str) -> float:
+    """Pooled AP@0.5 of the default pipeline over the entries."""
+    tp = total = 0
+    for e in entries:
+        image, gt = read_pair(e)
+        c = match_counts(gt, predict(image, device, weights).labels(), (0.5,))[0]
+        tp, total = tp + c.tp, total + c.tp + c.fp + c.fn
+    return tp / total if total else 1.0
+
+
+def main() -> None:
+    """Run every group with enough images; print a line per group and a JSON summary."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--base", default="general")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--score-images", type=int, default=8, help="most images scored per group")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args()
+    val, train = grouped(args.data, "val"), grouped(args.data, "train")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sorted(set(val) | set(train)):
+            entries, split = (val[name], "val") if len(val[name]) >= MIN_IMAGES else \
+                (train[name], "train")
+            if len(entries) < MIN_IMAGES:
+                continue
+            tune, scored = entries[0], entries[1:1 + args.score_images]
+            image, labels = read_pair(tune)
+            t0 = time.perf_counter()
+            result = finetune([image], [labels], args.base, args.steps, args.device,
+                              Path(tmp) / f"{name}.pt")
+            seconds = time.perf_counter() - t0
+            before = pooled_ap50(scored, args.base, args.device)
+            after = pooled_ap50(scored, str(result.path), args.device) if result.improved \
+                else before
+            rows.append(dict(group=name, split=split, scored=len(scored), before=round(before, 3),
+                             after=round(after, 3), gain=round(after - before, 3),
+                             seconds=round(seconds), steps=result.steps,
+                             written=result.improved))
+            print(f"{name:<22}{split:>6}{len(scored):>3} scored  AP@0.5 {before:.3f} -> "
+                  f"{after:.3f} ({after - before:+.3f})  {seconds:.0f} s, best at step "
+                  f"{result.steps}{'' if result.improved else ', base kept'}", flush=True)
+    gains = [r["gain"] for r in rows]
+    print(f"mean gain {np.mean(gains):+.3f}, worst {min(gains):+.3f}, "
+          f"slowest {max(r['seconds'] for r in rows)} s")
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
