@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ._device import resolve_device
 from ._inference import predict_normalized
 from ._metrics import match_counts
-from ._model import UNet, fused_for_inference, load_model, save_weights
+from ._model import UNet, fused_for_inference, load_model, save_weights, user_models_dir
 from ._normalize import normalize_image
 from ._postprocess import labels_from_maps
 from ._scale import resize, scaled_shape, typical_diameter
@@ -63,13 +63,6 @@ class FinetuneResult:
     def improved(self) -> bool:
         """True when a model better than the base on the held-out labels was written."""
         return self.path is not None
-
-
-def user_models_dir() -> Path:
-    """The folder of the user's own models (platformdirs' user data folder)."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("napari-unet-nuclei")) / "models"
 
 
 def default_output(base: str) -> Path:

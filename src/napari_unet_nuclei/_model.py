@@ -140,3 +140,18 @@ def load_model(path: str | None = None) -> UNet:
         raise ValueError(f"Weights in {file} do not fit the U-Net: {exc}") from exc
     model.meta = blob.get("meta", {})  # type: ignore[attr-defined]
     return model.eval()
+
+
+def user_models_dir() -> Path:
+    """The folder of the user's own (fine-tuned or loaded) models: the user data folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("napari-unet-nuclei")) / "models"
+
+
+def user_models() -> list[tuple[str, str]]:
+    """(label, path) of the models in ``user_models_dir()``, newest first."""
+    folder = user_models_dir()
+    files = sorted(folder.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True) \
+        if folder.is_dir() else []
+    return [(f"{p.stem} (yours)", str(p)) for p in files]

@@ -29,10 +29,11 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog
 
 from ._device import available_devices, device_choices
-from ._model import MODEL_CHOICES
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
 from ._qt._big import big_plan, big_summary, blocks_outcome, is_big
+from ._qt._finetune import FinetuneControls
 from ._qt._layers import find_result, result_name, show_labels, show_plane_labels
+from ._qt._models import ModelControls
 from ._qt._planes import image_plane, plane_index, plane_text
 from ._qt._run import (
     Outcome,
@@ -74,8 +75,8 @@ class NucleiWidget(Container):
         self._timer.timeout.connect(self.relabel)
         self._connect_events()
         self._on_image_changed(self._image.value)
-        session = self._session
-        self.native.destroyed.connect(lambda *_: session.close())
+        session, finetune = self._session, self._finetune
+        self.native.destroyed.connect(lambda *_: (session.close(), finetune.stop()))
 
     # --- construction -------------------------------------------------------------------
     def _build_controls(self) -> None:
@@ -94,20 +95,25 @@ class NucleiWidget(Container):
                                               "estimates it from the image.")
         self._diameter.native.setSpecialValueText("auto")
         self._device = ComboBox(label="Device", choices=device_choices(available_devices()))
-        self._model = ComboBox(label="Model", choices=MODEL_CHOICES, value="general",
-                               tooltip="General: fluorescence and most images; Stained "
-                                       "tissue: H&E and other histology stains.")
+        self._models = ModelControls()
+        self._model = self._models.choice
         self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
         self._status = Label(value="Choose an image and press Segment nuclei.")
         self._save = PushButton(text="Save labels…")
         self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel,
                      self._threshold, self._split, self._min_size, self._diameter, self._model,
-                     self._device, self._progress, self._status, self._save])
+                     self._models.remove, self._device, self._progress, self._status,
+                     self._save])
+        self._finetune = FinetuneControls(self._viewer, lambda: self._image.value,
+                                          lambda: self._model.value, lambda: self._device.value,
+                                          self._models.add)
+        self.extend(self._finetune.widgets)
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers
         for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
             event.connect(self._image.reset_choices)
+            event.connect(self._finetune.labels.reset_choices)
         layers.selection.events.active.connect(self._on_active_layer)
         self._image.changed.connect(self._on_image_changed)
         for control in (self._device, self._model):

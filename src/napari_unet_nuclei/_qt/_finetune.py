@@ -1,0 +1,143 @@
+"""The Fine-tune section: learn from the user's corrected labels in a separate process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton, SpinBox
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
+
+from .._finetune import DEFAULT_STEPS, default_output
+from .._finetune_job import FinetuneJob
+from ._planes import image_plane, plane_index
+
+WHOLE, LABELLED_BOX = "Whole image", "Labelled area only"
+REGION_TIP = ("Whole image: every unlabelled pixel is taught as background, so correct every "
+              "nucleus first. Labelled area only: the box around the labels you drew (plus a "
+              "margin); inside it, unlabelled pixels are still background.")
+MARGIN = 16  # px around the labelled area
+
+
+class FinetuneControls:
+    """Labels to learn from, region, steps, Fine-tune / Cancel, progress and status."""
+
+    def __init__(self, viewer: object, image: Callable[[], Image | None],
+                 base: Callable[[], str], device: Callable[[], str],
+                 on_model: Callable[[str], object]) -> None:
+        self._viewer, self._image, self._base, self._device = viewer, image, base, device
+        self._on_model = on_model
+        self._job: FinetuneJob | None = None
+        self.title = Label(value="Fine-tune on your corrections")
+        self.labels = ComboBox(label="Corrected labels", choices=self._labels_choices,
+                               tooltip="A Labels layer of the image: the nuclei layer you "
+                                       "corrected with the paint / erase / fill tools, or any.")
+        self.region = ComboBox(label="Learn from", choices=[WHOLE, LABELLED_BOX], value=WHOLE,
+                               tooltip=REGION_TIP)
+        self.steps = SpinBox(label="Most steps", min=10, max=10_000, value=DEFAULT_STEPS)
+        self.start = PushButton(text="Fine-tune model")
+        self.cancel = PushButton(text="Cancel fine-tune", enabled=False)
+        self.progress = ProgressBar(label="Steps", min=0, max=1, value=0)
+        self.status = Label(value="")
+        self.widgets = [self.title, self.labels, self.region, self.steps, self.start,
+                        self.cancel, self.progress, self.status]
+        self._timer = QTimer()
+        self._timer.setInterval(200)
+        self._timer.timeout.connect(self.poll)
+        self.start.clicked.connect(self.run)
+        self.cancel.clicked.connect(self.stop)
+
+    def _labels_choices(self, _widget: object = None) -> list[tuple[str, Labels]]:
+        return [(la.name, la) for la in self._viewer.layers if isinstance(la, Labels)]
+
+    @property
+    def running(self) -> bool:
+        """True while a fine-tuning process runs."""
+        return self._job is not None
+
+    def training_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """(image, labels) of the plane on screen, cut to the region chosen."""
+        layer, labels_layer = self._image(), self.labels.value
+        if layer is None or labels_layer is None:
+            raise ValueError("Choose an image and the Labels layer you corrected.")
+        plane = plane_index(layer, self._viewer.dims.point) if layer.ndim > 2 else ()
+        image = image_plane(layer, plane)
+        labels = np.asarray(labels_layer.data)
+        labels = labels[plane] if labels.ndim > 2 and plane else labels
+        if labels.shape != image.shape[:2]:
+            raise ValueError(f"'{labels_layer.name}' ({labels.shape}) does not match the "
+                             f"image's plane ({image.shape[:2]}).")
+        if self.region.value == LABELLED_BOX:
+            image, labels = labelled_box(image, labels)
+        return image, labels
+
+    def run(self) -> None:
+        """Start fine-tuning the chosen model on the chosen labels, in a child process."""
+        if self.running:
+            return
+        try:
+            image, labels = self.training_pair()
+        except ValueError as exc:
+            show_warning(str(exc))
+            return
+        if not labels.any():
+            show_warning("The chosen Labels layer has no nuclei to learn from.")
+            return
+        self._job = FinetuneJob([image], [labels], self._base(), self.steps.value,
+                                self._device(), default_output(self._base()))
+        self._set_running(True)
+        self.status.value = "Fine-tuning (held-out band: the last quarter of the image)…"
+        self._timer.start()
+
+    def poll(self) -> None:
+        """Show the child's progress; on its end, offer and select the new model."""
+        if self._job is None:
+            return
+        for event in self._job.events():
+            if event["event"] == "progress":
+                self.progress.max, self.progress.value = event["steps"], event["step"]
+                self.status.value = f"Step {event['step']}/{event['steps']}, " \
+                                    f"loss {event['loss']:.3f}"
+            elif event["event"] == "done":
+                self._finish(finished_status(event))
+                if event["path"]:
+                    self._on_model(event["path"])
+                show_info(self.status.value)
+            else:
+                self._finish(f"Fine-tuning failed: {event['message']}")
+                show_error(self.status.value)
+
+    def stop(self) -> None:
+        """Cancel the run; no model is written."""
+        if self._job is not None:
+            self._job.cancel()
+            self._finish("Fine-tuning cancelled; no model was written.")
+
+    def _finish(self, status: str) -> None:
+        self._timer.stop()
+        self._job = None
+        self._set_running(False)
+        self.status.value = status
+
+    def _set_running(self, running: bool) -> None:
+        self.start.enabled, self.cancel.enabled = not running, running
+
+
+def finished_status(event: dict) -> str:
+    """What a finished run says: the held-out scores and whether a model was saved."""
+    scores = f"held-out AP@0.5 {event['base_score']:.3f} -> {event['score']:.3f}"
+    if event["path"] is None:
+        return f"The base model stayed better ({scores}); no model was saved."
+    return f"New model saved and selected ({scores}, {event['seconds']:.0f} s)."
+
+
+def labelled_box(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cut image and labels to the box around the labels, plus MARGIN pixels."""
+    ys, xs = np.nonzero(labels)
+    if ys.size == 0:
+        return image, labels
+    y0, x0 = max(0, ys.min() - MARGIN), max(0, xs.min() - MARGIN)
+    y1, x1 = ys.max() + MARGIN + 1, xs.max() + MARGIN + 1
+    return image[y0:y1, x0:x1], labels[y0:y1, x0:x1]

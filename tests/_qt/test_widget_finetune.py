@@ -1,0 +1,113 @@
+"""Fine-tune in the widget: correct labels, press Fine-tune, get the new model selected."""
+
+from __future__ import annotations
+
+import numpy as np
+import platformdirs
+import pytest
+from scipy import ndimage as ndi
+
+from napari_unet_nuclei import _api
+from napari_unet_nuclei._qt._finetune import LABELLED_BOX, labelled_box
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+from ._helpers import PLUGIN, run_and_wait
+
+FINETUNE_TIMEOUT_MS = 600_000
+
+
+@pytest.fixture
+def user_dir(monkeypatch, tmp_path):
+    """The user's data folder, in a temporary folder."""
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "data"))
+    return tmp_path / "data" / "models"
+
+
+@pytest.fixture
+def corrected(make_napari_viewer, user_dir):
+    """A viewer with ring-shaped nuclei (the base model misses them) and their true labels."""
+    image, labels = synthetic_nuclei((256, 256), seed=5)
+    rings = np.where(ndi.binary_erosion(labels > 0, iterations=3), image.min(), image)
+    viewer = make_napari_viewer()
+    viewer.add_image(rings.astype(np.float32), name="rings")
+    viewer.add_labels(labels.astype(np.uint16), name="my corrections")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment nuclei")
+    widget._device.value = "cpu"
+    widget._image.value = viewer.layers["rings"]
+    widget._finetune.labels.value = viewer.layers["my corrections"]
+    return viewer, widget
+
+
+@pytest.mark.slow
+def test_finetune_selects_and_uses_the_new_model(qtbot, corrected, user_dir, monkeypatch):
+    viewer, widget = corrected
+    assert "Fine-tune" in widget._finetune.start.text
+    widget._finetune.steps.value = 120
+    widget._finetune.start.native.click()
+    assert widget._finetune.running and widget._finetune.cancel.enabled
+    qtbot.waitUntil(lambda: not widget._finetune.running, timeout=FINETUNE_TIMEOUT_MS)
+    assert "saved and selected" in widget._finetune.status.value, widget._finetune.status.value
+    chosen = widget._model.value
+    assert chosen.startswith(str(user_dir)) and (user_dir / chosen.split("/")[-1]).exists()
+    assert not widget._models.remove.native.isHidden()
+    used = []
+    real = _api.model_on
+    monkeypatch.setattr(_api, "model_on", lambda d, w=None: used.append(w) or real(d, w))
+    run_and_wait(qtbot, widget)
+    assert used == [chosen] and viewer.layers["rings nuclei"].data.max() > 0
+
+
+@pytest.mark.slow
+def test_cancel_fine_tuning_writes_no_model(qtbot, corrected, user_dir):
+    _, widget = corrected
+    widget._finetune.steps.value = 10_000
+    widget._finetune.start.native.click()
+    qtbot.waitUntil(lambda: widget._finetune.progress.value > 0, timeout=FINETUNE_TIMEOUT_MS)
+    widget._finetune.cancel.native.click()
+    assert not widget._finetune.running and "cancelled" in widget._finetune.status.value
+    assert not list(user_dir.glob("*.pt")) and widget._finetune.start.enabled
+
+
+def test_labels_of_another_shape_are_refused(qtbot, corrected):
+    viewer, widget = corrected
+    viewer.add_labels(np.zeros((10, 10), np.uint16), name="small")
+    widget._finetune.labels.value = viewer.layers["small"]
+    with pytest.raises(ValueError, match="does not match"):
+        widget._finetune.training_pair()
+    widget._finetune.run()  # a warning, no process
+    assert not widget._finetune.running
+
+
+def test_labelled_area_only_cuts_to_the_labels(corrected):
+    _, widget = corrected
+    labels = np.zeros((200, 300), np.uint16)
+    labels[50:60, 100:120] = 1
+    image, cut = labelled_box(np.ones((200, 300, 3)), labels)
+    assert cut.shape == (10 + 32, 20 + 32) and image.shape == (42, 52, 3)
+    widget._finetune.region.value = LABELLED_BOX
+    image, labels = widget._finetune.training_pair()
+    assert image.shape == labels.shape
+
+
+def test_load_and_remove_models(qtbot, corrected, user_dir, tmp_path):
+    import shutil
+
+    from napari_unet_nuclei._model import bundled_weights_path
+
+    _, widget = corrected
+    outside = tmp_path / "shared_model.pt"
+    shutil.copy(bundled_weights_path(), outside)
+    assert widget._models.add(outside) and widget._model.value == str(outside)
+    assert widget._models.remove.native.isHidden()  # never deletes a file outside the user dir
+    assert not widget._models.remove_model(str(outside), confirm=False) and outside.exists()
+    user_dir.mkdir(parents=True)
+    mine = user_dir / "mine.pt"
+    shutil.copy(bundled_weights_path(), mine)
+    widget._model.reset_choices()
+    widget._model.value = str(mine)
+    assert not widget._models.remove.native.isHidden()
+    assert widget._models.remove_model(str(mine), confirm=False)
+    assert not mine.exists() and widget._model.value == "general"
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    assert not widget._models.add(bad) and widget._model.value == "general"
