@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,9 @@ def bundled_name(weights: str | Path) -> str | None:
         return str(weights)
     path = Path(weights).resolve()
     return next((n for n in BUNDLED_MODELS if bundled_weights_path(n).resolve() == path), None)
+
+
+CARD_MISSING = "## Model card\nSee `weights/README.md` in the napari-unet-nuclei sources.\n"
 
 
 def model_card() -> str | None:
@@ -97,9 +101,11 @@ def write_files(folder: Path, model: UNet, test_size: int, seed: int) -> dict[st
     tifffile.imwrite(folder / NAMES["sample_output"], maps[0])
     torch.save(net.state_dict(), folder / NAMES["state_dict"])
     (folder / NAMES["arch"]).write_text(files.architecture_source(), encoding="utf-8")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is deprecated in recent torch, but it is bioimage.io's torch format
+        warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
         traced = torch.jit.trace(net, torch.from_numpy(image), check_trace=False)
-    torch.jit.save(traced, str(folder / NAMES["torchscript"]))
+        torch.jit.save(traced, str(folder / NAMES["torchscript"]))
     import imageio.v3 as iio
 
     iio.imwrite(folder / NAMES["cover"], files.cover_image(image, maps))
@@ -200,7 +206,8 @@ def export_bioimageio(weights: str | Path, output: str | Path, *, name: str | No
         raise ValueError(f"test_size must be {sizes['min']} + n * {sizes['step']}")
     name = name or default_name(weights, meta)
     description = description or default_description(weights, meta)
-    card = model_card() if bundled_name(weights) or bundled_name(meta.get("base", "-")) else None
+    card = (model_card() or CARD_MISSING
+            if bundled_name(weights) or bundled_name(meta.get("base", "-")) else None)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         tensors = write_files(folder, model, test_size, seed)
