@@ -135,3 +135,11 @@ def test_missing_or_corrupt_weights_give_one_line(tmp_path, capsys, content):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
     assert not list(tmp_path.glob("*.zip")) and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+def test_bioimageio_core_reproduces_the_test_output(package):
+    core = pytest.importorskip("bioimageio.core", reason="bioimageio.core is not installed: "
+                               "the package is not run the way bioimage.io consumers run it")
+    summary = core.test_model(str(package))
+    assert summary.status == "passed", summary.format()

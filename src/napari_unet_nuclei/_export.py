@@ -8,6 +8,7 @@ with ``bioimageio.spec`` (the ``export`` extra) without going online.
 from __future__ import annotations
 
 import hashlib
+import string
 import tempfile
 import warnings
 import zipfile
@@ -32,8 +33,10 @@ CITE = [
              "biomedical image segmentation. MICCAI 2015.",
      "doi": "10.1007/978-3-319-24574-4_28"},
 ]
-TAGS = ["nuclei", "instance-segmentation", "unet", "2d", "fluorescence-light-microscopy",
-        "pytorch", "napari", "napari-unet-nuclei"]
+TAGS = ["nuclei", "instance-segmentation", "unet", "2d", "pytorch", "napari",
+        "napari-unet-nuclei"]
+KIND_TAGS = {"stained": ["histology", "brightfield-microscopy"]}
+NAME_CHARACTERS = set(string.ascii_letters + string.digits + "_+- ()")  # bioimage.io names
 NAMES = {"arch": "unet_nuclei_arch.py", "state_dict": "weights.pt",
          "torchscript": "weights_torchscript.pt", "input": "test_input.npy",
          "output": "test_output.npy", "sample_input": "sample_input.tif",
@@ -70,7 +73,7 @@ def default_name(weights: str | Path, meta: dict) -> str:
     if bundled:
         return f"napari-unet-nuclei {bundled} nuclei U-Net"
     base = bundled_name(meta["base"]) if "base" in meta else None
-    stem = "".join(c if c.isalnum() or c in " _-" else "_" for c in Path(weights).stem)
+    stem = "".join(c if c in NAME_CHARACTERS else "_" for c in Path(weights).stem)[:40]
     return f"napari-unet-nuclei {stem}" + (f" (fine-tuned from {base})" if base else "")
 
 
@@ -166,24 +169,52 @@ def weights_entries(folder: Path, kwargs: dict) -> dict[str, dict]:
                             "comment": "traced from the state-dict network"}}
 
 
-def rdf(folder: Path, name: str, description: str, authors: Sequence[str], kwargs: dict,
-        sizes: dict[str, int], meta: dict) -> dict:
+def about(weights: str | Path, meta: dict, name: str | None = None,
+          description: str | None = None, authors: Sequence[str] | None = None) -> dict:
+    """The rdf's name, description, authors and tags (defaults from the model's origin)."""
+    kind = bundled_name(weights) or bundled_name(meta.get("base", "-")) or "general"
+    return {"name": name or default_name(weights, meta),
+            "description": description or default_description(weights, meta),
+            "authors": [{"name": a} for a in authors or DEFAULT_AUTHORS],
+            "tags": TAGS + KIND_TAGS.get(kind, ["fluorescence-light-microscopy"])}
+
+
+def rdf(folder: Path, heading: dict, kwargs: dict, sizes: dict[str, int], meta: dict) -> dict:
     """The whole rdf.yaml content (format 0.5) for the files written in ``folder``."""
     plugin = {"diameter": float(meta.get("diameter", 16.0)), "invert_dark_on_bright": True,
               **{k: meta[k] for k in ("base", "images", "nuclei", "finetune_steps",
                                       "holdout_ap50", "base_holdout_ap50") if k in meta}}
-    return {"format_version": FORMAT_VERSION, "type": "model", "name": name,
-            "description": description, "authors": [{"name": a} for a in authors],
-            "cite": CITE, "license": LICENSE, "tags": TAGS,
-            "documentation": NAMES["doc"], "covers": [NAMES["cover"]],
+    return {"format_version": FORMAT_VERSION, "type": "model", **heading, "cite": CITE,
+            "license": LICENSE, "documentation": NAMES["doc"], "covers": [NAMES["cover"]],
             **inputs_outputs(folder, sizes), "weights": weights_entries(folder, kwargs),
             "config": {"napari-unet-nuclei": plugin}}
 
 
 def _zip(folder: Path, target: Path) -> None:
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.iterdir()):
-            zf.write(path, path.name)
+    try:
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(folder.iterdir()):
+                zf.write(path, path.name)
+    except BaseException:
+        target.unlink(missing_ok=True)  # no half-written package left behind
+        raise
+
+
+def write_package(folder: Path, model: UNet, heading: dict, meta: dict, card: str | None,
+                  test_size: int, seed: int) -> None:
+    """Write every file of the package, rdf.yaml last, into ``folder``."""
+    import yaml
+
+    sizes, kwargs = tensor_sizes(model), files.architecture_kwargs(model.config)
+    if test_size < sizes["min"] or (test_size - sizes["min"]) % sizes["step"]:
+        raise ValueError(f"test_size must be {sizes['min']} + n * {sizes['step']}")
+    check_architecture(folder, kwargs, write_files(folder, model, test_size, seed))
+    (folder / NAMES["doc"]).write_text(files.documentation(
+        heading["name"], heading["description"], meta, card,
+        {**sizes, "arch": NAMES["arch"]}), encoding="utf-8")
+    text = yaml.safe_dump(rdf(folder, heading, kwargs, sizes, meta), sort_keys=False,
+                          allow_unicode=True)
+    (folder / "rdf.yaml").write_text(text, encoding="utf-8")
 
 
 def export_bioimageio(weights: str | Path, output: str | Path, *, name: str | None = None,
@@ -194,31 +225,18 @@ def export_bioimageio(weights: str | Path, output: str | Path, *, name: str | No
     Never replaces a file: raises FileExistsError. A missing or corrupt weights file raises
     FileNotFoundError or ValueError (from ``load_model``).
     """
-    import yaml
-
     out = Path(output)
     if out.exists():
         raise FileExistsError(f"{out} exists: give a new file name for the package")
     model = load_model(str(weights_file(str(weights))))
     meta = dict(getattr(model, "meta", {}))
-    sizes, kwargs = tensor_sizes(model), files.architecture_kwargs(model.config)
-    if test_size < sizes["min"] or (test_size - sizes["min"]) % sizes["step"]:
-        raise ValueError(f"test_size must be {sizes['min']} + n * {sizes['step']}")
-    name = name or default_name(weights, meta)
-    description = description or default_description(weights, meta)
+    heading = about(weights, meta, name, description, authors)
     card = (model_card() or CARD_MISSING
             if bundled_name(weights) or bundled_name(meta.get("base", "-")) else None)
+    partial = out.with_name(f".{out.name}.partial")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        tensors = write_files(folder, model, test_size, seed)
-        check_architecture(folder, kwargs, tensors)
-        (folder / NAMES["doc"]).write_text(files.documentation(
-            name, description, meta, card, {**sizes, "arch": NAMES["arch"]}), encoding="utf-8")
-        text = yaml.safe_dump(rdf(folder, name, description, authors or DEFAULT_AUTHORS,
-                                  kwargs, sizes, meta), sort_keys=False, allow_unicode=True)
-        (folder / "rdf.yaml").write_text(text, encoding="utf-8")
-        partial = out.with_name(f".{out.name}.partial")
-        _zip(folder, partial)
+        write_package(Path(tmp), model, heading, meta, card, test_size, seed)
+        _zip(Path(tmp), partial)
     if out.exists():
         partial.unlink()
         raise FileExistsError(f"{out} appeared while exporting: it was left as it is")
