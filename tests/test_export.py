@@ -32,8 +32,9 @@ def finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("mine")
     save_weights(UNet(UNetConfig(base=4, depth=2)).eval(), folder / "mine.pt",
-                 {"diameter": 16.0, "base": "general", "images": 2, "nuclei": 31,
-                  "finetune_steps": 80, "holdout_ap50": 0.71, "base_holdout_ap50": 0.64})
+                 {"diameter": 16.0, "base": "/home/someone/models/mine-v1.pt", "images": 2,
+                  "nuclei": 31, "finetune_steps": 80, "holdout_ap50": 0.71,
+                  "base_holdout_ap50": 0.64})
     return export_bioimageio(folder / "mine.pt", folder / "mine.zip", test_size=SIZE)
 
 
@@ -113,7 +114,8 @@ def test_finetuned_model_carries_its_card(finetuned):
     with zipfile.ZipFile(finetuned) as zf:
         readme = zf.read("README.md").decode()
         assert "0.640 → 0.710" in readme and "| nuclei | 31 |" in readme
-        assert "fine-tuned from general" in zf.read("rdf.yaml").decode()
+        rdf = zf.read("rdf.yaml").decode()
+        assert "mine-v1.pt" in rdf and "/home/someone" not in rdf + readme
 
 
 def test_existing_output_is_refused(tmp_path, capsys):

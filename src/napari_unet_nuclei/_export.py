@@ -67,6 +67,14 @@ def tensor_sizes(model: UNet) -> dict[str, int]:
     return {"min": 2 * halo + step, "step": step, "halo": halo}
 
 
+def public_meta(meta: dict) -> dict:
+    """A copy of the model's metadata whose base model is a name, never a user's path."""
+    out = dict(meta)
+    if "base" in out:
+        out["base"] = bundled_name(out["base"]) or Path(str(out["base"])).name
+    return out
+
+
 def default_name(weights: str | Path, meta: dict) -> str:
     """A package name: the bundled model's name, or the file's stem and its base model."""
     bundled = bundled_name(weights)
@@ -229,7 +237,7 @@ def export_bioimageio(weights: str | Path, output: str | Path, *, name: str | No
     if out.exists():
         raise FileExistsError(f"{out} exists: give a new file name for the package")
     model = load_model(str(weights_file(str(weights))))
-    meta = dict(getattr(model, "meta", {}))
+    meta = public_meta(getattr(model, "meta", {}))
     heading = about(weights, meta, name, description, authors)
     card = (model_card() or CARD_MISSING
             if bundled_name(weights) or bundled_name(meta.get("base", "-")) else None)
