@@ -127,7 +127,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its sub-commands."""
-    from . import _cli_finetune, _cli_large, evaluate, train
+    from . import _cli_export, _cli_finetune, _cli_large, evaluate, train
 
     parser = argparse.ArgumentParser(prog="napari-unet-nuclei", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="fine-tune a model on your own images and labels")
     _cli_finetune.add_arguments(p)
     p.set_defaults(func=_cli_finetune.run)
+    p = sub.add_parser("export", help="write a model as a bioimage.io package (.zip)")
+    _cli_export.add_arguments(p)
+    p.set_defaults(func=_cli_export.run)
     p = sub.add_parser("evaluate", help="score the weights on a split of a DSB2018-style folder")
     evaluate.add_arguments(p)
     p.set_defaults(func=_evaluate)
