@@ -102,7 +102,7 @@ class NucleiWidget(Container):
         self._save = PushButton(text="Save labels…")
         self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel,
                      self._threshold, self._split, self._min_size, self._diameter, self._model,
-                     self._models.remove, self._device, self._progress, self._status,
+                     self._models.remove, self._models.export, self._device, self._progress, self._status,
                      self._save])
         self._finetune = FinetuneControls(self._viewer, lambda: self._image.value,
                                           lambda: self._model.value, lambda: self._device.value,

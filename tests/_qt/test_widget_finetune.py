@@ -111,3 +111,16 @@ def test_load_and_remove_models(qtbot, corrected, user_dir, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
     assert not widget._models.add(bad) and widget._model.value == "general"
+
+
+def test_export_for_bioimageio_in_a_child_process(qtbot, corrected, tmp_path):
+    import zipfile
+
+    _, widget = corrected
+    out = tmp_path / "general.zip"
+    assert widget._models.export_to(out)
+    assert not widget._models.export.enabled
+    qtbot.waitUntil(lambda: widget._models.exporting is None, timeout=300_000)
+    assert widget._models.export.enabled
+    assert "rdf.yaml" in zipfile.ZipFile(out).namelist()
+    assert not widget._models.export_to(out)  # an existing file is never replaced

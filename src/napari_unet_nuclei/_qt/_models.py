@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from magicgui.widgets import ComboBox, PushButton
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog, QMessageBox
 
 from .._model import MODEL_CHOICES, load_model, user_models, user_models_dir
@@ -23,8 +26,16 @@ class ModelControls:
                                tooltip="General: fluorescence and most images; Stained tissue: "
                                        "H&E stains; (yours): models you fine-tuned or loaded.")
         self.remove = PushButton(text="Remove this model…", visible=False)
+        self.export = PushButton(text="Export for bioimage.io…",
+                                 tooltip="Write the chosen model as a BioImage Model Zoo "
+                                         "package (.zip) for other bioimage.io tools.")
+        self.exporting: subprocess.Popen | None = None
+        self._timer = QTimer()
+        self._timer.setInterval(200)
+        self._timer.timeout.connect(self._poll_export)
         self.choice.changed.connect(self._on_changed)
         self.remove.clicked.connect(lambda: self.remove_model(self.choice.value))
+        self.export.clicked.connect(self.export_dialog)
 
     @property
     def value(self) -> str:
@@ -77,6 +88,42 @@ class ModelControls:
         self.choice.reset_choices()
         show_info(f"Removed the model {Path(path).stem}.")
         return True
+
+
+    def export_dialog(self) -> None:
+        """Ask where to write the chosen model's bioimage.io package, then export it."""
+        stem = Path(self.value).stem if self.value.endswith(".pt") else f"nuclei-{self.value}"
+        path, _ = QFileDialog.getSaveFileName(self.choice.native, "Export for bioimage.io",
+                                              f"{stem}.zip", "bioimage.io package (*.zip)")
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str | Path) -> bool:
+        """Export in a child process (``napari-unet-nuclei export``); never over a file."""
+        if self.exporting is not None:
+            return False
+        if Path(path).exists():
+            show_warning(f"{path} exists: choose a new file name (exports never replace files).")
+            return False
+        self.exporting = subprocess.Popen(
+            [sys.executable, "-m", "napari_unet_nuclei.cli", "export", self.value, str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.export.enabled = False
+        self._timer.start()
+        return True
+
+    def _poll_export(self) -> None:
+        proc = self.exporting
+        if proc is None or proc.poll() is None:
+            return
+        self._timer.stop()
+        self.exporting, self.export.enabled = None, True
+        lines = [line for line in (proc.stdout.read() if proc.stdout else "").splitlines()
+                 if line.strip() and "Warning" not in line]
+        if proc.returncode == 0:
+            show_info(" ".join(lines[-2:]))
+        else:
+            show_error(f"Export failed: {lines[-1] if lines else proc.returncode}")
 
 
 def is_user_model(value: str) -> bool:
