@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ._dataset import read_index, read_pair, targets
 from ._model import UNet, UNetConfig, load_model, save_weights
 from ._normalize import normalize_image
+from ._outputs import UnsafeOutputError, atomic_path, check_output, is_inside
 from ._scale import typical_diameter
 
 log = logging.getLogger(__name__)
@@ -185,14 +186,34 @@ def warmup_share(steps: int) -> float:
 
 
 def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                "sched": sched.state_dict(), "step": step, "args": args}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "step": step, "args": args}, tmp)
+
+
+DEFAULT_OUTPUT = "unet_nuclei_trained.pt"  # in the current folder, never the bundled weights
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse outputs in the package or weights/, over inputs or over files not asked for.
+
+    A missing ``--output`` becomes a new file in the current folder.
+    """
+    from ._model import bundled_weights_path
+    from ._writer import free_path
+
+    args.output = args.output or str(free_path(DEFAULT_OUTPUT))
+    protected = [Path(__file__).parent, bundled_weights_path().parent]
+    for path, what in ((args.output, "--output"), (args.run_dir, "--run-dir")):
+        if any(is_inside(path, folder) for folder in protected):
+            raise UnsafeOutputError(f"{what} {path} lies inside the installed package or its "
+                                    "weights/ folder; choose a path elsewhere")
+    check_output(args.output, [p for p in (args.init, args.data) if p], args.overwrite)
 
 
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training and export the final half-precision weights."""
+    check_paths(args)
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -247,7 +268,8 @@ def train(args: argparse.Namespace) -> Path:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model.cpu().eval(), out, meta)
-    (run_dir / "done.json").write_text(json.dumps(meta, indent=1))
+    with atomic_path(run_dir / "done.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
     log.info("wrote weights to %s", out)
     return out
 
@@ -255,7 +277,10 @@ def train(args: argparse.Namespace) -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei train``."""
     p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
-    p.add_argument("--output", default="weights/unet_nuclei.pt", help="weights file to write")
+    p.add_argument("--output", default=None,
+                   help=f"weights file to write (default: a new {DEFAULT_OUTPUT} here)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --output when it holds weights of an earlier run")
     p.add_argument("--run-dir", default="runs/train", help="checkpoints (resumed from)")
     p.add_argument("--steps", type=int, default=7000)
     p.add_argument("--batch", type=int, default=8)
