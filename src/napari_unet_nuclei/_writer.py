@@ -10,6 +10,7 @@ and never destroys the file it was to replace; the error names the file asked fo
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import sys
@@ -227,7 +228,10 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """
     if isinstance(data, list):  # multiscale: the full-resolution level
         data = data[0]
-    check_not_input(path, _viewer_files())
+    try:
+        check_not_input(path, _viewer_files())
+    except ValueError as exc:  # an OSError, as napari drops a writer's ValueError silently
+        raise WriteError(errno.EEXIST, str(exc), path) from exc
     encode = encoder_for(path)(np.asarray(data), scale=meta.get("scale"))
     return [str(_write(path, encode))]
 
