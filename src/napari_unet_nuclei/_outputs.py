@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 SOFTWARE = "napari-unet-nuclei"  # the TIFF software tag and zarr attribute that mark our files
 ZARR_MARK = "napari_unet_nuclei"
 
@@ -65,8 +67,8 @@ def is_ours(path: str | os.PathLike) -> bool:
 
             return ZARR_MARK in zarr.open(str(path), mode="r").attrs
         if suffix == ".npy":
-            arr = __import__("numpy").load(path, mmap_mode="r")
-            return arr.ndim == 2 and arr.dtype == "uint32"
+            arr = np.load(path, mmap_mode="r")
+            return arr.ndim == 2 and arr.dtype == np.uint32
         if suffix == ".pt":
             from ._model import _read_checkpoint
 

@@ -83,9 +83,12 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
 
 def fit_uint32(arr: np.ndarray) -> np.ndarray:
     """Labels whose ids pass the uint32 range, relabelled 1..n in id order (never wrapped)."""
-    if arr.size == 0 or int(arr.max()) <= UINT32_MAX:
+    small = arr.dtype.kind not in "iu" or np.iinfo(arr.dtype).max <= UINT32_MAX  # no scan
+    if small or arr.size == 0 or int(arr.max()) <= UINT32_MAX:
         return arr
     ids, inverse = np.unique(arr, return_inverse=True)
+    if ids[0] < 0:
+        raise ValueError("Labels must not be negative.")
     if ids.size - (ids[0] == 0) > UINT32_MAX:
         raise ValueError(f"{ids.size} labels do not fit a uint32 label image.")
     return (inverse.reshape(arr.shape) + (ids[0] != 0)).astype(np.uint32)
@@ -205,7 +208,7 @@ def save_labels(path: str | os.PathLike, labels: np.ndarray, image: np.ndarray |
     replaces an existing file: it takes the next free name instead. Both are written in
     full before either is renamed into place; after a failure neither is there.
     """
-    labels = _check_labels(labels)  # ids relabelled here are those measured
+    labels = fit_uint32(np.asarray(labels))  # ids relabelled here are those measured
     encode_labels = encoder_for(path)(labels, scale=scale, unit=unit)
     encode_table = csv_encoder(measure_stack(labels, image, scale, translate))
     target = Path(path)
