@@ -17,6 +17,7 @@ import numpy as np
 
 SOFTWARE = "napari-unet-nuclei"  # the TIFF software tag and zarr attribute that mark our files
 ZARR_MARK = "napari_unet_nuclei"
+TRAINED_WEIGHTS = "unet_nuclei_trained.pt"  # train's default output, in the current folder
 
 
 class UnsafeOutputError(ValueError):
@@ -97,6 +98,31 @@ def check_output(target: str | os.PathLike, inputs: Iterable[str | os.PathLike] 
     check_not_input(target, inputs)
     check_replaceable(target, overwrite)
     return Path(target)
+
+
+def free_path(path: str | os.PathLike) -> Path:
+    """``path`` itself if it does not exist, else ``stem-2.ext``, ``stem-3.ext``, ..."""
+    target, n = Path(path), 2
+    while target.exists():
+        target = Path(path).with_name(f"{Path(path).stem}-{n}{Path(path).suffix}")
+        n += 1
+    return target
+
+
+def check_training_paths(output: str | None, run_dir: str, inputs: Iterable[str | None],
+                         overwrite: bool = False) -> Path:
+    """Where ``train`` may write: never in the package or its weights/ (a link in a checkout).
+
+    Without ``output``: a new ``TRAINED_WEIGHTS`` file in the current folder.
+    """
+    from ._model import bundled_weights_path
+
+    target = Path(output) if output else free_path(TRAINED_WEIGHTS)
+    for path, what in ((target, "--output"), (Path(run_dir), "--run-dir")):
+        if any(is_inside(path, p) for p in (Path(__file__).parent, bundled_weights_path().parent)):
+            raise UnsafeOutputError(f"{what} {path} lies inside the installed package or its "
+                                    "weights/ folder; choose a path elsewhere")
+    return check_output(target, [p for p in inputs if p], overwrite)
 
 
 def temp_beside(target: Path) -> Path:

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ._measure import COLUMNS, measure_stack
-from ._outputs import SOFTWARE, check_not_input
+from ._outputs import SOFTWARE, check_not_input, free_path
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 PNG_EXTENSIONS = (".png",)
@@ -182,15 +182,6 @@ def encoder_for(path: str | os.PathLike) -> Callable[..., Encoder]:
         return png_encoder
     raise ValueError(f"Cannot save labels as {suffix or 'a file without extension'}: "
                      "choose .tif or .png.")
-
-
-def free_path(path: str | os.PathLike) -> Path:
-    """``path`` itself if it does not exist, else ``stem-2.ext``, ``stem-3.ext``, ..."""
-    target, n = Path(path), 2
-    while target.exists():
-        target = Path(path).with_name(f"{Path(path).stem}-{n}{Path(path).suffix}")
-        n += 1
-    return target
 
 
 def measurements_path(image_path: str | os.PathLike) -> Path:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ._dataset import read_index, read_pair, targets
 from ._model import UNet, UNetConfig, load_model, save_weights
 from ._normalize import normalize_image
-from ._outputs import UnsafeOutputError, atomic_path, check_output, is_inside
+from ._outputs import TRAINED_WEIGHTS, atomic_path, check_training_paths
 from ._scale import typical_diameter
 
 log = logging.getLogger(__name__)
@@ -191,29 +191,10 @@ def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> No
                     "sched": sched.state_dict(), "step": step, "args": args}, tmp)
 
 
-DEFAULT_OUTPUT = "unet_nuclei_trained.pt"  # in the current folder, never the bundled weights
-
-
-def check_paths(args: argparse.Namespace) -> None:
-    """Refuse outputs in the package or weights/, over inputs or over files not asked for.
-
-    A missing ``--output`` becomes a new file in the current folder.
-    """
-    from ._model import bundled_weights_path
-    from ._writer import free_path
-
-    args.output = args.output or str(free_path(DEFAULT_OUTPUT))
-    protected = [Path(__file__).parent, bundled_weights_path().parent]
-    for path, what in ((args.output, "--output"), (args.run_dir, "--run-dir")):
-        if any(is_inside(path, folder) for folder in protected):
-            raise UnsafeOutputError(f"{what} {path} lies inside the installed package or its "
-                                    "weights/ folder; choose a path elsewhere")
-    check_output(args.output, [p for p in (args.init, args.data) if p], args.overwrite)
-
-
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training and export the final half-precision weights."""
-    check_paths(args)
+    args.output = str(check_training_paths(args.output, args.run_dir, [args.init, args.data],
+                                           args.overwrite))
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -278,7 +259,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei train``."""
     p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
     p.add_argument("--output", default=None,
-                   help=f"weights file to write (default: a new {DEFAULT_OUTPUT} here)")
+                   help=f"weights file to write (default: a new {TRAINED_WEIGHTS} here)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --output when it holds weights of an earlier run")
     p.add_argument("--run-dir", default="runs/train", help="checkpoints (resumed from)")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from napari.layers import Image, Labels
 
-from .._outputs import check_not_input
-from .._writer import free_path, save_labels
+from .._outputs import check_not_input, free_path
+from .._writer import save_labels
 from ._planes import layer_pixels
 
 EXTENSIONS = (".tif", ".tiff", ".png")
