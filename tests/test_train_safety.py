@@ -80,6 +80,16 @@ def test_existing_output_and_init_are_never_replaced(tmp_path, tiny_weights, cap
     assert "would replace the input" in capsys.readouterr().err
 
 
+def test_a_run_dir_holding_other_files_is_refused(tmp_path, capsys):
+    data = _data(tmp_path / "data")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "done.json").write_text("my notes")
+    code = main(["train", "--data", str(data), "--run-dir", str(tmp_path / "mine"),
+                 "--output", str(tmp_path / "w.pt"), *TINY])
+    assert (tmp_path / "mine" / "done.json").read_text() == "my notes"
+    assert code == 2 and "holds other files" in capsys.readouterr().err
+
+
 def _break(root: Path, how: str) -> None:
     index = root / "index.tsv"
     if how == "no index":

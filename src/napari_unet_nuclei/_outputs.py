@@ -122,7 +122,15 @@ def check_training_paths(output: str | None, run_dir: str, inputs: Iterable[str 
         if any(is_inside(path, p) for p in (Path(__file__).parent, bundled_weights_path().parent)):
             raise UnsafeOutputError(f"{what} {path} lies inside the installed package or its "
                                     "weights/ folder; choose a path elsewhere")
+    check_run_dir(Path(run_dir))
     return check_output(target, [p for p in inputs if p], overwrite)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Checkpoints go to a new or empty folder, or one of an earlier run (to resume)."""
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "checkpoint.pt").is_file():
+        raise UnsafeOutputError(f"--run-dir {run_dir} holds other files and no checkpoint.pt of "
+                                "an earlier run; choose a new or empty folder")
 
 
 def temp_beside(target: Path) -> Path:
