@@ -80,6 +80,16 @@ def test_a_file_we_did_not_write_is_never_replaced(tmp_path, tiny_weights, capsy
     assert (out / "raw.tif").read_bytes() == before
 
 
+def test_a_folder_holding_other_files_is_not_written_into(tmp_path, tiny_weights, capsys):
+    tifffile.imwrite(tmp_path / "raw.tif", _image())
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    code = _segment(tiny_weights, str(tmp_path / "raw.tif"), "-o", str(out))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert code == 2 and "holds files not written by" in capsys.readouterr().err
+
+
 def _lying_tiff(path) -> None:
     """A small zlib TIFF whose header declares 60,416 x 60,416 pixels."""
     tifffile.imwrite(path, np.zeros((64, 64), np.uint8), compression="zlib")

@@ -32,7 +32,7 @@ from ._blocks import (
 )
 from ._cli_large import open_source
 from ._inference import ProgressCallback
-from ._outputs import check_output
+from ._outputs import check_output, check_output_folder
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ def segment_files(client: Client, inputs: list[str | Path], output_dir: str | Pa
     files, problems = find_images(list(inputs))
     names, _ = output_names(files)  # inputs sharing a name get distinct ones
     targets = [str(check_output(Path(output_dir) / n, files, overwrite)) for n in names]
+    check_output_folder(output_dir)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     futures = client.map(segment_file, [str(f) for f in files], targets, options=options,
                          pure=False)

@@ -100,6 +100,19 @@ def check_output(target: str | os.PathLike, inputs: Iterable[str | os.PathLike] 
     return Path(target)
 
 
+def check_output_folder(folder: str | os.PathLike) -> None:
+    """Files go into a new or empty folder, or one holding only our outputs (and hidden files)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    foreign = [p.name for p in sorted(folder.iterdir())
+               if not p.name.startswith(".") and not is_ours(p)]
+    if foreign:
+        raise UnsafeOutputError(f"output folder {folder} holds files not written by {SOFTWARE} "
+                                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
+                                "; choose a new or empty folder")
+
+
 def free_path(path: str | os.PathLike) -> Path:
     """``path`` itself if it does not exist, else ``stem-2.ext``, ``stem-3.ext``, ..."""
     target, n = Path(path), 2

@@ -34,7 +34,7 @@ def _check_segment(args: argparse.Namespace) -> None:
 def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Path], list[str]]:
     """The label file of every input, checked against the inputs and earlier outputs."""
     from ._io import output_names
-    from ._outputs import UnsafeOutputError, check_output, same_path
+    from ._outputs import UnsafeOutputError, check_output, check_output_folder, same_path
 
     out = Path(args.output)
     for item in args.inputs:
@@ -44,6 +44,7 @@ def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Pat
                                     "choose another --output")
     names, notes = output_names(files)
     targets = [check_output(out / name, files, args.overwrite) for name in names]
+    check_output_folder(out)
     return targets, notes
 
 
