@@ -78,6 +78,10 @@ def test_existing_output_and_init_are_never_replaced(tmp_path, tiny_weights, cap
     assert main(["train", *run, "--init", str(init), "--output", str(init), "--overwrite"]) == 2
     assert init.read_bytes() == Path(tiny_weights).read_bytes()
     assert "would replace the input" in capsys.readouterr().err
+    index = data / "index.tsv"
+    before = index.read_bytes()
+    assert main(["train", *run, "--output", str(index)]) == 2
+    assert index.read_bytes() == before
 
 
 def test_a_run_dir_holding_other_files_is_refused(tmp_path, capsys):

@@ -50,6 +50,12 @@ def _rows(index: Path) -> list[dict[str, str]]:
     return rows
 
 
+def data_paths(data_dir: str | Path) -> list[Path]:
+    """What training reads from a data folder: no output may replace any of them."""
+    root = Path(data_dir)
+    return [root / "index.tsv", root / "images", root / "labels"]
+
+
 def read_index(data_dir: str | Path, split: str | None = None) -> list[Entry]:
     """Rows of the data folder's index, optionally only one split (which must have rows)."""
     root = Path(data_dir)
