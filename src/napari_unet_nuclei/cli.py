@@ -91,7 +91,7 @@ def _segment(args: argparse.Namespace) -> int:
         except Exception as exc:  # any failure of one file: reported, the batch goes on
             msg = one_line(exc)
             problems.append(msg if str(path) in msg else f"{path}: {msg}")
-            print(f"[{i}/{len(files)}] {path.name}: FAILED ({one_line(exc)})", file=sys.stderr)
+            print(f"[{i}/{len(files)}] {path.name}: FAILED ({msg})", file=sys.stderr)
             continue
         print(f"[{i}/{len(files)}] {path.name}: {line}", flush=True)
     for problem in problems:
