@@ -122,12 +122,14 @@ def free_path(path: str | os.PathLike) -> Path:
     return target
 
 
-def check_training_paths(output: str | None, run_dir: str, inputs: Iterable[str | None],
+def check_training_paths(output: str | None, run_dir: str, init: str | None, data: str,
                          overwrite: bool = False) -> Path:
     """Where ``train`` may write: never in the package or its weights/ (a link in a checkout).
 
-    Without ``output``: a new ``TRAINED_WEIGHTS`` file in the current folder.
+    Without ``output``: a new ``TRAINED_WEIGHTS`` file in the current folder. Nothing may
+    replace ``init`` or what is read from the ``data`` folder.
     """
+    from ._dataset import data_paths
     from ._model import bundled_weights_path
 
     target = Path(output) if output else free_path(TRAINED_WEIGHTS)
@@ -136,7 +138,7 @@ def check_training_paths(output: str | None, run_dir: str, inputs: Iterable[str 
             raise UnsafeOutputError(f"{what} {path} lies inside the installed package or its "
                                     "weights/ folder; choose a path elsewhere")
     check_run_dir(Path(run_dir))
-    return check_output(target, [p for p in inputs if p], overwrite)
+    return check_output(target, [p for p in (init, *data_paths(data)) if p], overwrite)
 
 
 def check_run_dir(run_dir: Path) -> None:

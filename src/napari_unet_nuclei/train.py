@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._dataset import data_paths, read_index, read_pair, targets
+from ._dataset import read_index, read_pair, targets
 from ._model import UNet, UNetConfig, load_model, save_weights
 from ._normalize import normalize_image
 from ._outputs import TRAINED_WEIGHTS, atomic_path, check_training_paths
@@ -193,8 +193,8 @@ def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> No
 
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training and export the final half-precision weights."""
-    args.output = str(check_training_paths(args.output, args.run_dir,
-                                           [args.init, *data_paths(args.data)], args.overwrite))
+    args.output = str(check_training_paths(args.output, args.run_dir, args.init, args.data,
+                                           args.overwrite))
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
