@@ -248,7 +248,7 @@ def test_cli_segment_large(image512, tmp_path, capsys):
                               "--margin", "32", "--device", "cpu"])
     assert run(args) == 0
     assert "nuclei" in capsys.readouterr().out and tifffile.imread(out).max() > 20
-    bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(out)])
+    bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(tmp_path / "new.tif")])
     assert run(bad) == 1
 
 

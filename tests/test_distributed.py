@@ -76,3 +76,19 @@ def test_a_folder_one_task_per_image(client, tmp_path):
         want = segment_nuclei(images[name], device="cpu", min_size=12)
         np.testing.assert_array_equal(tifffile.imread(r.output), want)
         assert r.count == int(want.max())
+
+
+def test_files_on_the_cluster_never_lose_an_output(client, tmp_path):
+    """Issue 10: same-named inputs get distinct outputs; an output over an input is refused."""
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "x.tif", synthetic_nuclei((64, 64), seed=1)[0])
+    results = segment_files(client, [tmp_path / "d1", tmp_path / "d2"], tmp_path / "out",
+                            device="cpu")
+    assert sorted(r.output.split("/")[-1] for r in results) == ["d1_x.tif", "d2_x.tif"]
+    from napari_unet_nuclei._outputs import UnsafeOutputError
+
+    before = (tmp_path / "d1" / "x.tif").read_bytes()
+    with pytest.raises(UnsafeOutputError, match="would replace the input"):
+        segment_files(client, [tmp_path / "d1"], tmp_path / "d1", device="cpu")
+    assert (tmp_path / "d1" / "x.tif").read_bytes() == before

@@ -24,11 +24,11 @@ def _fake_data(root):
     (root / "index.tsv").write_text("\n".join(rows) + "\n")
 
 
-def _train(root, tmp_path, steps):
+def _train(root, tmp_path, steps, *extra):
     return main(["train", "--data", str(root), "--steps", str(steps), "--batch", "2",
                  "--crop", "32", "--base", "4", "--depth", "2", "--checkpoint-every", "2",
                  "--log-every", "1", "--run-dir", str(tmp_path / "run"),
-                 "--output", str(tmp_path / "w.pt")])
+                 "--output", str(tmp_path / "w.pt"), *extra])
 
 
 def test_train_writes_loadable_weights_and_resumes(tmp_path, caplog):
@@ -41,7 +41,7 @@ def test_train_writes_loadable_weights_and_resumes(tmp_path, caplog):
     assert ckpt["step"] == 2
     caplog.clear()
     with caplog.at_level("INFO"):
-        assert _train(root, tmp_path, 4) == 0
+        assert _train(root, tmp_path, 4, "--overwrite") == 0  # w.pt: the first run's
     assert "resumed" in caplog.text and "at step 2" in caplog.text
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 4
 

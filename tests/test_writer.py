@@ -157,3 +157,21 @@ def test_stack_saves_as_one_tiff_plane_per_image_with_per_plane_csv(tmp_path):
     assert [r.split(",")[-1] for r in rows[1:]] == ["0", "2", "2"]
     with pytest.raises(ValueError, match="PNG holds one 2D image"):
         save_labels(tmp_path / "stack.png", labels)
+
+
+@pytest.mark.parametrize("save", ["save_labels", "write_tiff"])
+def test_ids_past_uint32_are_relabelled_never_wrapped(tmp_path, save):
+    """Issue 10: ids above the uint32 range were written as zeros."""
+    labels = np.zeros((20, 30), np.int64)
+    labels[2:6, 2:6] = 2**33  # wraps to 0 in uint32
+    labels[10:15, 10:15] = 2**40 + 7
+    labels[16:19, 20:28] = 3
+    if save == "save_labels":
+        path, sheet = save_labels(tmp_path / "big_ids.tif", labels)
+        rows = sheet.read_text().strip().splitlines()[1:]
+        assert [row.split(",")[:2] for row in rows] == [["1", "24"], ["2", "16"], ["3", "25"]]
+    else:
+        path = write_tiff(tmp_path / "big_ids.tif", labels)
+    back = tifffile.imread(path)
+    assert np.array_equal(back, np.select([labels == 3, labels == 2**33, labels > 2**33],
+                                          [1, 2, 3]))

@@ -17,9 +17,12 @@ import numpy as np
 
 from ._blocks import DEFAULT_BLOCK, BlockSettings, as_image2d, make_settings
 from ._inference import ProgressCallback
+from ._outputs import SOFTWARE, ZARR_MARK, atomic_path, check_output
 from ._postprocess import DEFAULT_MIN_SIZE
 
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr", ".npy")
+DEFAULT_TIMEOUT = 30.0  # seconds a dask scheduler has to answer
+MAX_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,21 +83,27 @@ def open_source(path: str | Path, axes: str | None = None, channel: int | None =
     return as_image2d(node, axes, channel)
 
 
-def create_output(path: str | Path, shape: tuple[int, int], chunk: int = DEFAULT_BLOCK):
-    """An on-disk uint32 label array: BigTIFF memmap (.tif), zarr (.zarr) or .npy memmap."""
+def create_output(path: str | Path, shape: tuple[int, int], chunk: int = DEFAULT_BLOCK,
+                  suffix: str | None = None):
+    """An on-disk uint32 label array: BigTIFF memmap (.tif), zarr (.zarr) or .npy memmap.
+
+    ``suffix`` picks the format when ``path`` is a temporary name without the real one.
+    """
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = (suffix or path.suffix).lower()
     if suffix in (".tif", ".tiff"):
         import tifffile
 
         return tifffile.memmap(path, shape=tuple(shape), dtype=np.uint32, bigtiff=True,
-                               photometric="minisblack")
+                               photometric="minisblack", software=SOFTWARE)
     if suffix == ".zarr":
         import zarr
 
         chunks = (min(chunk, shape[0]), min(chunk, shape[1]))
-        return zarr.open_array(str(path), mode="w", shape=tuple(shape), chunks=chunks,
-                               dtype=np.uint32, fill_value=0, zarr_format=2)
+        out = zarr.open_array(str(path), mode="w-", shape=tuple(shape), chunks=chunks,
+                              dtype=np.uint32, fill_value=0, zarr_format=2)
+        out.attrs[ZARR_MARK] = {"labels": "nuclei"}  # marks the store as ours
+        return out
     if suffix == ".npy":
         return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=tuple(shape))
     raise ValueError(f"{path}: write big labels as one of {', '.join(OUTPUT_SUFFIXES)}")
@@ -105,32 +114,50 @@ def _close(out) -> None:
         out.flush()
 
 
+def check_request(source, output: str | Path, block_size: int, margin: int | None,
+                  overwrite: bool = False) -> Path:
+    """Settings and an output that can never work, refused before anything is written."""
+    if block_size < 1:
+        raise ValueError(f"the block size must be at least 1 pixel, got {block_size}")
+    if margin is not None and margin < 0:
+        raise ValueError(f"the margin must not be negative, got {margin}")
+    if Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"{output}: write big labels as one of {', '.join(OUTPUT_SUFFIXES)}")
+    inputs = [source] if isinstance(source, (str, Path)) else []
+    return check_output(output, inputs, overwrite)
+
+
 def segment_large(source, output: str | Path, block_size: int = DEFAULT_BLOCK,
                   margin: int | None = None, axes: str | None = None, channel: int | None = None,
                   client=None, progress: ProgressCallback | None = None,
-                  **options) -> LargeResult:
+                  overwrite: bool = False, **options) -> LargeResult:
     """Label a big image (a file path or an array) block by block into the file ``output``.
 
     ``client``: a dask.distributed Client to label the blocks on (default: this process).
     ``options`` go to ``make_settings`` (``diameter``, ``threshold``, ``device`` ...).
+    The labels go to a temporary name beside ``output``, renamed only once complete; an
+    existing ``output`` is replaced only when it is ours and ``overwrite`` is set.
     """
     t0 = time.perf_counter()
+    target = check_request(source, output, block_size, margin, overwrite)
     is_path = isinstance(source, (str, Path))
     image = open_source(source, axes, channel) if is_path else as_image2d(source, axes, channel)
     settings = make_settings(image, **options)
-    out = create_output(output, image.shape[:2], block_size)
     run = dict(block_size=block_size, margin=margin, settings=settings, progress=progress)
-    if client is None:
-        from ._blocks import segment_blocks
+    with atomic_path(target) as tmp:
+        out = create_output(tmp, image.shape[:2], block_size, target.suffix)
+        if client is None:
+            from ._blocks import segment_blocks
 
-        _, count = segment_blocks(image, out, **run)
-    else:
-        from ._distributed import PathSource, segment_blocks_distributed
+            _, count = segment_blocks(image, out, **run)
+        else:
+            from ._distributed import PathSource, segment_blocks_distributed
 
-        remote = PathSource(str(source), axes, channel) if is_path else image
-        _, count = segment_blocks_distributed(client, remote, out, **run)
-    _close(out)
-    return LargeResult(Path(output), count, tuple(image.shape[:2]), time.perf_counter() - t0,
+            remote = PathSource(str(source), axes, channel) if is_path else image
+            _, count = segment_blocks_distributed(client, remote, out, **run)
+        _close(out)
+        del out
+    return LargeResult(target, count, tuple(image.shape[:2]), time.perf_counter() - t0,
                        settings)
 
 
@@ -155,7 +182,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a weights file, or a bundled model: general (default), stained")
     p.add_argument("--scheduler", default=None,
                    help="dask scheduler address, or 'local' for a LocalCluster on this machine")
+    p.add_argument("--scheduler-timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help=f"seconds to wait for the scheduler to answer (default "
+                        f"{DEFAULT_TIMEOUT:.0f}, at most {MAX_TIMEOUT:.0f})")
     p.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
+    from .cli import add_overwrite_argument
+
+    add_overwrite_argument(p)
 
 
 def _report(done: int, total: int) -> None:
@@ -164,25 +197,52 @@ def _report(done: int, total: int) -> None:
 
 def _run_with(args: argparse.Namespace, client) -> LargeResult:
     return segment_large(args.input, args.output, args.block_size, args.margin, args.axes,
-                         args.channel, client, _report, diameter=args.diameter,
-                         threshold=args.threshold, split=not args.no_split,
-                         min_size=args.min_size, device=args.device, weights=args.weights)
+                         args.channel, client, _report, overwrite=args.overwrite,
+                         diameter=args.diameter, threshold=args.threshold,
+                         split=not args.no_split, min_size=args.min_size, device=args.device,
+                         weights=args.weights)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Everything that can be known wrong before the image is read: exit 2."""
+    from ._device import resolve_device
+    from ._model import load_model
+
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise ValueError(f"--threshold must lie between 0 and 1, got {args.threshold}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if not 0 < args.scheduler_timeout <= MAX_TIMEOUT:
+        raise ValueError(f"--scheduler-timeout must lie in (0, {MAX_TIMEOUT:.0f}] seconds")
+    check_request(args.input, args.output, args.block_size, args.margin, args.overwrite)
+    resolve_device(args.device)
+    load_model(args.weights)
+
+
+def _run(args: argparse.Namespace) -> LargeResult:
+    if args.scheduler is None:
+        return _run_with(args, None)
+    from ._distributed import cluster_client
+
+    address = None if args.scheduler == "local" else args.scheduler
+    with cluster_client(address, n_workers=args.workers, processes=args.workers > 1,
+                        timeout=args.scheduler_timeout) as client:
+        return _run_with(args, client)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``segment-large``; 0 on success, 1 when the input cannot be segmented."""
-    try:
-        if args.scheduler is None:
-            result = _run_with(args, None)
-        else:
-            from ._distributed import cluster_client
+    """Run ``segment-large``; 0 on success, 1 when it fails, 2 for settings that cannot work."""
+    from .cli import one_line
 
-            address = None if args.scheduler == "local" else args.scheduler
-            with cluster_client(address, n_workers=args.workers,
-                                processes=args.workers > 1) as client:
-                result = _run_with(args, client)
-    except (ValueError, OSError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    try:
+        _check_args(args)
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
+        result = _run(args)
+    except Exception as exc:  # one line, not a traceback; the old output is untouched
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     h, w = result.shape
     print(f"{args.input}: {h}x{w}, {result.count} nuclei, diameter "

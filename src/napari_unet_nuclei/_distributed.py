@@ -8,6 +8,7 @@ is a task labelled on a worker; the client stitches the results in raster order 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from ._blocks import (
 )
 from ._cli_large import open_source
 from ._inference import ProgressCallback
+from ._outputs import check_output, check_output_folder
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,38 @@ class PathSource:
     channel: int | None = None
 
 
+async def _identity(address: str, timeout: float) -> dict:
+    from distributed.comm import connect
+
+    comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+    try:
+        await asyncio.wait_for(comm.write({"op": "identity"}), timeout)
+        return await asyncio.wait_for(comm.read(), timeout)
+    finally:
+        comm.abort()
+
+
+def probe_scheduler(address: str, timeout: float = 30.0) -> None:
+    """Ask the scheduler who it is; TimeoutError in ``timeout`` s when nothing answers.
+
+    ``Client`` alone waits for good at a peer that accepts the connection and stays silent.
+    """
+    try:
+        asyncio.run(_identity(address, timeout))
+    except (TimeoutError, asyncio.TimeoutError) as exc:
+        raise TimeoutError(f"the dask scheduler at {address} did not answer within "
+                           f"{timeout:.0f} s; check the address and that it is running") from exc
+    except OSError as exc:
+        raise OSError(f"cannot reach the dask scheduler at {address}: {exc}") from exc
+
+
 @contextmanager
 def cluster_client(address: str | None = None, n_workers: int = 1, threads_per_worker: int = 1,
-                   processes: bool = False) -> Iterator[Client]:
+                   processes: bool = False, timeout: float = 30.0) -> Iterator[Client]:
     """A client of the scheduler at ``address``, or of a new LocalCluster (closed after)."""
     if address:
-        with Client(address) as client:
+        probe_scheduler(address, timeout)
+        with Client(address, timeout=timeout) as client:
             yield client
         return
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
@@ -67,37 +95,43 @@ def cluster_client(address: str | None = None, n_workers: int = 1, threads_per_w
         yield client
 
 
-def segment_file(path: str, output_dir: str, options: dict) -> FileResult:
-    """Task: segment one image file and write ``<output_dir>/<stem>.tif``."""
+def segment_file(path: str, target: str, options: dict) -> FileResult:
+    """Task: segment one image file and write its labels to ``target`` (checked already)."""
     from ._api import predict
-    from ._io import read_image
+    from ._io import check_fits_memory, read_image
     from ._writer import write_tiff
 
     t0 = time.perf_counter()
     label_options = {k: options[k] for k in ("threshold", "split", "min_size") if k in options}
     predict_options = {k: v for k, v in options.items() if k not in label_options}
     try:
+        check_fits_memory(path)
         labels = predict(read_image(path), **predict_options).labels(**label_options)
-        target = write_tiff(Path(output_dir) / f"{Path(path).stem}.tif", labels)
-    except (ValueError, OSError) as exc:
-        return FileResult(str(path), None, error=str(exc))
-    return FileResult(str(path), str(target), int(labels.max(initial=0)),
-                      time.perf_counter() - t0)
+        target = str(write_tiff(target, labels))
+    except Exception as exc:  # one file's failure is its result; the others go on
+        return FileResult(str(path), None, error=f"{type(exc).__name__}: {exc}")
+    return FileResult(str(path), target, int(labels.max(initial=0)), time.perf_counter() - t0)
 
 
 def segment_files(client: Client, inputs: list[str | Path], output_dir: str | Path,
-                  progress: ProgressCallback | None = None, **options) -> list[FileResult]:
+                  progress: ProgressCallback | None = None, overwrite: bool = False,
+                  **options) -> list[FileResult]:
     """Segment image files (or folders of them) on the cluster, one task per image.
 
+    Outputs are checked first (``_outputs.check_output``): none may replace an input, and
+    an earlier output is replaced only with ``overwrite``.
     ``options`` go to ``predict`` and ``Prediction.labels`` (``device``, ``weights``,
     ``diameter``, ``threshold``, ``split``, ``min_size`` ...). Results keep input order.
     """
-    from ._io import find_images
+    from ._io import find_images, output_names
 
     files, problems = find_images(list(inputs))
+    names, _ = output_names(files)  # inputs sharing a name get distinct ones
+    targets = [str(check_output(Path(output_dir) / n, files, overwrite)) for n in names]
+    check_output_folder(output_dir)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    futures = client.map(segment_file, [str(f) for f in files], output_dir=str(output_dir),
-                         options=options, pure=False)
+    futures = client.map(segment_file, [str(f) for f in files], targets, options=options,
+                         pure=False)
     order = {f.key: i for i, f in enumerate(futures)}
     results: list[FileResult | None] = [None] * len(files)
     for done, future in enumerate(as_completed(futures), 1):

@@ -108,10 +108,11 @@ def save_weights(model: UNet, path: str | Path, meta: dict | None = None) -> Non
     """Write half-precision tensors plus plain-data metadata (safe to load)."""
     state = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
              for k, v in model.state_dict().items()}
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"config": asdict(model.config), "state_dict": state, "meta": meta or {}}, tmp)
-    tmp.replace(path)  # readers never see a half-written file
+    from ._outputs import atomic_path
+
+    with atomic_path(path) as tmp:  # readers never see a half-written file
+        torch.save({"config": asdict(model.config), "state_dict": state, "meta": meta or {}},
+                   tmp)
 
 
 def _read_checkpoint(path: Path) -> dict:

@@ -10,8 +10,10 @@ and never destroys the file it was to replace; the error names the file asked fo
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,10 +23,12 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ._measure import COLUMNS, measure_stack
+from ._outputs import SOFTWARE, check_not_input, free_path
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 PNG_EXTENSIONS = (".png",)
 UINT16_MAX = int(np.iinfo(np.uint16).max)
+UINT32_MAX = int(np.iinfo(np.uint32).max)
 Encoder = Callable[[BinaryIO], None]  # writes checked, prepared data to an open file
 
 
@@ -74,7 +78,20 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
         raise ValueError(f"Labels must be integers, got {arr.dtype}.")
     if arr.size and arr.min() < 0:
         raise ValueError("Labels must not be negative.")
-    return arr
+    return fit_uint32(arr)
+
+
+def fit_uint32(arr: np.ndarray) -> np.ndarray:
+    """Labels whose ids pass the uint32 range, relabelled 1..n in id order (never wrapped)."""
+    small = arr.dtype.kind not in "iu" or np.iinfo(arr.dtype).max <= UINT32_MAX  # no scan
+    if small or arr.size == 0 or int(arr.max()) <= UINT32_MAX:
+        return arr
+    ids, inverse = np.unique(arr, return_inverse=True)
+    if ids[0] < 0:
+        raise ValueError("Labels must not be negative.")
+    if ids.size - (ids[0] == 0) > UINT32_MAX:
+        raise ValueError(f"{ids.size} labels do not fit a uint32 label image.")
+    return (inverse.reshape(arr.shape) + (ids[0] != 0)).astype(np.uint32)
 
 
 def _fits_uint16(arr: np.ndarray) -> bool:
@@ -85,7 +102,7 @@ def tiff_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
                  unit: str | None = None) -> Encoder:
     """Check ``labels`` now; the returned function writes them as TIFF (see ``write_tiff``)."""
     arr = _check_labels(labels)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"software": SOFTWARE}  # marks the file as ours (``_outputs``)
     if _fits_uint16(arr):
         arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16, copy=False)
         kwargs["imagej"] = True
@@ -107,7 +124,8 @@ def write_tiff(path: str | os.PathLike, labels: np.ndarray,
     Labels that fit 16 bits become an ImageJ hyperstack (uint8 kept, other integer
     types stored as uint16 losslessly), one plane, with the pixel size from ``scale``.
     ImageJ has no 32-bit integer images, so larger ids go to a plain uint32 TIFF,
-    which Fiji opens as a 32-bit image with the same values.
+    which Fiji opens as a 32-bit image with the same values; ids past uint32 are
+    relabelled 1..n (``fit_uint32``).
     """
     return _write(path, tiff_encoder(labels, scale, unit))
 
@@ -166,15 +184,6 @@ def encoder_for(path: str | os.PathLike) -> Callable[..., Encoder]:
                      "choose .tif or .png.")
 
 
-def free_path(path: str | os.PathLike) -> Path:
-    """``path`` itself if it does not exist, else ``stem-2.ext``, ``stem-3.ext``, ..."""
-    target, n = Path(path), 2
-    while target.exists():
-        target = Path(path).with_name(f"{Path(path).stem}-{n}{Path(path).suffix}")
-        n += 1
-    return target
-
-
 def measurements_path(image_path: str | os.PathLike) -> Path:
     """Where the CSV beside a saved label image goes: ``<stem>_measurements.csv``."""
     path = Path(image_path)
@@ -190,6 +199,7 @@ def save_labels(path: str | os.PathLike, labels: np.ndarray, image: np.ndarray |
     replaces an existing file: it takes the next free name instead. Both are written in
     full before either is renamed into place; after a failure neither is there.
     """
+    labels = fit_uint32(np.asarray(labels))  # ids relabelled here are those measured
     encode_labels = encoder_for(path)(labels, scale=scale, unit=unit)
     encode_table = csv_encoder(measure_stack(labels, image, scale, translate))
     target = Path(path)
@@ -206,8 +216,22 @@ def save_labels(path: str | os.PathLike, labels: np.ndarray, image: np.ndarray |
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
-    """npe2 writer for one Labels layer (File > Save Selected Layers): TIFF or PNG."""
+    """npe2 writer for one Labels layer (File > Save Selected Layers): TIFF or PNG.
+
+    napari's dialog asked before replacing a file; a file a layer was opened from is refused.
+    """
     if isinstance(data, list):  # multiscale: the full-resolution level
         data = data[0]
+    try:
+        check_not_input(path, _viewer_files())
+    except ValueError as exc:  # an OSError, as napari drops a writer's ValueError silently
+        raise WriteError(errno.EEXIST, str(exc), path) from exc
     encode = encoder_for(path)(np.asarray(data), scale=meta.get("scale"))
     return [str(_write(path, encode))]
+
+
+def _viewer_files() -> list[str]:
+    """The files the current napari viewer's layers were opened from (none without one)."""
+    napari = sys.modules.get("napari")  # loaded when napari calls this writer; not imported
+    viewer = napari.current_viewer() if napari is not None else None
+    return [] if viewer is None else [x.source.path for x in viewer.layers if x.source.path]

@@ -1,49 +1,99 @@
 """``napari-unet-nuclei``: segment, train and evaluate from the shell.
 
 Exit codes: 0 all inputs done; 1 some inputs could not be read or segmented
-(the others were still written); 2 bad command line or unusable output folder.
+(the others were still written); 2 bad command line, settings, data folder or output
+(an output that would replace an input, or a file that is not ours); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 
-def _segment(args: argparse.Namespace) -> int:
-    from ._api import predict
+def _check_segment(args: argparse.Namespace) -> None:
+    """Settings that can never work, refused before any file is read."""
     from ._device import resolve_device
-    from ._io import find_images, read_image
-    from ._writer import write_tiff
+    from ._model import load_model
+
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise ValueError(f"output {args.output} exists and is not a folder")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise ValueError(f"--threshold must lie between 0 and 1, got {args.threshold}")
+    if args.min_size < 0:
+        raise ValueError(f"--min-size must not be negative, got {args.min_size}")
+    resolve_device(args.device)
+    load_model(args.weights)
+
+
+def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Path], list[str]]:
+    """The label file of every input, checked against the inputs and earlier outputs."""
+    from ._io import output_names
+    from ._outputs import UnsafeOutputError, check_output, check_output_folder, same_path
 
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        print(f"error: output {out} exists and is not a folder", file=sys.stderr)
-        return 2
-    try:
-        resolve_device(args.device)
-    except (RuntimeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out.mkdir(parents=True, exist_ok=True)
+    for item in args.inputs:
+        if Path(item).is_dir() and same_path(item, out):
+            raise UnsafeOutputError(f"output folder {out} is also an input folder: its images "
+                                    "would be mixed with (or replaced by) their labels; "
+                                    "choose another --output")
+    names, notes = output_names(files)
+    targets = [check_output(out / name, files, args.overwrite) for name in names]
+    check_output_folder(out)
+    return targets, notes
+
+
+def _segment_file(path: Path, target: Path, args: argparse.Namespace) -> str:
+    """Segment one file into ``target``; the line that reports it."""
+    from ._api import predict
+    from ._io import check_fits_memory, read_image
+    from ._writer import write_tiff
+
+    t0 = time.perf_counter()
+    check_fits_memory(path)
+    pred = predict(read_image(path), args.device, args.weights, args.diameter, tta=args.tta)
+    labels = pred.labels(args.threshold, not args.no_split, args.min_size)
+    write_tiff(target, labels)
+    size = f"{pred.diameter:.0f} px" if pred.diameter else "n/a"
+    return (f"{int(labels.max())} nuclei, diameter {size} -> {target} "
+            f"({time.perf_counter() - t0:.1f} s)")
+
+
+def one_line(exc: BaseException) -> str:
+    """An error in one line: its message, with the type when that says more."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, (ValueError, OSError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _segment(args: argparse.Namespace) -> int:
+    from ._io import find_images
+
     files, problems = find_images(args.inputs)
-    for i, path in enumerate(files, 1):
-        t0 = time.perf_counter()
+    try:
+        _check_segment(args)
+        targets, notes = _plan_segment(args, files)
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"note: {note}", flush=True)
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    for i, (path, target) in enumerate(zip(files, targets, strict=True), 1):
         try:
-            pred = predict(read_image(path), args.device, args.weights, args.diameter,
-                           tta=args.tta)
-            labels = pred.labels(args.threshold, not args.no_split, args.min_size)
-            target = write_tiff(out / f"{path.stem}.tif", labels)
-        except (ValueError, OSError) as exc:
-            problems.append(str(exc))
-            print(f"[{i}/{len(files)}] {path.name}: FAILED ({exc})", file=sys.stderr)
+            line = _segment_file(path, target, args)
+        except Exception as exc:  # any failure of one file: reported, the batch goes on
+            msg = one_line(exc)
+            problems.append(msg if str(path) in msg else f"{path}: {msg}")
+            print(f"[{i}/{len(files)}] {path.name}: FAILED ({msg})", file=sys.stderr)
             continue
-        size = f"{pred.diameter:.0f} px" if pred.diameter else "n/a"
-        print(f"[{i}/{len(files)}] {path.name}: {int(labels.max())} nuclei, diameter {size} "
-              f"-> {target} ({time.perf_counter() - t0:.1f} s)", flush=True)
+        print(f"[{i}/{len(files)}] {path.name}: {line}", flush=True)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
@@ -69,6 +119,12 @@ def add_diameter_argument(p: argparse.ArgumentParser) -> None:
                         "'none' runs at the image's own scale")
 
 
+def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
+    """The shared ``--overwrite`` option."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs of an earlier run (never other files, never inputs)")
+
+
 def _add_segment(sub: argparse._SubParsersAction) -> None:
     from ._postprocess import DEFAULT_MIN_SIZE
 
@@ -86,18 +142,28 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--weights", default=None,
                    help="a weights file, or a bundled model: general (default), stained")
+    add_overwrite_argument(p)
     p.set_defaults(func=_segment)
 
 
 def _sample(args: argparse.Namespace) -> int:
     import tifffile
 
+    from ._outputs import SOFTWARE, UnsafeOutputError, check_output
     from ._synthetic import synthetic_nuclei
+    from ._writer import _write, write_tiff
 
+    try:
+        check_output(args.output, [p for p in [args.labels] if p], args.overwrite)
+        if args.labels:
+            check_output(args.labels, [args.output], args.overwrite)
+    except UnsafeOutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     image, labels = synthetic_nuclei((args.size, args.size), seed=args.seed)
-    tifffile.imwrite(args.output, image)
+    _write(args.output, lambda fh: tifffile.imwrite(fh, image, software=SOFTWARE))
     if args.labels:
-        tifffile.imwrite(args.labels, labels, imagej=True)
+        write_tiff(args.labels, labels)
     print(f"wrote a {args.size}x{args.size} synthetic image with {int(labels.max())} nuclei "
           f"to {args.output}")
     return 0
@@ -109,20 +175,32 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels", default=None, help="also write the true labels here")
+    add_overwrite_argument(p)
     p.set_defaults(func=_sample)
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ._dataset import DataError
+    from ._outputs import UnsafeOutputError
     from .train import train
 
-    train(args)
+    try:
+        train(args)
+    except (DataError, UnsafeOutputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from ._dataset import DataError
     from .evaluate import run
 
-    return run(args)
+    try:
+        return run(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,11 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM as an interrupt, so temporary files are removed on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script; SIGINT or SIGTERM exit 130 with nothing half-written."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if in_main else None
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted: earlier outputs are untouched, no partial file is left",
+              file=sys.stderr)
+        return 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

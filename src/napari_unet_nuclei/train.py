@@ -24,6 +24,7 @@ from ._augment import strong as strong_augment
 from ._dataset import read_index, read_pair, targets
 from ._model import UNet, UNetConfig, load_model, save_weights
 from ._normalize import normalize_image
+from ._outputs import TRAINED_WEIGHTS, atomic_path, check_training_paths
 from ._scale import typical_diameter
 
 log = logging.getLogger(__name__)
@@ -185,14 +186,15 @@ def warmup_share(steps: int) -> float:
 
 
 def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                "sched": sched.state_dict(), "step": step, "args": args}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "step": step, "args": args}, tmp)
 
 
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training and export the final half-precision weights."""
+    args.output = str(check_training_paths(args.output, args.run_dir, args.init, args.data,
+                                           args.overwrite))
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -247,7 +249,8 @@ def train(args: argparse.Namespace) -> Path:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model.cpu().eval(), out, meta)
-    (run_dir / "done.json").write_text(json.dumps(meta, indent=1))
+    with atomic_path(run_dir / "done.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
     log.info("wrote weights to %s", out)
     return out
 
@@ -255,7 +258,10 @@ def train(args: argparse.Namespace) -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei train``."""
     p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
-    p.add_argument("--output", default="weights/unet_nuclei.pt", help="weights file to write")
+    p.add_argument("--output", default=None,
+                   help=f"weights file to write (default: a new {TRAINED_WEIGHTS} here)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --output when it holds weights of an earlier run")
     p.add_argument("--run-dir", default="runs/train", help="checkpoints (resumed from)")
     p.add_argument("--steps", type=int, default=7000)
     p.add_argument("--batch", type=int, default=8)

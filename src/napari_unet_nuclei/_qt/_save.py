@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 from napari.layers import Image, Labels
 
-from .._writer import free_path, save_labels
+from .._outputs import check_not_input, free_path
+from .._writer import save_labels
 from ._planes import layer_pixels
 
 EXTENSIONS = (".tif", ".tiff", ".png")
@@ -22,8 +23,13 @@ def save_target(path: str) -> Path:
 
 
 def save_result(path: str, source: Image, labels: Labels) -> list[Path]:
-    """Write ``labels`` and a per-nucleus CSV (intensities of ``source``); raises OSError."""
+    """Write ``labels`` and a per-nucleus CSV (intensities of ``source``); raises OSError.
+
+    A file the image (or the labels) was opened from is never replaced (ValueError).
+    """
+    target = save_target(path)
+    check_not_input(target, [p for p in (source.source.path, labels.source.path) if p])
     labels_data = labels.data if isinstance(labels.data, np.ndarray) else np.asarray(labels.data)
     # the image as the layer holds it (numpy, dask, zarr): measured a band of rows at a time
-    return save_labels(save_target(path), labels_data, layer_pixels(source), source.scale,
+    return save_labels(target, labels_data, layer_pixels(source), source.scale,
                        source.translate)

@@ -1,0 +1,138 @@
+"""``train`` and ``evaluate``: never over the bundled weights, one line for a bad data folder.
+
+Each test reproduces a line of issue 10 (they failed before the fix).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+import napari_unet_nuclei
+from napari_unet_nuclei import _model
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei.cli import main
+
+TINY = ["--steps", "1", "--batch", "1", "--crop", "32", "--base", "4", "--depth", "2",
+        "--log-every", "1"]
+
+
+def _data(root: Path, shapes=((64, 80), (64, 80))) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rows = ["id\tsize\tnuclei\tkind\tsplit"]
+    for i, shape in enumerate(shapes):
+        img, lab = synthetic_nuclei(shape, seed=i)
+        iio.imwrite(root / "images" / f"im{i}.png", (img / img.max() * 255).astype(np.uint8))
+        tifffile.imwrite(root / "labels" / f"im{i}.tif", lab)
+        rows.append(f"im{i}\t{shape[0]}x{shape[1]}\t{lab.max()}\tfluorescence\t"
+                    f"{'val' if i else 'train'}")
+    (root / "index.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_default_output_never_replaces_the_bundled_weights(tmp_path, tiny_weights,
+                                                           monkeypatch):
+    """From a repository root (weights/ holds the package's model) the default is a new file."""
+    (tmp_path / "weights").mkdir()
+    bundled = tmp_path / "weights" / "unet_nuclei.pt"
+    shutil.copy(tiny_weights, bundled)
+    before = bundled.read_bytes()
+    monkeypatch.setattr(_model, "bundled_weights_path", lambda name="general": bundled)
+    monkeypatch.chdir(tmp_path)
+    data = _data(tmp_path / "data")
+    assert main(["train", "--data", str(data), "--run-dir", "run", *TINY]) == 0
+    assert bundled.read_bytes() == before
+    assert (tmp_path / "unet_nuclei_trained.pt").is_file()
+    assert main(["train", "--data", str(data), "--run-dir", "run", *TINY]) == 0
+    assert (tmp_path / "unet_nuclei_trained-2.pt").is_file()  # again a new file
+
+
+@pytest.mark.parametrize("where", ["package", "weights"])
+def test_output_inside_the_package_is_refused(tmp_path, capsys, where):
+    package = Path(napari_unet_nuclei.__file__).parent
+    target = (package if where == "package" else package / "weights") / "issue10-never.pt"
+    try:
+        code = main(["train", "--data", str(_data(tmp_path / "data")), "--output", str(target),
+                     "--run-dir", str(tmp_path / "run"), *TINY])
+        assert not target.exists()
+    finally:
+        target.unlink(missing_ok=True)
+    assert code == 2 and "installed package" in capsys.readouterr().err
+
+
+def test_existing_output_and_init_are_never_replaced(tmp_path, tiny_weights, capsys):
+    data = _data(tmp_path / "data")
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(b"not weights")
+    run = ["--data", str(data), "--run-dir", str(tmp_path / "run"), *TINY]
+    assert main(["train", *run, "--output", str(mine), "--overwrite"]) == 2
+    assert mine.read_bytes() == b"not weights"
+    init = tmp_path / "init.pt"
+    shutil.copy(tiny_weights, init)
+    assert main(["train", *run, "--init", str(init), "--output", str(init), "--overwrite"]) == 2
+    assert init.read_bytes() == Path(tiny_weights).read_bytes()
+    assert "would replace the input" in capsys.readouterr().err
+    index = data / "index.tsv"
+    before = index.read_bytes()
+    assert main(["train", *run, "--output", str(index)]) == 2
+    assert index.read_bytes() == before
+
+
+def test_a_run_dir_holding_other_files_is_refused(tmp_path, capsys):
+    data = _data(tmp_path / "data")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "done.json").write_text("my notes")
+    code = main(["train", "--data", str(data), "--run-dir", str(tmp_path / "mine"),
+                 "--output", str(tmp_path / "w.pt"), *TINY])
+    assert (tmp_path / "mine" / "done.json").read_text() == "my notes"
+    assert code == 2 and "holds other files" in capsys.readouterr().err
+
+
+def _break(root: Path, how: str) -> None:
+    index = root / "index.tsv"
+    if how == "no index":
+        index.unlink()
+    elif how == "garbled index":
+        index.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage")
+    elif how == "missing columns":
+        index.write_text("id\tsize\nim0\t64x80\n")
+    elif how == "empty split":
+        index.write_text(index.read_text().replace("\ttrain", "\tother").replace("\tval", "\tx"))
+    elif how == "missing image":
+        (root / "images" / "im0.png").unlink()
+        (root / "images" / "im1.png").unlink()
+
+
+BROKEN = ["no index", "garbled index", "missing columns", "empty split", "missing image"]
+
+
+@pytest.mark.parametrize("how", BROKEN)
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_bad_data_folder_is_one_line(tmp_path, tiny_weights, capsys, how, command):
+    data = _data(tmp_path / "data")
+    _break(data, how)
+    extra = (["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
+             if command == "train" else ["--weights", tiny_weights, "--device", "cpu"])
+    assert main([command, "--data", str(data), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "w.pt").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_labels_of_another_shape_are_refused(tmp_path, tiny_weights, capsys, command):
+    data = _data(tmp_path / "data")
+    for i in range(2):  # labels cut to a shape that differs from the image's
+        path = data / "labels" / f"im{i}.tif"
+        tifffile.imwrite(path, tifffile.imread(path)[:60, :70])
+    extra = (["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
+             if command == "train" else ["--weights", tiny_weights, "--device", "cpu"])
+    assert main([command, "--data", str(data), *extra]) == 2
+    err = capsys.readouterr().err
+    assert "do not match the image" in err and err.count("\n") == 1
