@@ -35,7 +35,7 @@ ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central s
 ESTIMATE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)  # passes that may run to find
 # the nucleus size: nuclei up to ~250 px are seen at their model size in one of them
 MIN_ESTIMATE_SIDE = 32  # no estimating pass on an image smaller than this
-UPSCALE_BELOW = 0.75  # full-scale nuclei under this x the model's size: look at 2x as well
+UPSCALE_BELOW = 0.6  # full-scale nuclei under this x the model's size: look at 2x as well
 COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
 
 
