@@ -100,6 +100,8 @@ def run_one(image: np.ndarray, truth: np.ndarray, oracle: bool) -> dict:
     estimate = info.get("estimate")
     if "estimate" not in info:  # before the estimate was recorded: what set the scale
         estimate = info["model_diameter"] / info["scale"] if info["scale"] != 1 else pred.diameter
+    if oracle:
+        estimate = true_d
     c = match_counts(truth, pred.labels(), (0.5,))[0]
     return {"tp": c.tp, "fp": c.fp, "fn": c.fn, "est": estimate, "true": true_d}
 
