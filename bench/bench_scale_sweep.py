@@ -41,7 +41,7 @@ BRIGHT_SHARE, BRIGHT_GAIN = 8, 4.0  # one nucleus in BRIGHT_SHARE made BRIGHT_GA
 
 
 def pick(data: Path, n: int) -> list:
-    """``n`` val images spread evenly over kinds and sizes (sorted by kind, size, id)."""
+    """``n`` val images spread evenly over the val list sorted by kind, then id."""
     entries = sorted(read_index(data, "val"), key=lambda e: (e.kind, e.id))
     step = max(1, len(entries) / max(n, 1))
     return [entries[int(i * step)] for i in range(min(n, len(entries)))]
@@ -140,7 +140,7 @@ def table(rows: dict[float, list[dict]], title: str, size_range: tuple[float, fl
     """
     out = [f"**{title}**", "",
            "| zoom | images | true diameter (median px) | AP@0.5 | 1x, same images | change "
-           "| estimate error (median) | estimates within 15 % |", "|---|---|---|---|---|---|---|---|"]
+           "| estimate error (median) | estimates within 15 % |", "|---" * 8 + "|"]
     for z, results in rows.items():
         keep = [i for i, r in enumerate(results)
                 if r["true"] and size_range[0] <= r["true"] <= size_range[1]]
