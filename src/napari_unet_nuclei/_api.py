@@ -35,6 +35,7 @@ ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central s
 ESTIMATE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)  # passes that may run to find
 # the nucleus size: nuclei up to ~250 px are seen at their model size in one of them
 MIN_ESTIMATE_SIDE = 32  # no estimating pass on an image smaller than this
+MIN_PROBE_SIDE = 64  # no coarser pass below this: too few objects (tissue clumps agree)
 UPSCALE_BELOW = 0.6  # full-scale nuclei under this x the model's size: look at 2x as well
 COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
 
@@ -125,7 +126,7 @@ def _probe(crop: np.ndarray, s: float, run: dict) -> tuple[float | None, Predict
     """Diameter (crop px) measured by one pass run and measured on the ``s`` x grid."""
     small = crop if s == 1 else resize(crop, scaled_shape(crop.shape, s))
     # seeds are searched coarsely only on the full-scale pass, the one that may be kept
-    pred = _as_prediction(predict_maps(small, **run), run["device"],
+    pred = _as_prediction(predict_maps(small, scale=1.0, **run), run["device"],
                           COARSE_SEEDS_DIAMETER if s == 1 else None)
     d = _measured_diameter(pred)
     return (None if d is None else d * crop.shape[0] / small.shape[0]), pred
@@ -150,7 +151,7 @@ def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
     readings: list[Reading] = []
     first = None
     for s in ESTIMATE_SCALES:
-        if s < 1 and min(crop.shape) * s < MIN_ESTIMATE_SIDE:
+        if s < 1 and min(crop.shape) * s < MIN_PROBE_SIDE:
             break
         d, pred = _probe(crop, s, run)
         first = pred if s == 1 else first
