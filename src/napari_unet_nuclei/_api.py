@@ -32,8 +32,8 @@ Diameter = float | str | None
 DEFAULT_MODEL_DIAMETER = 16.0  # nucleus size for weights files that do not store their own
 SCALE_TOLERANCE = 1.25  # estimates within this factor of the model's size need no resampling
 ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central square
-ESTIMATE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)  # passes that may run to find
-# the nucleus size: nuclei up to ~250 px are seen at their model size in one of them
+ESTIMATE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625)  # passes that may run to find the nucleus
+# size (each on a grid of at least MIN_PROBE_SIDE): nuclei up to ~250 px fit one of them
 MIN_ESTIMATE_SIDE = 32  # no estimating pass on an image smaller than this
 MIN_PROBE_SIDE = 64  # no coarser pass below this: too few objects (tissue clumps agree)
 UPSCALE_BELOW = 0.6  # full-scale nuclei under this x the model's size: look at 2x as well
