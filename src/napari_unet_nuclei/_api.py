@@ -19,14 +19,24 @@ from ._inference import (
 from ._label_blocks import labels_in_blocks, peaks_in_blocks, use_blocks
 from ._normalize import normalize_image
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps, seed_peaks
-from ._scale import typical_diameter
+from ._scale import (
+    Reading,
+    agree,
+    consistent_diameter,
+    resize,
+    scaled_shape,
+    typical_diameter,
+)
 
 Diameter = float | str | None
 DEFAULT_MODEL_DIAMETER = 16.0  # nucleus size for weights files that do not store their own
 SCALE_TOLERANCE = 1.25  # estimates within this factor of the model's size need no resampling
 ESTIMATE_CROP = 1024  # the size-estimating pass looks at most at this central square
-ESTIMATE_SCALES = (1.0, 0.5, 0.25)  # passes that may run to find the nucleus size
+ESTIMATE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625)  # passes that may run to find the nucleus
+# size (each on a grid of at least MIN_PROBE_SIDE): nuclei up to ~250 px fit one of them
 MIN_ESTIMATE_SIDE = 32  # no estimating pass on an image smaller than this
+MIN_PROBE_SIDE = 64  # no coarser pass below this: too few objects (tissue clumps agree)
+UPSCALE_BELOW = 0.6  # full-scale nuclei under this x the model's size: look at 2x as well
 COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
 
 
@@ -112,35 +122,50 @@ def _measured_diameter(pred: Prediction) -> float | None:
     return typical_diameter(labels, pred.foreground > DEFAULT_THRESHOLD)
 
 
+def _probe(crop: np.ndarray, s: float, run: dict) -> tuple[float | None, Prediction]:
+    """Diameter (crop px) measured by one pass run and measured on the ``s`` x grid."""
+    small = crop if s == 1 else resize(crop, scaled_shape(crop.shape, s))
+    # seeds are searched coarsely only on the full-scale pass, the one that may be kept
+    pred = _as_prediction(predict_maps(small, scale=1.0, **run), run["device"],
+                          COARSE_SEEDS_DIAMETER if s == 1 else None)
+    d = _measured_diameter(pred)
+    return (None if d is None else d * crop.shape[0] / small.shape[0]), pred
+
+
+def _settled(readings: list[Reading], model_diameter: float) -> bool:
+    """The last two passes agree on nuclei that the finer one saw near the model's size."""
+    if len(readings) < 2 or not agree(readings[-2], readings[-1], model_diameter):
+        return False
+    s, d = readings[-2]
+    return 1 / SCALE_TOLERANCE <= d * s / model_diameter <= SCALE_TOLERANCE
+
+
 def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
                        ) -> tuple[float | None, Prediction | None, float | None]:
     """Typical diameter, full-scale pass and what that pass measured.
 
-    Passes run at ESTIMATE_SCALES; the one whose nuclei looked most like the training size
-    gives the diameter.
-
-    Smaller scales run only while the full-scale pass finds nuclei too small or none:
-    nuclei far larger than the model's size are missed or cut up at full scale.
+    Passes run at ESTIMATE_SCALES (each half the last) until two agree on nuclei near the
+    model's size, the crop gets too small, or nuclei seen before vanish; the diameter is the
+    one successive passes agree on (``_scale.consistent_diameter``).
     """
-    best: tuple[float, float] | None = None  # (misfit, diameter)
-    first, first_d = None, None
+    readings: list[Reading] = []
+    first = None
     for s in ESTIMATE_SCALES:
-        if s < 1 and min(crop.shape) * s < MIN_ESTIMATE_SIDE:
+        if s < 1 and min(crop.shape) * s < MIN_PROBE_SIDE:
             break
-        # nuclei that the size search must find are >= 12 px across on the crop's grid at
-        # s < 1; at s = 1 a coarse seed search only matters when this pass is kept, and it is
-        # kept only when the nuclei measure 12.8-20 px.
-        pred = _as_prediction(predict_maps(crop, scale=s, **run), run["device"],
-                              COARSE_SEEDS_DIAMETER)
-        d = _measured_diameter(pred)
-        if s == 1:
-            first, first_d = pred, d
-        if d is not None:
-            misfit = abs(float(np.log(d * s / model_diameter)))
-            best = min(best or (misfit, d), (misfit, d))
-        if d is not None and d * s >= model_diameter / SCALE_TOLERANCE:
-            break  # nuclei not too small at this scale: shrinking further cannot help
-    return (best[1] if best else None), first, first_d
+        d, pred = _probe(crop, s, run)
+        first = pred if s == 1 else first
+        if d is None and any(r[1] is not None for r in readings):
+            break  # nuclei seen at a finer scale and gone at this one: coarser sees less
+        readings.append((s, d))
+        if _settled(readings, model_diameter):
+            break
+    first_d = readings[0][1] if readings and readings[0][0] == 1 else None
+    if first_d is not None and first_d < UPSCALE_BELOW * model_diameter:
+        # small nuclei measure too big at full scale; a 2x pass of half the crop sees them
+        half = _central_crop(crop, max(MIN_ESTIMATE_SIDE, min(crop.shape) // 2))
+        readings.insert(0, (2.0, _probe(half, 2.0, run)[0]))
+    return consistent_diameter(readings, model_diameter), first, first_d
 
 
 def auto_scale(crop: np.ndarray, model_diameter: float, run: dict
@@ -193,12 +218,12 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
     norm = normalize_image(arr, invert=invert)
     run = dict(model=model, device=dev, tile=tile_size, halo=halo, batch_size=batch_size,
                progress=progress)
-    pred, scale, measured = None, 1.0, None
+    pred, scale, measured, estimate = None, 1.0, None, None
     if float(norm.max()) == float(norm.min()):  # constant image: nothing to find
         pred = _as_prediction(np.zeros((2, *norm.shape), np.float32), dev)
     elif wanted == "auto":
         crop = _central_crop(norm, ESTIMATE_CROP)
-        scale, _, first, first_d = auto_scale(crop, model_diameter, run)
+        scale, estimate, first, first_d = auto_scale(crop, model_diameter, run)
         if scale == 1.0 and crop.shape == norm.shape and first is not None and not tta:
             pred, measured = first, first_d  # the estimating pass already covered the image
     elif wanted is not None:
@@ -208,7 +233,7 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
         pred = _as_prediction(predict_maps(norm, scale=scale, tta=tta, **run), dev, known)
         measured = _measured_diameter(pred)
     pred.info.update(scale=scale, model_diameter=model_diameter, diameter=measured,
-                     diameter_setting=wanted)
+                     diameter_setting=wanted, estimate=estimate)
     object.__setattr__(pred, "seconds", time.perf_counter() - t0)  # frozen: set once, here
     return pred
 

@@ -13,6 +13,11 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 MIN_OBJECTS = 1
+# Judging size readings taken at halving scales (sizes relative to the model's nucleus size):
+FIT_RANGE = (0.5, 2.5)  # a reading is usable when its nuclei are this big on the pass's grid
+COARSE_MIN = 0.3  # the coarser reading of a pair must still see nuclei at least this big
+AGREE = (0.8, 1.6)  # coarser / finer diameter when both passes saw the same nuclei
+GRID_BIAS = 0.0625  # nuclei measure about 1 px too big on a 16 px model's grid
 
 
 def diameters(labels: np.ndarray, foreground: np.ndarray | None = None) -> np.ndarray:
@@ -52,3 +57,35 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def scaled_shape(shape: tuple[int, int], factor: float) -> tuple[int, int]:
     """The shape of an image resampled by ``factor`` (at least 1x1)."""
     return max(1, int(round(shape[0] * factor))), max(1, int(round(shape[1] * factor)))
+
+
+Reading = tuple[float, float | None]  # (scale of the pass, diameter measured, image px)
+
+
+def agree(fine: Reading, coarse: Reading, model_diameter: float) -> bool:
+    """The coarser pass predicted by the finer one: same nuclei, still visible there."""
+    (s, d), (s2, d2) = fine, coarse
+    if d is None or d2 is None:
+        return False
+    fits = FIT_RANGE[0] <= d * s / model_diameter <= FIT_RANGE[1]
+    visible = d2 * s2 >= COARSE_MIN * model_diameter
+    return fits and visible and AGREE[0] <= d2 / d <= AGREE[1]
+
+
+def consistent_diameter(readings: list[Reading], model_diameter: float) -> float | None:
+    """The nucleus diameter on which successive passes (scales halving) agree.
+
+    Texture cut into pieces at one scale measures differently at the next, real nuclei do
+    not. Of the agreeing pairs, the one whose finer pass saw nuclei nearest the model's size
+    gives the diameter (that pass's reading, less the measure's bias). Without any, the
+    reading nearest the model's size (or None without readings).
+    """
+    pairs = [(a, b) for a, b in zip(readings, readings[1:], strict=False)
+             if agree(a, b, model_diameter)]
+    if pairs:
+        s, d = min((p[0] for p in pairs), key=lambda r: abs(np.log(r[0] * r[1] / model_diameter)))
+        return d - GRID_BIAS * model_diameter / s
+    seen = [(s, d) for s, d in readings if d is not None]
+    if not seen:
+        return None
+    return min(seen, key=lambda r: abs(np.log(r[0] * r[1] / model_diameter)))[1]
