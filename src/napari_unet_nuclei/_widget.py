@@ -18,7 +18,6 @@ from magicgui.widgets import (
     Container,
     FloatSlider,
     FloatSpinBox,
-    Label,
     ProgressBar,
     PushButton,
     SpinBox,
@@ -32,6 +31,7 @@ from ._device import available_devices, device_choices
 from ._model import MODEL_CHOICES
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
 from ._qt._big import big_plan, big_summary, blocks_outcome, is_big
+from ._qt._fit import StatusLine, narrow_combo
 from ._qt._layers import find_result, result_name, show_labels, show_plane_labels
 from ._qt._planes import image_plane, plane_index, plane_text
 from ._qt._run import (
@@ -98,11 +98,13 @@ class NucleiWidget(Container):
                                tooltip="General: fluorescence and most images; Stained "
                                        "tissue: H&E and other histology stains.")
         self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
-        self._status = Label(value="Choose an image and press Segment nuclei.")
+        self._status = StatusLine("Choose an image and press Segment nuclei.")
         self._save = PushButton(text="Save labels…")
         self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel,
                      self._threshold, self._split, self._min_size, self._diameter, self._model,
                      self._device, self._progress, self._status, self._save])
+        for combo in (self._image, self._stack_mode, self._model, self._device):
+            narrow_combo(combo)
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers
