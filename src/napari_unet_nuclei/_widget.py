@@ -9,6 +9,7 @@ piece are segmented block by block into a disk-backed array (``_qt/_big.py``).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
@@ -32,9 +33,18 @@ from ._model import MODEL_CHOICES
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
 from ._qt._big import big_plan, big_summary, blocks_outcome, is_big
 from ._qt._fit import StatusLine, narrow_combo
-from ._qt._layers import find_result, result_name, show_labels, show_plane_labels
+from ._qt._layers import (
+    find_result,
+    label_and_measure,
+    placeholder_result,
+    remove_placeholder,
+    result_name,
+    show_labels,
+    show_plane_labels,
+)
 from ._qt._planes import image_plane, plane_index, plane_text
 from ._qt._run import (
+    Labelled,
     Outcome,
     ProgressRelay,
     Session,
@@ -180,8 +190,14 @@ class NucleiWidget(Container):
 
         options = dict(device=self._device.value, weights=self._model.value,
                        diameter=self.diameter)
-        return start_run(image, options, self._session, self._relay, done, layer,
-                         self._on_finished)
+        label = functools.partial(label_and_measure, settings=self._label_settings(),
+                                  image=image, scale=layer.scale[-2:],
+                                  translate=layer.translate[-2:])
+        placeholder = placeholder_result(self._viewer, layer)  # before the worker competes
+        worker = start_run(image, options, self._session, self._relay, done, layer,
+                           self._on_finished, label)
+        self._session.placeholder = placeholder
+        return worker
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack``; progress counts planes."""
@@ -196,6 +212,10 @@ class NucleiWidget(Container):
         self._begin(status, "Blocks")
         return start_stack_run(pixels, options, self._session, self._relay, self._on_done,
                                layer, self._on_finished, job=blocks_outcome)
+
+    def _label_settings(self) -> tuple[float, bool, int]:
+        """(threshold, split, min_size): what ``Prediction.labels`` takes from the controls."""
+        return self._threshold.value, self._split.value, self._min_size.value
 
     def _settings(self) -> dict:
         """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
@@ -234,17 +254,25 @@ class NucleiWidget(Container):
     def _on_done(self, outcome: Outcome, generation: int, source: Image,
                  plane: tuple[int, ...] = ()) -> None:
         self._session.worker = None
+        placeholder, self._session.placeholder = self._session.placeholder, None
+        if not self._show_outcome(outcome, generation, source, plane):
+            remove_placeholder(self._viewer, placeholder)
+
+    def _show_outcome(self, outcome: Outcome, generation: int, source: Image,
+                      plane: tuple[int, ...]) -> bool:
+        """Show what a run gave (False when nothing: cancelled, failed, stale, gone)."""
         if self._session.closed or self._failed(outcome, generation):
-            return
+            return False
         if source not in self._viewer.layers:
             self._status.value = f"'{source.name}' was removed during the run; nothing was added."
-            return
+            return False
         if outcome.labels is not None:
             self._show_whole(source, outcome)
-            return
+            return True
         self._session.prediction, self._session.source = outcome.prediction, source
         self._session.plane = plane
-        self.relabel()
+        self.relabel(outcome.labelled)
+        return True
 
     def _failed(self, outcome: Outcome, generation: int) -> bool:
         """Say why a run gave nothing to show (cancel, error, stale); False when it did."""
@@ -279,16 +307,20 @@ class NucleiWidget(Container):
             return
         self._timer.start()  # restarts: re-label once the control has been still for a moment
 
-    def relabel(self) -> None:
-        """Re-label from the cached probabilities at the current settings; no network call."""
+    def relabel(self, labelled: Labelled | None = None) -> None:
+        """Re-label from the cached probabilities at the current settings; no network call.
+
+        ``labelled``: labels the worker already made, used when made at these settings.
+        """
         prediction, source, plane = (self._session.prediction, self._session.source,
                                      self._session.plane)
         if prediction is None or source is None:
             return
         t0 = time.perf_counter()
-        labels = prediction.labels(self._threshold.value, self._split.value,
-                                   self._min_size.value)
-        count = show_plane_labels(self._viewer, source, plane, labels)
+        settings = self._label_settings()
+        if labelled is None or labelled.settings != settings:
+            labelled = Labelled(settings, prediction.labels(*settings), None)
+        count = show_plane_labels(self._viewer, source, plane, labelled.labels, labelled.table)
         ms = 1000 * (time.perf_counter() - t0)
         self._status.value = prediction_status(prediction, count, plane_text(plane), ms)
 
