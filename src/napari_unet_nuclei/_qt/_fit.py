@@ -1,5 +1,4 @@
-"""Keep the dock widget narrow: combo boxes that do not grow with their items, a wrapping status
-line."""
+"""Keep the dock widget narrow: combo boxes that do not grow, a status line that wraps."""
 
 from __future__ import annotations
 
@@ -19,8 +18,7 @@ def narrow_combo(combo: ComboBox) -> None:
 
 
 class StatusLine(Label):
-    """A status line that wraps onto several lines instead of widening the dock; its full
-    text is also its tooltip."""
+    """A status line that wraps instead of widening the dock; its full text is its tooltip."""
 
     def __init__(self, value: str) -> None:
         super().__init__(value=value)
