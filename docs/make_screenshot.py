@@ -1,4 +1,6 @@
-"""Make docs/screenshot.png: napari with the sample, the docked widget and the labels.
+"""Make docs/screenshot.png and docs/menu_segment.png (napari's Layers > Segment menu).
+
+screenshot.png: napari with the sample, the docked widget and the labels.
 
 Needs a display; headless: xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshot.py
 """
@@ -11,9 +13,9 @@ from pathlib import Path
 
 os.environ.setdefault("NAPARI_APPLICATION_GUI_NOTIFICATION_LEVEL", "error")  # no toasts
 import napari  # noqa: E402
-from qtpy.QtWidgets import QApplication  # noqa: E402
+from qtpy.QtWidgets import QApplication, QMenu  # noqa: E402
 
-OUT = Path(__file__).with_name("screenshot.png")
+DOCS = Path(__file__).parent
 PLUGIN = "napari-unet-nuclei"
 
 
@@ -27,22 +29,55 @@ def wait_for(condition, timeout: float = 300.0) -> None:
         time.sleep(0.02)
 
 
+def settle(seconds: float = 1.0) -> None:
+    """Let Qt lay out and paint for a moment."""
+    end = time.monotonic() + seconds
+    wait_for(lambda: time.monotonic() > end)
+
+
+def submenu(menu: QMenu, title: str) -> tuple[QMenu, object]:
+    """The sub-menu called ``title`` of ``menu`` (a menu bar or a menu), with its action."""
+    for action in menu.actions():
+        if action.text().replace("&", "") == title and action.menu() is not None:
+            return action.menu(), action
+    raise LookupError(f"no menu {title!r}")
+
+
+def menu_shot(viewer: napari.Viewer, out: Path) -> None:
+    """Open Layers > Segment and grab the screen around the window (menus are own windows)."""
+    window = viewer.window._qt_window
+    bar = window.menuBar()
+    layers, action = submenu(bar, "Layers")
+    layers.popup(bar.mapToGlobal(bar.actionGeometry(action).bottomLeft()))
+    settle(0.5)
+    segment, action = submenu(layers, "Segment")
+    layers.setActiveAction(action)
+    segment.popup(layers.mapToGlobal(layers.actionGeometry(action).topRight()))
+    settle(0.5)
+    frame = window.frameGeometry()
+    shot = QApplication.primaryScreen().grabWindow(0, frame.x(), frame.y(), 900, 420)
+    shot.save(str(out))
+    segment.close()
+    layers.close()
+    print(f"wrote {out}: Layers > Segment holds {[a.text() for a in segment.actions()]}")
+
+
 def main() -> None:
-    """Open the sample, segment it with the widget, save a window grab."""
+    """Open the sample, segment it with the widget, save a window grab and the menu grab."""
     viewer = napari.Viewer(title="napari-unet-nuclei")
     viewer.window.resize(1500, 900)
     viewer.open_sample(PLUGIN, "synthetic_nuclei_2d")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment nuclei")
     widget.run()
-    wait_for(lambda: widget._segment.enabled and widget.result_layer() is not None)
+    wait_for(lambda: widget._segment.enabled and not widget._session.running)
     widget.result_layer().opacity = 0.6
     for _ in range(2):  # fit the image once the docked widget has settled the canvas size
-        for _ in range(20):
-            QApplication.processEvents()
-            time.sleep(0.05)
+        settle()
         viewer.reset_view()
-    viewer.screenshot(str(OUT), canvas_only=False)
-    print(f"wrote {OUT}: {widget._status.value}")
+    out = DOCS / "screenshot.png"
+    viewer.screenshot(str(out), canvas_only=False)
+    print(f"wrote {out}: {widget._status.value}")
+    menu_shot(viewer, DOCS / "menu_segment.png")
     viewer.close()
 
 

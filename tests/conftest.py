@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,19 @@ from napari_unet_nuclei._model import UNet, UNetConfig, save_weights
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dsb2018_train"
+
+
+@pytest.fixture(autouse=True)
+def _no_torch_dynamo_here():
+    """No test may import ``torch._dynamo`` into this process (optimizers do: train elsewhere).
+
+    With torch's CUDA build it imports triton, which crashes a process holding napari's Qt
+    OpenGL context, as this one does once a widget test has run.
+    """
+    before = "torch._dynamo" in sys.modules
+    yield
+    assert before or "torch._dynamo" not in sys.modules, (
+        "this test imported torch._dynamo into the pytest process: run it in a subprocess")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,12 @@
-"""The train command on a tiny synthetic DSB-style folder: runs, checkpoints, resumes."""
+"""The train command on a tiny synthetic DSB-style folder: runs, checkpoints, resumes.
+
+Training runs in a fresh process, as from the shell: torch's optimizers import
+``torch._dynamo`` (and triton with torch's CUDA build), which crashes a process holding
+napari's Qt OpenGL context, as the widget tests' pytest process does.
+"""
+
+import subprocess
+import sys
 
 import imageio.v3 as iio
 import numpy as np
@@ -7,8 +15,9 @@ import torch
 
 from napari_unet_nuclei._model import load_model
 from napari_unet_nuclei._synthetic import synthetic_nuclei
-from napari_unet_nuclei.cli import main
 from napari_unet_nuclei.train import TrainingSet, make_batch
+
+CLI = "import sys; from napari_unet_nuclei.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _fake_data(root):
@@ -24,14 +33,24 @@ def _fake_data(root):
     (root / "index.tsv").write_text("\n".join(rows) + "\n")
 
 
-def _train(root, tmp_path, steps, *extra):
-    return main(["train", "--data", str(root), "--steps", str(steps), "--batch", "2",
-                 "--crop", "32", "--base", "4", "--depth", "2", "--checkpoint-every", "2",
-                 "--log-every", "1", "--run-dir", str(tmp_path / "run"),
-                 "--output", str(tmp_path / "w.pt"), *extra])
+def cli(args: list[str]) -> subprocess.CompletedProcess:
+    """Run ``napari-unet-nuclei ARGS`` in a fresh Python process (its log is on stderr)."""
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
+                          timeout=600)
 
 
-def test_train_writes_loadable_weights_and_resumes(tmp_path, caplog):
+def _train_run(root, tmp_path, steps, *extra) -> subprocess.CompletedProcess:
+    return cli(["train", "--data", str(root), "--steps", str(steps), "--batch", "2",
+                "--crop", "32", "--base", "4", "--depth", "2", "--checkpoint-every", "2",
+                "--log-every", "1", "--run-dir", str(tmp_path / "run"),
+                "--output", str(tmp_path / "w.pt"), *extra])
+
+
+def _train(root, tmp_path, steps) -> int:
+    return _train_run(root, tmp_path, steps).returncode
+
+
+def test_train_writes_loadable_weights_and_resumes(tmp_path):
     root = tmp_path / "data"
     _fake_data(root)
     assert _train(root, tmp_path, 2) == 0
@@ -39,10 +58,9 @@ def test_train_writes_loadable_weights_and_resumes(tmp_path, caplog):
     assert first.config.base == 4 and first.meta["diameter"] > 5
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2
-    caplog.clear()
-    with caplog.at_level("INFO"):
-        assert _train(root, tmp_path, 4, "--overwrite") == 0  # w.pt: the first run's
-    assert "resumed" in caplog.text and "at step 2" in caplog.text
+    resumed = _train_run(root, tmp_path, 4, "--overwrite")  # w.pt: the first run's
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed" in resumed.stderr and "at step 2" in resumed.stderr
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 4
 
 
@@ -67,11 +85,11 @@ def test_init_starts_from_given_weights(tmp_path):
     args = ["train", "--data", str(root), "--steps", "1", "--batch", "2", "--crop", "32",
             "--run-dir", str(tmp_path / "run2"), "--output", str(tmp_path / "w2.pt"),
             "--init", str(tmp_path / "w.pt")]
-    import pytest
-
-    with pytest.raises(ValueError, match="different architecture"):
-        main(args)  # default base/depth differ from the tiny weights
-    assert main(args + ["--base", "4", "--depth", "2", "--lr", "1e-9"]) == 0
+    refused = cli(args)  # default base/depth differ from the tiny weights
+    assert refused.returncode != 0
+    assert "ValueError: --init weights" in refused.stderr
+    assert "different architecture" in refused.stderr
+    assert cli(args + ["--base", "4", "--depth", "2", "--lr", "1e-9"]).returncode == 0
     a, b = load_model(str(tmp_path / "w.pt")), load_model(str(tmp_path / "w2.pt"))
     wa, wb = a.state_dict()["head.weight"], b.state_dict()["head.weight"]
     assert torch.allclose(wa, wb, atol=1e-2)

@@ -5,7 +5,10 @@ from ._blocks import segment_blocks
 from ._device import available_devices
 from ._stack import AmbiguousAxesError, guess_axes, segment_stack
 
-__version__ = "0.1.0"
+try:  # written from the git tag by setuptools-scm at install time (editable installs too)
+    from ._version import version as __version__
+except ImportError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 __all__ = [
     "AmbiguousAxesError",
     "Prediction",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -93,8 +94,8 @@ def fused_for_inference(model: UNet) -> UNet:
 
 
 def bundled_weights_path(name: str = "general") -> Path:
-    """The weights file shipped inside the package for the model ``name``."""
-    return Path(__file__).parent / "weights" / BUNDLED_MODELS[name]
+    """The weights file shipped inside the package (``napari_unet_nuclei.weights``) for ``name``."""
+    return Path(str(resources.files(f"{__package__}.weights") / BUNDLED_MODELS[name]))
 
 
 def weights_file(weights: str | None) -> Path:

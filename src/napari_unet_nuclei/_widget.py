@@ -9,6 +9,7 @@ piece are segmented block by block into a disk-backed array (``_qt/_big.py``).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,6 @@ from magicgui.widgets import (
     Container,
     FloatSlider,
     FloatSpinBox,
-    Label,
     ProgressBar,
     PushButton,
     SpinBox,
@@ -32,10 +32,20 @@ from ._device import available_devices, device_choices
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
 from ._qt._big import big_plan, big_summary, blocks_outcome, is_big
 from ._qt._finetune import FinetuneControls
-from ._qt._layers import find_result, result_name, show_labels, show_plane_labels
+from ._qt._fit import StatusLine, narrow_combo
+from ._qt._layers import (
+    find_result,
+    label_and_measure,
+    placeholder_result,
+    remove_placeholder,
+    result_name,
+    show_labels,
+    show_plane_labels,
+)
 from ._qt._models import ModelControls
 from ._qt._planes import image_plane, plane_index, plane_text
 from ._qt._run import (
+    Labelled,
     Outcome,
     ProgressRelay,
     Session,
@@ -98,16 +108,19 @@ class NucleiWidget(Container):
         self._models = ModelControls()
         self._model = self._models.choice
         self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
-        self._status = Label(value="Choose an image and press Segment nuclei.")
+        self._status = StatusLine("Choose an image and press Segment nuclei.")
         self._save = PushButton(text="Save labels…")
         self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel,
                      self._threshold, self._split, self._min_size, self._diameter, self._model,
-                     self._models.remove, self._models.export, self._device, self._progress, self._status,
-                     self._save])
+                     self._models.remove, self._models.export, self._device, self._progress,
+                     self._status, self._save])
         self._finetune = FinetuneControls(self._viewer, lambda: self._image.value,
                                           lambda: self._model.value, lambda: self._device.value,
                                           self._models.add)
         self.extend(self._finetune.widgets)
+        for combo in (self._image, self._stack_mode, self._model, self._device,
+                      self._finetune.labels, self._finetune.region):
+            narrow_combo(combo)
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers
@@ -184,8 +197,14 @@ class NucleiWidget(Container):
 
         options = dict(device=self._device.value, weights=self._model.value,
                        diameter=self.diameter)
-        return start_run(image, options, self._session, self._relay, done, layer,
-                         self._on_finished)
+        label = functools.partial(label_and_measure, settings=self._label_settings(),
+                                  image=image, scale=layer.scale[-2:],
+                                  translate=layer.translate[-2:])
+        placeholder = placeholder_result(self._viewer, layer)  # before the worker competes
+        worker = start_run(image, options, self._session, self._relay, done, layer,
+                           self._on_finished, label)
+        self._session.placeholder = placeholder
+        return worker
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack``; progress counts planes."""
@@ -200,6 +219,10 @@ class NucleiWidget(Container):
         self._begin(status, "Blocks")
         return start_stack_run(pixels, options, self._session, self._relay, self._on_done,
                                layer, self._on_finished, job=blocks_outcome)
+
+    def _label_settings(self) -> tuple[float, bool, int]:
+        """(threshold, split, min_size): what ``Prediction.labels`` takes from the controls."""
+        return self._threshold.value, self._split.value, self._min_size.value
 
     def _settings(self) -> dict:
         """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
@@ -238,17 +261,25 @@ class NucleiWidget(Container):
     def _on_done(self, outcome: Outcome, generation: int, source: Image,
                  plane: tuple[int, ...] = ()) -> None:
         self._session.worker = None
+        placeholder, self._session.placeholder = self._session.placeholder, None
+        if not self._show_outcome(outcome, generation, source, plane):
+            remove_placeholder(self._viewer, placeholder)
+
+    def _show_outcome(self, outcome: Outcome, generation: int, source: Image,
+                      plane: tuple[int, ...]) -> bool:
+        """Show what a run gave (False when nothing: cancelled, failed, stale, gone)."""
         if self._session.closed or self._failed(outcome, generation):
-            return
+            return False
         if source not in self._viewer.layers:
             self._status.value = f"'{source.name}' was removed during the run; nothing was added."
-            return
+            return False
         if outcome.labels is not None:
             self._show_whole(source, outcome)
-            return
+            return True
         self._session.prediction, self._session.source = outcome.prediction, source
         self._session.plane = plane
-        self.relabel()
+        self.relabel(outcome.labelled)
+        return True
 
     def _failed(self, outcome: Outcome, generation: int) -> bool:
         """Say why a run gave nothing to show (cancel, error, stale); False when it did."""
@@ -283,16 +314,20 @@ class NucleiWidget(Container):
             return
         self._timer.start()  # restarts: re-label once the control has been still for a moment
 
-    def relabel(self) -> None:
-        """Re-label from the cached probabilities at the current settings; no network call."""
+    def relabel(self, labelled: Labelled | None = None) -> None:
+        """Re-label from the cached probabilities at the current settings; no network call.
+
+        ``labelled``: labels the worker already made, used when made at these settings.
+        """
         prediction, source, plane = (self._session.prediction, self._session.source,
                                      self._session.plane)
         if prediction is None or source is None:
             return
         t0 = time.perf_counter()
-        labels = prediction.labels(self._threshold.value, self._split.value,
-                                   self._min_size.value)
-        count = show_plane_labels(self._viewer, source, plane, labels)
+        settings = self._label_settings()
+        if labelled is None or labelled.settings != settings:
+            labelled = Labelled(settings, prediction.labels(*settings), None)
+        count = show_plane_labels(self._viewer, source, plane, labelled.labels, labelled.table)
         ms = 1000 * (time.perf_counter() - t0)
         self._status.value = prediction_status(prediction, count, plane_text(plane), ms)
 

@@ -12,6 +12,7 @@ from qtpy.QtCore import QTimer
 
 from .._finetune import DEFAULT_STEPS, default_output
 from .._finetune_job import FinetuneJob
+from ._fit import StatusLine
 from ._planes import image_plane, plane_index
 
 WHOLE, LABELLED_BOX = "Whole image", "Labelled area only"
@@ -40,7 +41,7 @@ class FinetuneControls:
         self.start = PushButton(text="Fine-tune model")
         self.cancel = PushButton(text="Cancel fine-tune", enabled=False)
         self.progress = ProgressBar(label="Steps", min=0, max=1, value=0)
-        self.status = Label(value="")
+        self.status = StatusLine("Correct a Labels layer of this image, then fine-tune.")
         self.widgets = [self.title, self.labels, self.region, self.steps, self.start,
                         self.cancel, self.progress, self.status]
         self._timer = QTimer()

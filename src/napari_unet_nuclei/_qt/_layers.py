@@ -1,17 +1,29 @@
-"""The nuclei Labels layer of an image layer: its name, finding it, filling it."""
+"""The nuclei Labels layer of an image layer: its name, finding it, filling it.
+
+Adding a Labels layer is the slow part of showing one, so a run adds an empty layer when
+it starts and its result replaces the layer's data; the labels and their measurements are
+made in the worker. napari imports pandas when the first layer is added: it is imported
+here, with the widget, rather than in the middle of a run.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas  # noqa: F401  (see above)
 from napari.layers import Image, Labels
 
 from .._measure import as_features, measure_nuclei
 from ._planes import image_plane, spatial_shape
+from ._run import Labelled
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import napari
+
+    from .._api import Prediction
 
 
 def result_name(layer: Image) -> str:
@@ -41,6 +53,31 @@ def show_labels(viewer: napari.viewer.Viewer, source: Image, labels: np.ndarray,
     layer.features = features
 
 
+def placeholder_result(viewer: napari.viewer.Viewer, source: Image) -> Labels | None:
+    """Add an empty nuclei layer for ``source`` before a run; None when it already has one.
+
+    uint16, as most labels are: napari shows them without a cast (uint32 needs one).
+    """
+    if find_result(viewer, source) is not None:
+        return None
+    return viewer.add_labels(np.zeros(spatial_shape(source), np.uint16), name=result_name(source),
+                             scale=source.scale, translate=source.translate)
+
+
+def remove_placeholder(viewer: napari.viewer.Viewer, layer: Labels | None) -> None:
+    """Remove the empty layer a run added, when the run had nothing to show."""
+    if layer is not None and layer in viewer.layers and not np.any(layer.data):
+        viewer.layers.remove(layer)
+
+
+def label_and_measure(prediction: Prediction, settings: tuple[float, bool, int],
+                      image: np.ndarray, scale: Sequence[float],
+                      translate: Sequence[float]) -> Labelled:
+    """Labels of ``prediction`` at ``settings`` and their measurements (in the worker)."""
+    labels = prediction.labels(*settings)
+    return Labelled(settings, labels, measure_nuclei(labels, image, scale, translate))
+
+
 def merge_plane(layer: Labels | None, shape: tuple[int, ...], labels: np.ndarray,
                 plane: tuple[int, ...]) -> np.ndarray:
     """The stack's labels (uint32, ``shape``) with ``plane`` replaced; the others kept."""
@@ -54,13 +91,15 @@ def merge_plane(layer: Labels | None, shape: tuple[int, ...], labels: np.ndarray
 
 
 def show_plane_labels(viewer: napari.viewer.Viewer, source: Image, plane: tuple[int, ...],
-                      labels: np.ndarray) -> int:
+                      labels: np.ndarray, table: dict | None = None) -> int:
     """Show the labels of one plane of ``source`` (the image for 2D) with their measurements.
 
-    The other planes of a stack keep their labels. Returns the number of nuclei.
+    ``table``: the measurements when already made. The other planes of a stack keep their
+    labels. Returns the number of nuclei.
     """
-    table = measure_nuclei(labels, image_plane(source, plane), source.scale[-2:],
-                           source.translate[-2:])
+    if table is None:
+        table = measure_nuclei(labels, image_plane(source, plane), source.scale[-2:],
+                               source.translate[-2:])
     if plane:
         labels = merge_plane(find_result(viewer, source), spatial_shape(source), labels, plane)
     show_labels(viewer, source, labels, as_features(table))

@@ -34,11 +34,27 @@ class Outcome:
     labels: np.ndarray | None = None  # whole-stack / block runs: labels, ids unique
     seconds: float = 0.0
     count: int | None = None  # block-by-block runs: the number of nuclei
+    labelled: Labelled | None = None  # one-plane runs: the first labels, made in the worker
 
     @property
     def cancelled(self) -> bool:
         """True when the run stopped because of Cancel."""
         return self.prediction is None and self.error is None and self.labels is None
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A prediction's labels at ``settings`` (threshold, split, min_size) and their table.
+
+    Made in the worker, so that the main thread only has to show them.
+    """
+
+    settings: tuple[float, bool, int]
+    labels: np.ndarray
+    table: dict | None  # None: not measured yet
+
+
+Labeller = Callable[[_api.Prediction], Labelled]
 
 
 class ProgressRelay(QObject):
@@ -59,16 +75,21 @@ def cancellable(cancel: threading.Event, report: Callable[[int, int], None]
 
 
 def predict_outcome(image: np.ndarray, options: dict, cancel: threading.Event,
-                    report: Callable[[int, int], None]) -> Outcome:
-    """Call ``predict(image, **options)``; turn Cancel and errors into an ``Outcome``."""
+                    report: Callable[[int, int], None], label: Labeller | None = None
+                    ) -> Outcome:
+    """Call ``predict(image, **options)``, then ``label`` on the prediction when given.
+
+    Cancel and errors become an ``Outcome`` too.
+    """
     progress = cancellable(cancel, report)
     try:
         prediction = _api.predict(image, progress=progress, **options)
+        labelled = None if label is None or cancel.is_set() else label(prediction)
     except RunCancelled:
         return Outcome()
     except Exception as exc:  # shown to the user by the widget, in words
         return Outcome(error=exc)
-    return Outcome() if cancel.is_set() else Outcome(prediction=prediction)
+    return Outcome() if cancel.is_set() else Outcome(prediction=prediction, labelled=labelled)
 
 
 def stack_outcome(stack: object, options: dict, cancel: threading.Event,
@@ -97,6 +118,7 @@ class Session:
     cancel: threading.Event = field(default_factory=threading.Event)
     closed: bool = False  # the widget is gone: results are dropped, nothing is shown
     hinted: set = field(default_factory=set)  # ids of layers already given the model hint
+    placeholder: object | None = None  # an empty Labels layer added for the running job
 
     @property
     def running(self) -> bool:
@@ -118,13 +140,16 @@ Done = Callable[[Outcome, int, object], None]
 
 
 def start_run(image: np.ndarray, options: dict, session: Session, relay: ProgressRelay,
-              on_done: Done, source: object, on_finished: Callable[[], None]) -> FunctionWorker:
+              on_done: Done, source: object, on_finished: Callable[[], None],
+              label: Labeller | None = None) -> FunctionWorker:
     """Start a worker for one prediction (``options``: device, weights, diameter).
 
-    ``on_done(outcome, generation, source)`` follows, then ``on_finished()``.
+    ``label(prediction)`` also runs in the worker. ``on_done(outcome, generation, source)``
+    follows, then ``on_finished()``.
     """
     session.cancel = threading.Event()
-    worker = create_worker(predict_outcome, image, options, session.cancel, relay.advanced.emit)
+    worker = create_worker(predict_outcome, image, options, session.cancel, relay.advanced.emit,
+                           label)
     return _launch(worker, session, on_done, source, on_finished)
 
 

@@ -1,0 +1,1 @@
+"""The bundled weights and their model card, installed as ``napari_unet_nuclei.weights``."""
