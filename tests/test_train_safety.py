@@ -6,6 +6,8 @@ Each test reproduces a line of issue 10 (they failed before the fix).
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -18,6 +20,7 @@ from napari_unet_nuclei import _model
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 from napari_unet_nuclei.cli import main
 
+CLI = "import sys; from napari_unet_nuclei.cli import main; sys.exit(main(sys.argv[1:]))"
 TINY = ["--steps", "1", "--batch", "1", "--crop", "32", "--base", "4", "--depth", "2",
         "--log-every", "1"]
 
@@ -36,20 +39,22 @@ def _data(root: Path, shapes=((64, 80), (64, 80))) -> Path:
     return root
 
 
-def test_default_output_never_replaces_the_bundled_weights(tmp_path, tiny_weights,
-                                                           monkeypatch):
-    """From a repository root (weights/ holds the package's model) the default is a new file."""
+def test_default_output_never_replaces_the_bundled_weights(tmp_path, tiny_weights):
+    """From a repository root (weights/ holds the package's model) the default is a new file.
+
+    Training runs in a child process: optimizers import torch._dynamo (see test_train.py).
+    """
     (tmp_path / "weights").mkdir()
-    bundled = tmp_path / "weights" / "unet_nuclei.pt"
-    shutil.copy(tiny_weights, bundled)
-    before = bundled.read_bytes()
-    monkeypatch.setattr(_model, "bundled_weights_path", lambda name="general": bundled)
-    monkeypatch.chdir(tmp_path)
+    repo_copy = tmp_path / "weights" / "unet_nuclei.pt"
+    shutil.copy(tiny_weights, repo_copy)
+    installed = _model.bundled_weights_path()
+    before = repo_copy.read_bytes(), installed.read_bytes()
     data = _data(tmp_path / "data")
-    assert main(["train", "--data", str(data), "--run-dir", "run", *TINY]) == 0
-    assert bundled.read_bytes() == before
+    train = [sys.executable, "-c", CLI, "train", "--data", str(data), "--run-dir", "run", *TINY]
+    assert subprocess.run(train, cwd=tmp_path, capture_output=True).returncode == 0
+    assert (repo_copy.read_bytes(), installed.read_bytes()) == before
     assert (tmp_path / "unet_nuclei_trained.pt").is_file()
-    assert main(["train", "--data", str(data), "--run-dir", "run", *TINY]) == 0
+    assert subprocess.run(train, cwd=tmp_path, capture_output=True).returncode == 0
     assert (tmp_path / "unet_nuclei_trained-2.pt").is_file()  # again a new file
 
 

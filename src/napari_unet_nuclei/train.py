@@ -200,6 +200,11 @@ def train(args: argparse.Namespace) -> Path:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     plain_args = {k: v for k, v in vars(args).items() if k != "func"}
+    # the data first: a bad folder is reported before anything is created or imported
+    # for the optimizer (torch._dynamo)
+    t0 = time.time()
+    data = load_training_set(Path(args.data), parse_kind_weights(args.kind_weights))
+    log.info("loaded %d training images in %.0f s", len(data.images), time.time() - t0)
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = UNetConfig(base=args.base, depth=args.depth)
@@ -223,9 +228,6 @@ def train(args: argparse.Namespace) -> Path:
         sched.total_steps = args.steps  # a resumed run may be given more steps
         start = int(state["step"])
         log.info("resumed from %s at step %d", ckpt, start)
-    t0 = time.time()
-    data = load_training_set(Path(args.data), parse_kind_weights(args.kind_weights))
-    log.info("loaded %d training images in %.0f s", len(data.images), time.time() - t0)
     model_diameter = args.diameter or float(np.median(data.diameters[data.diameters > 0]))
     model.train()
     t0, running = time.time(), 0.0
