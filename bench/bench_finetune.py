@@ -61,29 +61,46 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in sorted(set(val) | set(train)):
-            entries, split = (val[name], "val") if len(val[name]) >= MIN_IMAGES else \
-                (train[name], "train")
+            entries, split = (
+                (val[name], "val") if len(val[name]) >= MIN_IMAGES else (train[name], "train")
+            )
             if len(entries) < MIN_IMAGES:
                 continue
-            tune, scored = entries[0], entries[1:1 + args.score_images]
+            tune, scored = entries[0], entries[1 : 1 + args.score_images]
             image, labels = read_pair(tune)
             t0 = time.perf_counter()
-            result = finetune([image], [labels], args.base, args.steps, args.device,
-                              Path(tmp) / f"{name}.pt")
+            result = finetune(
+                [image], [labels], args.base, args.steps, args.device, Path(tmp) / f"{name}.pt"
+            )
             seconds = time.perf_counter() - t0
             before = pooled_ap50(scored, args.base, args.device)
-            after = pooled_ap50(scored, str(result.path), args.device) if result.improved \
-                else before
-            rows.append(dict(group=name, split=split, scored=len(scored), before=round(before, 3),
-                             after=round(after, 3), gain=round(after - before, 3),
-                             seconds=round(seconds), steps=result.steps,
-                             written=result.improved))
-            print(f"{name:<22}{split:>6}{len(scored):>3} scored  AP@0.5 {before:.3f} -> "
-                  f"{after:.3f} ({after - before:+.3f})  {seconds:.0f} s, best at step "
-                  f"{result.steps}{'' if result.improved else ', base kept'}", flush=True)
+            after = (
+                pooled_ap50(scored, str(result.path), args.device) if result.improved else before
+            )
+            rows.append(
+                dict(
+                    group=name,
+                    split=split,
+                    scored=len(scored),
+                    before=round(before, 3),
+                    after=round(after, 3),
+                    gain=round(after - before, 3),
+                    seconds=round(seconds),
+                    steps=result.steps,
+                    written=result.improved,
+                )
+            )
+            print(
+                f"{name:<22}{split:>6}{len(scored):>3} scored  AP@0.5 {before:.3f} -> "
+                f"{after:.3f} ({after - before:+.3f})  {seconds:.0f} s, best at step "
+                f"{result.steps}{'' if result.improved else ', base kept'}",
+                flush=True,
+            )
     gains = [r["gain"] for r in rows]
-    print(f"mean gain {np.mean(gains):+.3f}, worst {min(gains):+.3f}, "
-          f"slowest {max(r['seconds'] for r in rows)} s")
+    print(
+        f"mean gain {np.mean(gains):+.3f}, worst {min(gains):+.3f}, "
+        f"slowest {max(r['seconds'] for r in rows)} s"
+    )
     print(json.dumps(rows))
 
 

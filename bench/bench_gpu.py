@@ -47,8 +47,10 @@ def best(fn, repeat: int) -> float:
 
 def pipeline_table(sizes: list[int], device: str, repeat: int, weights: str | None) -> None:
     """Whole ``segment_nuclei`` (defaults, diameter auto) per size."""
-    print(f"{'image':>7} {'MP':>6} {'s':>7} {'MP/s':>7} {'net MP/s':>9} {'net %':>6} "
-          f"{'nuclei':>7} {'GPU peak GB':>12}")
+    print(
+        f"{'image':>7} {'MP':>6} {'s':>7} {'MP/s':>7} {'net MP/s':>9} {'net %':>6} "
+        f"{'nuclei':>7} {'GPU peak GB':>12}"
+    )
     for size in sizes:
         image = big_image(size)
         mp = size * size / 1e6
@@ -63,8 +65,10 @@ def pipeline_table(sizes: list[int], device: str, repeat: int, weights: str | No
         _api.predict_maps = timer._real
         total, net = min(runs)
         peak = torch.cuda.max_memory_allocated() / 1e9
-        print(f"{size:>6}² {mp:>6.1f} {total:>7.2f} {mp / total:>7.1f} {mp / net:>9.1f} "
-              f"{100 * net / total:>5.0f}% {int(labels.max()):>7} {peak:>12.2f}")
+        print(
+            f"{size:>6}² {mp:>6.1f} {total:>7.2f} {mp / total:>7.1f} {mp / net:>9.1f} "
+            f"{100 * net / total:>5.0f}% {int(labels.max()):>7} {peak:>12.2f}"
+        )
 
 
 def network_table(size: int, device: str, repeat: int, weights: str | None) -> None:
@@ -76,8 +80,10 @@ def network_table(size: int, device: str, repeat: int, weights: str | None) -> N
     for fp16 in (True, False):
         _inference.CUDA_FP16 = fp16
         for batch in (1, 4, 8):
+
             def run(batch=batch):
                 return predict_maps(norm, model, dev, batch_size=batch)
+
             run()
             seconds = best(run, repeat)
             print(f"  {'fp16' if fp16 else 'fp32'} batch {batch}: {mp / seconds:7.1f} MP/s")
@@ -93,9 +99,11 @@ def agreement(device: str, weights: str | None) -> None:
         gpu = segment_nuclei(image, device=device, weights=weights)
         same = match_counts(cpu, gpu, (0.5, 0.9))
         vs_truth = match_counts(truth, gpu, (0.5,))[0].ap
-        print(f"  {'fp16' if fp16 else 'fp32'}: AP@0.5 / AP@0.9 against the CPU labels "
-              f"{same[0].ap:.4f} / {same[1].ap:.4f}; against the truth {vs_truth:.4f} "
-              f"(CPU {match_counts(truth, cpu, (0.5,))[0].ap:.4f})")
+        print(
+            f"  {'fp16' if fp16 else 'fp32'}: AP@0.5 / AP@0.9 against the CPU labels "
+            f"{same[0].ap:.4f} / {same[1].ap:.4f}; against the truth {vs_truth:.4f} "
+            f"(CPU {match_counts(truth, cpu, (0.5,))[0].ap:.4f})"
+        )
     _inference.CUDA_FP16 = True
 
 
@@ -124,9 +132,11 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("bench_gpu.py needs a CUDA GPU (torch sees none)")
     props = torch.cuda.get_device_properties(args.device)
-    print(f"{props.name}, {props.total_memory / 2**30:.0f} GiB, torch {torch.__version__}, "
-          f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
-          f"{torch.get_num_threads()} CPU threads, weights {args.weights or 'bundled'}")
+    print(
+        f"{props.name}, {props.total_memory / 2**30:.0f} GiB, torch {torch.__version__}, "
+        f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+        f"{torch.get_num_threads()} CPU threads, weights {args.weights or 'bundled'}"
+    )
     segment_nuclei(big_image(256), device=args.device, weights=args.weights)  # warm-up
     print("agreement with the CPU:")
     agreement(args.device, args.weights)

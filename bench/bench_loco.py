@@ -56,20 +56,36 @@ def holdout_folder(data: Path, groups: dict[str, str], held: str, root: Path) ->
     return folder
 
 
-def run_group(data: Path, groups: dict[str, str], held: str, args: argparse.Namespace,
-              root: Path) -> dict:
+def run_group(
+    data: Path, groups: dict[str, str], held: str, args: argparse.Namespace, root: Path
+) -> dict:
     """Train without ``held`` and score it; the figures as a dict."""
     folder = holdout_folder(data, groups, held, root)
     weights = root / f"{held}.pt"
-    cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", "train", "--data", str(folder),
-           "--steps", str(args.steps), "--run-dir", str(root / f"run-{held}"),
-           "--output", str(weights), *shlex.split(args.train_args)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_unet_nuclei.cli",
+        "train",
+        "--data",
+        str(folder),
+        "--steps",
+        str(args.steps),
+        "--run-dir",
+        str(root / f"run-{held}"),
+        "--output",
+        str(weights),
+        *shlex.split(args.train_args),
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # own process: no Qt, no GL
     seconds = time.perf_counter() - t0
     scores = evaluate(folder, "holdout", str(weights), args.device)["all"]
-    return {"group": held, "train_s": round(seconds), **{k: round(v, 4) if isinstance(v, float)
-                                                         else v for k, v in scores.items()}}
+    return {
+        "group": held,
+        "train_s": round(seconds),
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
+    }
 
 
 def main() -> None:
@@ -78,8 +94,11 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--groups", nargs="*", default=None, help="default: every group")
-    p.add_argument("--train-args", default="--diameter 16 --blur",
-                   help="further options of `napari-unet-nuclei train` (the recipe)")
+    p.add_argument(
+        "--train-args",
+        default="--diameter 16 --blur",
+        help="further options of `napari-unet-nuclei train` (the recipe)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--keep", type=Path, default=None, help="keep the models in this folder")
     args = p.parse_args()
@@ -96,9 +115,11 @@ def main() -> None:
         for held in chosen:
             row = run_group(args.data, groups, held, args, root)
             results.append(row)
-            print(f"{held:<22}{row['images']:>5} images  AP@0.5 {row['AP@0.5']:.3f}  "
-                  f"AP@0.7 {row['AP@0.7']:.3f}  DSB {row['DSB']:.3f}  ({row['train_s']} s)",
-                  flush=True)
+            print(
+                f"{held:<22}{row['images']:>5} images  AP@0.5 {row['AP@0.5']:.3f}  "
+                f"AP@0.7 {row['AP@0.7']:.3f}  DSB {row['DSB']:.3f}  ({row['train_s']} s)",
+                flush=True,
+            )
     print(json.dumps({"steps": args.steps, "train_args": args.train_args, "results": results}))
 
 

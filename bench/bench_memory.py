@@ -39,15 +39,19 @@ def main() -> None:
         segment_nuclei(image, device="cpu")
     gc.collect()
     base_rss, base_threads = rss_mb(), os_threads()
-    print(f"after warm-up: RSS {base_rss:.0f} MB, {base_threads} OS threads, "
-          f"{threading.active_count()} Python threads")
+    print(
+        f"after warm-up: RSS {base_rss:.0f} MB, {base_threads} OS threads, "
+        f"{threading.active_count()} Python threads"
+    )
     for i in range(1, args.runs + 1):
         segment_nuclei(images[i % len(images)], device="cpu", split=i % 2 == 0)
         if i % 50 == 0:
             gc.collect()
             print(f"run {i}: RSS {rss_mb():.0f} MB, {os_threads()} OS threads")
-    print(f"growth over {args.runs} runs: RSS {rss_mb() - base_rss:+.1f} MB, "
-          f"threads {os_threads() - base_threads:+d}")
+    print(
+        f"growth over {args.runs} runs: RSS {rss_mb() - base_rss:+.1f} MB, "
+        f"threads {os_threads() - base_threads:+d}"
+    )
 
 
 if __name__ == "__main__":

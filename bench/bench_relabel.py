@@ -39,11 +39,13 @@ def timings_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 def sweep(prediction, split: bool, image: np.ndarray | None) -> Callable[[], None]:
     """One slider sweep over THRESHOLDS (optionally with the widget's measurements)."""
+
     def run() -> None:
         for t in THRESHOLDS:
             labels = prediction.labels(t, split)
             if image is not None:
                 measure_nuclei(labels, image)
+
     return run
 
 
@@ -53,28 +55,40 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--label-workers", type=int, default=None,
-                        help="threads for block-wise post-processing of maps over 8 MP "
-                             "(default: up to 4, one per core)")
+    parser.add_argument(
+        "--label-workers",
+        type=int,
+        default=None,
+        help="threads for block-wise post-processing of maps over 8 MP "
+        "(default: up to 4, one per core)",
+    )
     args = parser.parse_args()
     if args.label_workers is not None:
         _label_blocks.WORKERS = args.label_workers
     image, truth = synthetic_nuclei((args.size, args.size), seed=3)
     prediction = predict(image, device=args.device)
     mp = args.size * args.size / 1e6
-    print(f"image {args.size}x{args.size} ({mp:.2f} MP), {truth.max()} true nuclei; "
-          f"one network run on {prediction.device}: {prediction.seconds:.1f} s")
+    print(
+        f"image {args.size}x{args.size} ({mp:.2f} MP), {truth.max()} true nuclei; "
+        f"one network run on {prediction.device}: {prediction.seconds:.1f} s"
+    )
     worst = 0.0
     for split in (True, False):
         for label, img in (("labels", None), ("labels+measure", image)):
-            median, best = (t / len(THRESHOLDS) / mp
-                            for t in timings_ms(sweep(prediction, split, img), args.repeats))
+            median, best = (
+                t / len(THRESHOLDS) / mp
+                for t in timings_ms(sweep(prediction, split, img), args.repeats)
+            )
             worst = max(worst, best) if split else worst
-            print(f"split={'on ' if split else 'off'} {label:15s}: best {best:6.1f} ms/MP, "
-                  f"median {median:6.1f} ms/MP")
+            print(
+                f"split={'on ' if split else 'off'} {label:15s}: best {best:6.1f} ms/MP, "
+                f"median {median:6.1f} ms/MP"
+            )
     verdict = "met" if worst <= GOAL_MS_PER_MP else "NOT met"
-    print(f"goal <= {GOAL_MS_PER_MP:.0f} ms/MP with split on (best runs): {verdict} "
-          f"({worst:.1f} ms/MP)")
+    print(
+        f"goal <= {GOAL_MS_PER_MP:.0f} ms/MP with split on (best runs): {verdict} "
+        f"({worst:.1f} ms/MP)"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,9 @@ def write_input(path: Path, size: int, tiles: list[np.ndarray]) -> None:
         for i in range((size // PATTERN) ** 2):
             yield tiles[(i * 5 + i // 7) % len(tiles)]
 
-    tifffile.imwrite(path, gen(), shape=(size, size), dtype=np.uint16, tile=(PATTERN, PATTERN),
-                     bigtiff=True)
+    tifffile.imwrite(
+        path, gen(), shape=(size, size), dtype=np.uint16, tile=(PATTERN, PATTERN), bigtiff=True
+    )
 
 
 def child(source: str, output: str, block: int, device: str) -> None:
@@ -54,15 +55,31 @@ def child(source: str, output: str, block: int, device: str) -> None:
 
     t0 = time.perf_counter()
     result = segment_large(source, output, block_size=block, device=device)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "count": result.count,
-                      "margin": default_margin(result.settings),
-                      "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - t0,
+                "count": result.count,
+                "margin": default_margin(result.settings),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def run_child(source: Path, output: Path, block: int, device: str) -> tuple[dict, float]:
     """The child's JSON result and its peak RSS in GB (from wait4)."""
-    cmd = [sys.executable, __file__, "--child", str(source), str(output), "--block", str(block),
-           "--device", device]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(source),
+        str(output),
+        "--block",
+        str(block),
+        "--device",
+        device,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     text = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -94,13 +111,17 @@ def main() -> None:
             print(f"{size}: {res['seconds']:.1f} s, {rss:.2f} GB", file=sys.stderr, flush=True)
             source.unlink()
             output.unlink()
-    print(f"block {args.block}, device {args.device}, {rows[0][1]['threads']} torch threads, "
-          f"{os.cpu_count()} CPUs; input: tiled BigTIFF, output: BigTIFF memmap (uint32)\n")
+    print(
+        f"block {args.block}, device {args.device}, {rows[0][1]['threads']} torch threads, "
+        f"{os.cpu_count()} CPUs; input: tiled BigTIFF, output: BigTIFF memmap (uint32)\n"
+    )
     print("| image | MP | nuclei | margin (px) | time (s) | s/MP | peak RSS (GB) |")
     print("|---|---|---|---|---|---|---|")
     for size, res, rss, mp in rows:
-        print(f"| {size}x{size} | {mp:.1f} | {res['count']} | {res['margin']} | "
-              f"{res['seconds']:.1f} | {res['seconds'] / mp:.2f} | {rss:.2f} |")
+        print(
+            f"| {size}x{size} | {mp:.1f} | {res['count']} | {res['margin']} | "
+            f"{res['seconds']:.1f} | {res['seconds'] / mp:.2f} | {rss:.2f} |"
+        )
     big = [rss for size, _, rss, _ in rows if size >= 8192]
     if big and max(big) >= MAX_RSS_8192_GB:
         print(f"\nWARNING: peak RSS {max(big):.2f} GB at 8192^2 is over {MAX_RSS_8192_GB} GB")

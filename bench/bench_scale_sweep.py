@@ -51,7 +51,7 @@ def central_crop(arr: np.ndarray, side: int) -> np.ndarray:
     """The central ``side`` x ``side`` (or smaller) square of a 2D or (H, W, C) array."""
     h, w = arr.shape[:2]
     y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return arr[y:y + side, x:x + side]
+    return arr[y : y + side, x : x + side]
 
 
 def magnify_labels(labels: np.ndarray, zoom: float) -> np.ndarray:
@@ -106,8 +106,14 @@ def run_one(image: np.ndarray, truth: np.ndarray, oracle: bool) -> dict:
     return {"tp": c.tp, "fp": c.fp, "fn": c.fn, "est": estimate, "true": true_d}
 
 
-def sweep(entries: list, zooms: list[float], side: int, oracle: bool, verbose: bool,
-          plain: dict[float, list[dict]] | None = None) -> dict[float, list[dict]]:
+def sweep(
+    entries: list,
+    zooms: list[float],
+    side: int,
+    oracle: bool,
+    verbose: bool,
+    plain: dict[float, list[dict]] | None = None,
+) -> dict[float, list[dict]]:
     """Per zoom, one result per image; textured where ``plain`` (the untextured run) is given."""
     rows: dict[float, list[dict]] = {z: [] for z in zooms}
     for i, entry in enumerate(entries):
@@ -138,21 +144,30 @@ def table(rows: dict[float, list[dict]], title: str, size_range: tuple[float, fl
 
     Only images whose true diameter at that zoom lies in ``size_range`` count.
     """
-    out = [f"**{title}**", "",
-           "| zoom | images | true diameter (median px) | AP@0.5 | 1x, same images | change "
-           "| estimate error (median) | estimates within 15 % |", "|---" * 8 + "|"]
+    out = [
+        f"**{title}**",
+        "",
+        "| zoom | images | true diameter (median px) | AP@0.5 | 1x, same images | change "
+        "| estimate error (median) | estimates within 15 % |",
+        "|---" * 8 + "|",
+    ]
     for z, results in rows.items():
-        keep = [i for i, r in enumerate(results)
-                if r["true"] and size_range[0] <= r["true"] <= size_range[1]]
+        keep = [
+            i
+            for i, r in enumerate(results)
+            if r["true"] and size_range[0] <= r["true"] <= size_range[1]
+        ]
         if not keep:
             continue
         here, base = [results[i] for i in keep], [rows[1.0][i] for i in keep]
         err = np.array([abs(r["est"] / r["true"] - 1) if r["est"] else np.inf for r in here])
         ap, ap1 = _ap(here), _ap(base)
         true_d = np.median([r["true"] for r in here])
-        out.append(f"| {z:g}x | {len(keep)} | {true_d:.0f} | {ap:.3f} | {ap1:.3f} | "
-                   f"{ap - ap1:+.3f} | {100 * np.median(err):.0f} % | "
-                   f"{int((err <= 0.15).sum())}/{err.size} |")
+        out.append(
+            f"| {z:g}x | {len(keep)} | {true_d:.0f} | {ap:.3f} | {ap1:.3f} | "
+            f"{ap - ap1:+.3f} | {100 * np.median(err):.0f} % | "
+            f"{int((err <= 0.15).sum())}/{err.size} |"
+        )
     return "\n".join(out)
 
 
@@ -163,8 +178,14 @@ def main() -> None:
     p.add_argument("--zooms", type=float, nargs="+", default=[0.5, 1, 2, 3, 4, 6, 8])
     p.add_argument("--max-side", type=int, default=1536)
     p.add_argument("--no-texture", action="store_true")
-    p.add_argument("--range", type=float, nargs=2, default=[5, 160], metavar=("MIN", "MAX"),
-                   help="count an image at a zoom only when its true diameter is in this range")
+    p.add_argument(
+        "--range",
+        type=float,
+        nargs=2,
+        default=[5, 160],
+        metavar=("MIN", "MAX"),
+        help="count an image at a zoom only when its true diameter is in this range",
+    )
     p.add_argument("--oracle", action="store_true", help="give the true diameter, not 'auto'")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
@@ -173,8 +194,10 @@ def main() -> None:
     kinds = {k: sum(e.kind == k for e in entries) for k in sorted({e.kind for e in entries})}
     args.zooms = sorted({1.0, *args.zooms})
     setting = "the true diameter" if args.oracle else "diameter='auto'"
-    print(f"{len(entries)} val images {kinds}, central crops of {side}^2 px, zooms {args.zooms}, "
-          f"{setting}, cpu; true diameters {args.range[0]:g}-{args.range[1]:g} px count\n")
+    print(
+        f"{len(entries)} val images {kinds}, central crops of {side}^2 px, zooms {args.zooms}, "
+        f"{setting}, cpu; true diameters {args.range[0]:g}-{args.range[1]:g} px count\n"
+    )
     t0 = time.perf_counter()
     plain = sweep(entries, args.zooms, side, args.oracle, args.verbose)
     print(table(plain, "plain magnification", tuple(args.range)))

@@ -54,8 +54,12 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--baseline", action="store_true")
     p.add_argument("--weights", default=None, help="weights file (default: bundled)")
-    p.add_argument("--label-workers", type=int, default=None,
-                   help="threads for block-wise post-processing of maps over 8 MP")
+    p.add_argument(
+        "--label-workers",
+        type=int,
+        default=None,
+        help="threads for block-wise post-processing of maps over 8 MP",
+    )
     args = p.parse_args()
     if args.label_workers is not None:
         _label_blocks.WORKERS = args.label_workers
@@ -73,9 +77,11 @@ def main() -> None:
         runs.append((time.perf_counter() - t0, timer.seconds))
     total, net = min(runs)
     mode = "first-release network path" if args.baseline else "current"
-    print(f"image {args.size}x{args.size} uint16, device {args.device}, {mode}, "
-          f"weights {args.weights or 'bundled'}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeat}")
+    print(
+        f"image {args.size}x{args.size} uint16, device {args.device}, {mode}, "
+        f"weights {args.weights or 'bundled'}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeat}"
+    )
     print(f"segment_nuclei: {total / mp:.2f} s/MP  ({int(labels.max())} nuclei)")
     print(f"  network:         {net / mp:.2f} s/MP  ({100 * net / total:.0f} %)")
     rest = total - net

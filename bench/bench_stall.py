@@ -82,9 +82,12 @@ def main() -> None:
         widget.run()
         spin(lambda: not widget._session.running and widget._segment.enabled)
         worst, when = max(ticks.gaps)
-        print(f"run {run} ({args.size}², {time.perf_counter() - t0:.1f} s with 1 s after): "
-              f"longest event-loop stall {1000 * worst:.0f} ms (goal ≤ {GOAL_MS:.0f} ms), "
-              f"ending {when - t0:.1f} s after the click · {widget._status.value}", flush=True)
+        print(
+            f"run {run} ({args.size}², {time.perf_counter() - t0:.1f} s with 1 s after): "
+            f"longest event-loop stall {1000 * worst:.0f} ms (goal ≤ {GOAL_MS:.0f} ms), "
+            f"ending {when - t0:.1f} s after the click · {widget._status.value}",
+            flush=True,
+        )
     viewer.close()
 
 

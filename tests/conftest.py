@@ -29,7 +29,8 @@ def _no_torch_dynamo_here():
     before = "torch._dynamo" in sys.modules
     yield
     assert before or "torch._dynamo" not in sys.modules, (
-        "this test imported torch._dynamo into the pytest process: run it in a subprocess")
+        "this test imported torch._dynamo into the pytest process: run it in a subprocess"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +67,10 @@ def read_only_dir() -> Path:
             return folder
         os.close(fd)
         os.remove(probe)
-    pytest.skip("no read-only folder here: /sys and /proc accept new files (tests run as root, "
-                "so chmod cannot make one)")
+    pytest.skip(
+        "no read-only folder here: /sys and /proc accept new files (tests run as root, "
+        "so chmod cannot make one)"
+    )
 
 
 class Disk:

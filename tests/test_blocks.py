@@ -179,8 +179,9 @@ def test_dask_and_zarr_sources_give_the_same_labels(image512, settings512, tmp_p
     run = dict(block_size=128, margin=32, settings=settings512)
     expected, _ = segment_blocks(image, **run)
     lazy, _ = segment_blocks(da.from_array(image, chunks=100), **run)
-    z = zarr.open_array(str(tmp_path / "in.zarr"), mode="w", shape=image.shape, chunks=(100, 100),
-                        dtype=image.dtype)
+    z = zarr.open_array(
+        str(tmp_path / "in.zarr"), mode="w", shape=image.shape, chunks=(100, 100), dtype=image.dtype
+    )
     z[:] = image
     on_disk, _ = segment_blocks(as_image2d(z), **run)
     np.testing.assert_array_equal(lazy, expected)
@@ -192,11 +193,15 @@ def test_segment_large_writes_files(image512, tmp_path, suffix):
     image = image512[0][:256, :256]
     source = tmp_path / "big.tif"
     tifffile.imwrite(source, image, tile=(128, 128))
-    result = segment_large(source, tmp_path / f"labels{suffix}", block_size=128, margin=32,
-                           device="cpu")
+    result = segment_large(
+        source, tmp_path / f"labels{suffix}", block_size=128, margin=32, device="cpu"
+    )
     expected, count = segment_blocks(image, block_size=128, margin=32, settings=result.settings)
-    readers = {".tif": tifffile.imread, ".npy": np.load,
-               ".zarr": lambda p: zarr.open_array(str(p), mode="r")[:]}
+    readers = {
+        ".tif": tifffile.imread,
+        ".npy": np.load,
+        ".zarr": lambda p: zarr.open_array(str(p), mode="r")[:],
+    }
     written = readers[suffix](result.output)
     assert written.dtype == np.uint32 and result.count == count > 20
     np.testing.assert_array_equal(written, expected)
@@ -205,11 +210,13 @@ def test_segment_large_writes_files(image512, tmp_path, suffix):
 def test_ome_zarr_input_with_a_channel(image512, tmp_path):
     image = image512[0]
     group = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w", zarr_format=2)
-    arr = group.create_array("0", shape=(1, 2, 1) + image.shape, chunks=(1, 1, 1, 128, 128),
-                             dtype=image.dtype)
+    arr = group.create_array(
+        "0", shape=(1, 2, 1) + image.shape, chunks=(1, 1, 1, 128, 128), dtype=image.dtype
+    )
     arr[0, 1, 0] = image
-    group.attrs["multiscales"] = [{"axes": [{"name": n} for n in "tczyx"],
-                                   "datasets": [{"path": "0"}]}]
+    group.attrs["multiscales"] = [
+        {"axes": [{"name": n} for n in "tczyx"], "datasets": [{"path": "0"}]}
+    ]
     view = open_source(tmp_path / "img.ome.zarr", channel=1)
     np.testing.assert_array_equal(np.asarray(view), image)
     with pytest.raises(ValueError, match="choose one"):
@@ -244,8 +251,9 @@ def test_cli_segment_large(image512, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     out = tmp_path / "labels.tif"
-    args = parser.parse_args([str(source), "-o", str(out), "--block-size", "128",
-                              "--margin", "32", "--device", "cpu"])
+    args = parser.parse_args(
+        [str(source), "-o", str(out), "--block-size", "128", "--margin", "32", "--device", "cpu"]
+    )
     assert run(args) == 0
     assert "nuclei" in capsys.readouterr().out and tifffile.imread(out).max() > 20
     bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(tmp_path / "new.tif")])
@@ -275,5 +283,6 @@ def test_stopping_a_threaded_run_returns_at_once(image512, settings512):
             raise Stop
 
     with pytest.raises(Stop):
-        segment_blocks(image512[0], block_size=128, settings=settings512, workers=2,
-                       progress=progress)
+        segment_blocks(
+            image512[0], block_size=128, settings=settings512, workers=2, progress=progress
+        )

@@ -67,9 +67,10 @@ def test_bundled_models_by_name():
     assert {value for _, value in MODEL_CHOICES} == {"general", "stained"}
     general, stained = load_model("general"), load_model("stained")
     assert general.config == stained.config and stained.meta["diameter"] == 16
-    assert not all(torch.equal(a, b) for a, b in zip(general.state_dict().values(),
-                                                       stained.state_dict().values(),
-                                                       strict=True))
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(general.state_dict().values(), stained.state_dict().values(), strict=True)
+    )
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         load_model("no-such-model")
 

@@ -23,8 +23,18 @@ def image_folder(tmp_path):
 
 def test_segment_folder_end_to_end(image_folder, tmp_path, capsys, tiny_weights):
     out = tmp_path / "out"
-    code = main(["segment", str(image_folder), "--output", str(out), "--device", "cpu",
-                 "--weights", tiny_weights])
+    code = main(
+        [
+            "segment",
+            str(image_folder),
+            "--output",
+            str(out),
+            "--device",
+            "cpu",
+            "--weights",
+            tiny_weights,
+        ]
+    )
     assert code == 1  # the broken file fails, the rest are written
     captured = capsys.readouterr()
     assert "broken.tif" in captured.err and "cannot read" in captured.err
@@ -38,8 +48,22 @@ def test_segment_folder_end_to_end(image_folder, tmp_path, capsys, tiny_weights)
 
 def test_all_good_inputs_exit_zero(image_folder, tmp_path, tiny_weights):
     (image_folder / "broken.tif").unlink()
-    assert main(["segment", str(image_folder / "grey16.tif"), "-o", str(tmp_path / "o"),
-                 "--weights", tiny_weights, "--no-split", "--threshold", "0.3"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(image_folder / "grey16.tif"),
+                "-o",
+                str(tmp_path / "o"),
+                "--weights",
+                tiny_weights,
+                "--no-split",
+                "--threshold",
+                "0.3",
+            ]
+        )
+        == 0
+    )
 
 
 def test_output_that_is_a_file_is_refused(image_folder, tmp_path, capsys):
@@ -51,8 +75,9 @@ def test_output_that_is_a_file_is_refused(image_folder, tmp_path, capsys):
 
 def test_empty_folder_and_missing_input(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    code = main(["segment", str(tmp_path / "empty"), str(tmp_path / "nope.tif"),
-                 "-o", str(tmp_path / "o")])
+    code = main(
+        ["segment", str(tmp_path / "empty"), str(tmp_path / "nope.tif"), "-o", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "holds no" in err and "no such file" in err
 

@@ -111,16 +111,18 @@ def test_a_huge_header_is_refused_before_reading(tmp_path, tiny_weights, capsys,
 
     monkeypatch.setattr(tifffile.TiffFile, "asarray", guarded)
     out = tmp_path / "out"
-    code = _segment(tiny_weights, str(tmp_path / "huge.tif"), str(tmp_path / "small.tif"),
-                    "-o", str(out))
+    code = _segment(
+        tiny_weights, str(tmp_path / "huge.tif"), str(tmp_path / "small.tif"), "-o", str(out)
+    )
     err = capsys.readouterr().err
     assert code == 1 and "segment-large" in err and "huge.tif" in err
     assert [p.name for p in out.iterdir()] == ["small.tif"]
 
 
 @pytest.mark.parametrize("error", [RuntimeError("CUDA error: out of memory"), MemoryError()])
-def test_one_failing_file_does_not_end_the_batch(tmp_path, tiny_weights, capsys, monkeypatch,
-                                                 error):
+def test_one_failing_file_does_not_end_the_batch(
+    tmp_path, tiny_weights, capsys, monkeypatch, error
+):
     for name in ("a", "b", "c"):
         tifffile.imwrite(tmp_path / f"{name}.tif", _image())
     real = _api.predict
@@ -141,13 +143,20 @@ def test_one_failing_file_does_not_end_the_batch(tmp_path, tiny_weights, capsys,
     assert sorted(p.name for p in out.iterdir()) == ["a.tif", "c.tif"]
 
 
-@pytest.mark.parametrize("setting", [["--threshold", "1.5"], ["--min-size", "-1"],
-                                     ["--weights", "no-such-weights.pt"]])
-def test_settings_that_cannot_work_are_refused_up_front(tmp_path, tiny_weights, capsys,
-                                                        setting):
+@pytest.mark.parametrize(
+    "setting", [["--threshold", "1.5"], ["--min-size", "-1"], ["--weights", "no-such-weights.pt"]]
+)
+def test_settings_that_cannot_work_are_refused_up_front(tmp_path, tiny_weights, capsys, setting):
     tifffile.imwrite(tmp_path / "raw.tif", _image())
-    argv = ["segment", str(tmp_path / "raw.tif"), "-o", str(tmp_path / "out"), "--device",
-            "cpu", *setting]
+    argv = [
+        "segment",
+        str(tmp_path / "raw.tif"),
+        "-o",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+        *setting,
+    ]
     assert main(argv if "--weights" in setting else [*argv, "--weights", tiny_weights]) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -42,21 +42,24 @@ def expected(image):
 def test_blocks_on_the_cluster_match_one_process(client, image, expected):
     settings, labels = expected
     done = []
-    out, count = segment_blocks_distributed(client, image, settings=settings, window=2,
-                                            progress=lambda d, t: done.append(d), **RUN)
+    out, count = segment_blocks_distributed(
+        client, image, settings=settings, window=2, progress=lambda d, t: done.append(d), **RUN
+    )
     np.testing.assert_array_equal(out, labels)
     assert count == int(labels.max()) and done == [1, 2, 3, 4]
 
 
 def test_dask_and_path_sources_on_the_cluster(client, image, expected, tmp_path):
     settings, labels = expected
-    lazy, _ = segment_blocks_distributed(client, da.from_array(image, chunks=100),
-                                         settings=settings, **RUN)
+    lazy, _ = segment_blocks_distributed(
+        client, da.from_array(image, chunks=100), settings=settings, **RUN
+    )
     np.testing.assert_array_equal(lazy, labels)
     path = tmp_path / "big.tif"
     tifffile.imwrite(path, image, tile=(64, 64))
-    from_file, _ = segment_blocks_distributed(client, PathSource(str(path)), settings=settings,
-                                              **RUN)
+    from_file, _ = segment_blocks_distributed(
+        client, PathSource(str(path)), settings=settings, **RUN
+    )
     np.testing.assert_array_equal(from_file, labels)
 
 
@@ -67,8 +70,14 @@ def test_a_folder_one_task_per_image(client, tmp_path):
     for name, img in images.items():
         tifffile.imwrite(folder / f"{name}.tif", img)
     done = []
-    results = segment_files(client, [folder, tmp_path / "missing"], tmp_path / "out",
-                            progress=lambda d, t: done.append(t), device="cpu", min_size=12)
+    results = segment_files(
+        client,
+        [folder, tmp_path / "missing"],
+        tmp_path / "out",
+        progress=lambda d, t: done.append(t),
+        device="cpu",
+        min_size=12,
+    )
     assert [r.error is None for r in results] == [True, True, True, False]
     assert done == [3, 3, 3]
     for r in results[:3]:
@@ -83,8 +92,9 @@ def test_files_on_the_cluster_never_lose_an_output(client, tmp_path):
     for folder in ("d1", "d2"):
         (tmp_path / folder).mkdir()
         tifffile.imwrite(tmp_path / folder / "x.tif", synthetic_nuclei((64, 64), seed=1)[0])
-    results = segment_files(client, [tmp_path / "d1", tmp_path / "d2"], tmp_path / "out",
-                            device="cpu")
+    results = segment_files(
+        client, [tmp_path / "d1", tmp_path / "d2"], tmp_path / "out", device="cpu"
+    )
     assert sorted(r.output.split("/")[-1] for r in results) == ["d1_x.tif", "d2_x.tif"]
     from napari_unet_nuclei._outputs import UnsafeOutputError
 

@@ -22,8 +22,9 @@ SIZE = 144  # the smallest input the package allows (stride 16, halo 64)
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled general model, exported with a small test image."""
-    return export_bioimageio("general", tmp_path_factory.mktemp("pkg") / "general.zip",
-                             test_size=SIZE)
+    return export_bioimageio(
+        "general", tmp_path_factory.mktemp("pkg") / "general.zip", test_size=SIZE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +32,19 @@ def finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random model with a fine-tune card, exported."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("mine")
-    save_weights(UNet(UNetConfig(base=4, depth=2)).eval(), folder / "mine.pt",
-                 {"diameter": 16.0, "base": "/home/someone/models/mine-v1.pt", "images": 2,
-                  "nuclei": 31, "finetune_steps": 80, "holdout_ap50": 0.71,
-                  "base_holdout_ap50": 0.64})
+    save_weights(
+        UNet(UNetConfig(base=4, depth=2)).eval(),
+        folder / "mine.pt",
+        {
+            "diameter": 16.0,
+            "base": "/home/someone/models/mine-v1.pt",
+            "images": 2,
+            "nuclei": 31,
+            "finetune_steps": 80,
+            "holdout_ap50": 0.71,
+            "base_holdout_ap50": 0.64,
+        },
+    )
     return export_bioimageio(folder / "mine.pt", folder / "mine.zip", test_size=SIZE)
 
 
@@ -58,8 +68,11 @@ def _no_network(*args: object, **kwargs: object) -> None:
 
 @pytest.mark.parametrize("which", ["package", "finetuned"])
 def test_packages_validate_offline(which, request, monkeypatch):
-    pytest.importorskip("bioimageio.spec", reason="bioimageio.spec (the 'export' extra) "
-                        "is not installed: the package cannot be validated")
+    pytest.importorskip(
+        "bioimageio.spec",
+        reason="bioimageio.spec (the 'export' extra) "
+        "is not installed: the package cannot be validated",
+    )
     path = request.getfixturevalue(which)
     monkeypatch.setattr(socket.socket, "connect", _no_network)
     assert validate_package(path) is None
@@ -100,8 +113,9 @@ def test_plugin_agrees_beyond_the_halo(unpacked):
 
 def test_state_dict_loads_into_the_architecture_file(unpacked):
     entry = _rdf(unpacked)["weights"]["pytorch_state_dict"]
-    net = load_architecture(unpacked / entry["architecture"]["source"],
-                            entry["architecture"]["kwargs"])
+    net = load_architecture(
+        unpacked / entry["architecture"]["source"], entry["architecture"]["kwargs"]
+    )
     state = torch.load(unpacked / entry["source"], map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
     norm = percentile_normalize(np.load(unpacked / "test_input.npy")[0, 0])
@@ -141,7 +155,10 @@ def test_missing_or_corrupt_weights_give_one_line(tmp_path, capsys, content):
 
 @pytest.mark.slow
 def test_bioimageio_core_reproduces_the_test_output(package):
-    core = pytest.importorskip("bioimageio.core", reason="bioimageio.core is not installed: "
-                               "the package is not run the way bioimage.io consumers run it")
+    core = pytest.importorskip(
+        "bioimageio.core",
+        reason="bioimageio.core is not installed: "
+        "the package is not run the way bioimage.io consumers run it",
+    )
     summary = core.test_model(str(package))
     assert summary.status == "passed", summary.format()

@@ -28,8 +28,9 @@ def test_pairs_come_to_the_model_scale_and_holdout_is_a_band():
     assert held.targets.shape[1:] == held.labels.shape == held.norm.shape
 
 
-@pytest.mark.parametrize("labels, match", [(np.zeros((10, 10), int), "fit"),
-                                           (np.zeros((64, 64), int), "no nuclei")])
+@pytest.mark.parametrize(
+    "labels, match", [(np.zeros((10, 10), int), "fit"), (np.zeros((64, 64), int), "no nuclei")]
+)
 def test_bad_labels_are_refused(labels, match):
     image, _ = synthetic_nuclei((64, 64), seed=0)
     with pytest.raises(ValueError, match=match):
@@ -66,16 +67,21 @@ print(json.dumps(dict(path=None if r.path is None else str(r.path), score=r.scor
 
 
 def _finetune_in_child(**options) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(options)],
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(options)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_no_model_is_written_when_it_does_not_beat_the_base(tmp_path):
-    result = _finetune_in_child(shape=[160, 160], seed=2, rings=False, steps=2, lr=0.0,
-                                output=str(tmp_path / "m.pt"))
+    result = _finetune_in_child(
+        shape=[160, 160], seed=2, rings=False, steps=2, lr=0.0, output=str(tmp_path / "m.pt")
+    )
     assert result["path"] is None and not (tmp_path / "m.pt").exists()
     assert result["score"] == result["base_score"]
 
@@ -83,8 +89,9 @@ def test_no_model_is_written_when_it_does_not_beat_the_base(tmp_path):
 @pytest.mark.slow
 def test_finetune_learns_a_new_look(tmp_path):
     """Nuclei drawn as rings (bright rim, dark inside) fool the base model; a fine-tune helps."""
-    result = _finetune_in_child(shape=[256, 256], seed=5, rings=True, steps=120, lr=3e-4,
-                                output=str(tmp_path / "m.pt"))
+    result = _finetune_in_child(
+        shape=[256, 256], seed=5, rings=True, steps=120, lr=3e-4, output=str(tmp_path / "m.pt")
+    )
     assert result["first"] == [1, 120]
     assert result["path"] == str(tmp_path / "m.pt") and result["score"] > result["base_score"]
     model = load_model(str(tmp_path / "m.pt"))

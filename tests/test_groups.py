@@ -14,5 +14,8 @@ def test_groups_follow_size_kind_and_nucleus_size():
 
 
 def test_group_sizes_largest_first():
-    assert list(group_sizes(["a", "b", "b", "c", "b", "a"]).items()) == [("b", 3), ("a", 2),
-                                                                       ("c", 1)]
+    assert list(group_sizes(["a", "b", "b", "c", "b", "a"]).items()) == [
+        ("b", 3),
+        ("a", 2),
+        ("c", 1),
+    ]

@@ -28,8 +28,7 @@ print("DYNAMO:", "torch._dynamo" in sys.modules)
 
 
 def test_package_api_and_cli_need_no_napari_and_no_qt():
-    run = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "GUI: []" in run.stdout
     assert "DYNAMO: False" in run.stdout  # the API is what the widget runs inside napari

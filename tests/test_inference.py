@@ -18,7 +18,7 @@ def test_tile_grid_covers_the_image_once_with_equal_tiles():
     cover = np.zeros((96, 160), int)
     for y, x, th, tw in grid:
         assert (th, tw) == (48, 64)
-        cover[y:y + th, x:x + tw] += 1
+        cover[y : y + th, x : x + tw] += 1
     assert cover.min() >= 1
 
 
@@ -30,8 +30,22 @@ def test_any_size_gives_maps_of_the_same_size(tiny_weights, shape):
     assert 0 <= pred.foreground.min() and pred.foreground.max() <= 1
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int8, np.int16, np.int32,
-                                   np.int64, np.float16, np.float32, np.float64, bool])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.float16,
+        np.float32,
+        np.float64,
+        bool,
+    ],
+)
 def test_dtypes_are_accepted(tiny_weights, synthetic, dtype):
     image = synthetic[0][:64, :64]
     image = image > image.mean() if dtype is bool else (image / image.max() * 200).astype(dtype)
@@ -56,8 +70,15 @@ def test_unusable_shapes_are_clear_errors(tiny_weights, shape):
 
 def test_progress_reports_every_tile_and_can_cancel(tiny_weights, synthetic):
     seen = []
-    predict(synthetic[0], "cpu", tiny_weights, diameter=None, tile_size=64, batch_size=2,
-            progress=lambda d, t: seen.append((d, t)))
+    predict(
+        synthetic[0],
+        "cpu",
+        tiny_weights,
+        diameter=None,
+        tile_size=64,
+        batch_size=2,
+        progress=lambda d, t: seen.append((d, t)),
+    )
     assert seen[-1] == (16, 16) and len(seen) == 8
 
     class Stop(Exception):

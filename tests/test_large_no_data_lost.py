@@ -28,14 +28,30 @@ def image() -> np.ndarray:
 
 
 def _large(tiny_weights: str, source, output, *extra: str) -> int:
-    return main(["segment-large", str(source), "-o", str(output), "--device", "cpu",
-                 "--weights", tiny_weights, "--block-size", "96", "--margin", "32", *extra])
+    return main(
+        [
+            "segment-large",
+            str(source),
+            "-o",
+            str(output),
+            "--device",
+            "cpu",
+            "--weights",
+            tiny_weights,
+            "--block-size",
+            "96",
+            "--margin",
+            "32",
+            *extra,
+        ]
+    )
 
 
 def _earlier_output(path) -> bytes:
     """A label file as an earlier run of ours wrote it."""
-    tifffile.imwrite(path, np.arange(64, dtype=np.uint32).reshape(8, 8),
-                     software="napari-unet-nuclei")
+    tifffile.imwrite(
+        path, np.arange(64, dtype=np.uint32).reshape(8, 8), software="napari-unet-nuclei"
+    )
     return path.read_bytes()
 
 
@@ -50,8 +66,9 @@ def test_a_tiff_is_never_written_over_itself(tmp_path, image, tiny_weights, caps
 
 def test_a_zarr_store_is_never_written_over_itself(tmp_path, image, tiny_weights, capsys):
     store = tmp_path / "p.zarr"
-    zarr.open_array(str(store), mode="w", shape=image.shape, dtype=image.dtype,
-                    zarr_format=2)[:] = image
+    zarr.open_array(str(store), mode="w", shape=image.shape, dtype=image.dtype, zarr_format=2)[
+        :
+    ] = image
     code = _large(tiny_weights, store, store)
     np.testing.assert_array_equal(zarr.open_array(str(store), mode="r")[:], image)
     assert code == 2 and "would replace the input" in capsys.readouterr().err
@@ -68,19 +85,33 @@ def test_a_users_folder_is_never_emptied(tmp_path, image, tiny_weights, capsys, 
     assert code == 2 and "not written by" in capsys.readouterr().err
 
 
-def test_a_bad_block_size_is_refused_before_anything_is_written(tmp_path, image, tiny_weights,
-                                                                capsys):
+def test_a_bad_block_size_is_refused_before_anything_is_written(
+    tmp_path, image, tiny_weights, capsys
+):
     tifffile.imwrite(tmp_path / "a.tif", image)
     before = _earlier_output(tmp_path / "prev.tif")
-    code = main(["segment-large", str(tmp_path / "a.tif"), "-o", str(tmp_path / "prev.tif"),
-                 "--device", "cpu", "--weights", tiny_weights, "--block-size", "0"])
+    code = main(
+        [
+            "segment-large",
+            str(tmp_path / "a.tif"),
+            "-o",
+            str(tmp_path / "prev.tif"),
+            "--device",
+            "cpu",
+            "--weights",
+            tiny_weights,
+            "--block-size",
+            "0",
+        ]
+    )
     assert (tmp_path / "prev.tif").read_bytes() == before
     assert code == 2 and "block size" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".zarr"])
-def test_an_earlier_output_is_replaced_whole_only_with_overwrite(tmp_path, image, tiny_weights,
-                                                                  suffix):
+def test_an_earlier_output_is_replaced_whole_only_with_overwrite(
+    tmp_path, image, tiny_weights, suffix
+):
     tifffile.imwrite(tmp_path / "a.tif", image)
     out = tmp_path / f"labels{suffix}"
     assert _large(tiny_weights, tmp_path / "a.tif", out) == 0
@@ -89,8 +120,9 @@ def test_an_earlier_output_is_replaced_whole_only_with_overwrite(tmp_path, image
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", out.name]
 
 
-def test_a_failure_mid_run_keeps_the_old_output_and_leaves_no_temporary(tmp_path, image,
-                                                                         tiny_weights):
+def test_a_failure_mid_run_keeps_the_old_output_and_leaves_no_temporary(
+    tmp_path, image, tiny_weights
+):
     from napari_unet_nuclei._cli_large import segment_large
 
     before = _earlier_output(tmp_path / "prev.tif")
@@ -100,8 +132,16 @@ def test_a_failure_mid_run_keeps_the_old_output_and_leaves_no_temporary(tmp_path
             raise RuntimeError("disk went away")
 
     with pytest.raises(RuntimeError, match="disk went away"):
-        segment_large(image, tmp_path / "prev.tif", block_size=96, margin=32, progress=progress,
-                      overwrite=True, device="cpu", weights=tiny_weights)
+        segment_large(
+            image,
+            tmp_path / "prev.tif",
+            block_size=96,
+            margin=32,
+            progress=progress,
+            overwrite=True,
+            device="cpu",
+            weights=tiny_weights,
+        )
     assert (tmp_path / "prev.tif").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["prev.tif"]
 
@@ -122,11 +162,31 @@ def test_an_interrupted_run_leaves_no_partial_file(tmp_path, tiny_weights, sig, 
     tifffile.imwrite(tmp_path / "big.tif", synthetic_nuclei((512, 512), seed=4)[0])
     out = tmp_path / "labels.tif"
     before = _earlier_output(out) if earlier else None
-    cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", "segment-large",
-           str(tmp_path / "big.tif"), "-o", str(out), "--block-size", "64", "--device", "cpu",
-           "--weights", tiny_weights, "--diameter", "none", *(["--overwrite"] if earlier else [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_unet_nuclei.cli",
+        "segment-large",
+        str(tmp_path / "big.tif"),
+        "-o",
+        str(out),
+        "--block-size",
+        "64",
+        "--device",
+        "cpu",
+        "--weights",
+        tiny_weights,
+        "--diameter",
+        "none",
+        *(["--overwrite"] if earlier else []),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         seen = _wait_for_a_block(proc)
         assert "block 1/" in seen, proc.stderr.read() if proc.poll() is not None else seen
@@ -134,8 +194,9 @@ def test_an_interrupted_run_leaves_no_partial_file(tmp_path, tiny_weights, sig, 
         proc.wait(60)
     finally:
         proc.kill()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"] + (["labels.tif"]
-                                                                         if earlier else [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"] + (
+        ["labels.tif"] if earlier else []
+    )
     assert (out.read_bytes() if earlier else None) == before
     assert proc.returncode == 130, proc.stderr.read()
 
@@ -162,12 +223,25 @@ def silent_peer():
         conn.close()
 
 
-def test_a_silent_scheduler_fails_within_the_timeout(tmp_path, image, tiny_weights,
-                                                     silent_peer):
+def test_a_silent_scheduler_fails_within_the_timeout(tmp_path, image, tiny_weights, silent_peer):
     tifffile.imwrite(tmp_path / "a.tif", image)
-    cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", "segment-large",
-           str(tmp_path / "a.tif"), "-o", str(tmp_path / "labels.tif"), "--device", "cpu",
-           "--weights", tiny_weights, "--scheduler", silent_peer, "--scheduler-timeout", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_unet_nuclei.cli",
+        "segment-large",
+        str(tmp_path / "a.tif"),
+        "-o",
+        str(tmp_path / "labels.tif"),
+        "--device",
+        "cpu",
+        "--weights",
+        tiny_weights,
+        "--scheduler",
+        silent_peer,
+        "--scheduler-timeout",
+        "2",
+    ]
     t0 = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and time.monotonic() - t0 < 60

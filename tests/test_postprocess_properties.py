@@ -9,8 +9,12 @@ from napari_unet_nuclei._postprocess import labels_from_maps
 
 maps = st.integers(4, 24).flatmap(
     lambda h: st.integers(4, 24).flatmap(
-        lambda w: st.tuples(arrays(np.float32, (h, w), elements=st.floats(0, 1, width=32)),
-                            arrays(np.float32, (h, w), elements=st.floats(0, 1, width=32)))))
+        lambda w: st.tuples(
+            arrays(np.float32, (h, w), elements=st.floats(0, 1, width=32)),
+            arrays(np.float32, (h, w), elements=st.floats(0, 1, width=32)),
+        )
+    )
+)
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.load_profile("ci")
 

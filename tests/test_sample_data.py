@@ -33,8 +33,9 @@ def test_sample_is_deterministic_and_varied():
 def test_sample_has_touching_nuclei():
     _, labels = synthetic_sample()
     right, down = labels[:, 1:] != labels[:, :-1], labels[1:] != labels[:-1]
-    touching = ((labels[:, 1:] > 0) & (labels[:, :-1] > 0) & right).any() or \
-        ((labels[1:] > 0) & (labels[:-1] > 0) & down).any()
+    touching = ((labels[:, 1:] > 0) & (labels[:, :-1] > 0) & right).any() or (
+        (labels[1:] > 0) & (labels[:-1] > 0) & down
+    ).any()
     assert touching
 
 

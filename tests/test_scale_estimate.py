@@ -64,15 +64,27 @@ def _stained(image: np.ndarray) -> np.ndarray:
     return (255 * (1 - ink[..., None] * np.array([0.5, 0.7, 0.3]))).astype(np.uint8)
 
 
-LOOKS = {"plain": lambda img, truth, zoom: img,
-         "textured": lambda img, truth, zoom: _chromatin(img, truth, seed=int(zoom)),
-         "colour": lambda img, truth, zoom: _stained(img)}
+LOOKS = {
+    "plain": lambda img, truth, zoom: img,
+    "textured": lambda img, truth, zoom: _chromatin(img, truth, seed=int(zoom)),
+    "colour": lambda img, truth, zoom: _stained(img),
+}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("zoom", "look"), [
-    (0.5, "plain"), (2, "plain"), (4, "plain"), (6, "plain"),
-    (3, "textured"), (4, "textured"), (6, "textured"), (3, "colour")])
+@pytest.mark.parametrize(
+    ("zoom", "look"),
+    [
+        (0.5, "plain"),
+        (2, "plain"),
+        (4, "plain"),
+        (6, "plain"),
+        (3, "textured"),
+        (4, "textured"),
+        (6, "textured"),
+        (3, "colour"),
+    ],
+)
 def test_auto_size_from_half_to_six_times(zoom, look):
     """Synthetic nuclei of ~13 px magnified 0.5x-6x (6-75 px): plain, textured (with one
     nucleus in eight 4x brighter) and as stained colour images.

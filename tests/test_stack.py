@@ -29,18 +29,21 @@ def ids(labels: np.ndarray) -> set[int]:
     return set(np.unique(labels).tolist()) - {0}
 
 
-@pytest.mark.parametrize(("shape", "axes", "ambiguous"), [
-    ((512, 512), "YX", False),
-    ((512, 512, 3), "YXC", False),
-    ((512, 512, 4), "YXC", False),
-    ((3, 512, 512), "CYX", True),
-    ((2, 512, 512), "CYX", True),
-    ((10, 256, 256), "ZYX", False),
-    ((10, 256, 256, 3), "ZYXC", False),
-    ((10, 3, 256, 256), "ZCYX", True),
-    ((5, 10, 256, 256), "TZYX", True),
-    ((512, 3, 3), "YXC", True),
-])
+@pytest.mark.parametrize(
+    ("shape", "axes", "ambiguous"),
+    [
+        ((512, 512), "YX", False),
+        ((512, 512, 3), "YXC", False),
+        ((512, 512, 4), "YXC", False),
+        ((3, 512, 512), "CYX", True),
+        ((2, 512, 512), "CYX", True),
+        ((10, 256, 256), "ZYX", False),
+        ((10, 256, 256, 3), "ZYXC", False),
+        ((10, 3, 256, 256), "ZCYX", True),
+        ((5, 10, 256, 256), "TZYX", True),
+        ((512, 3, 3), "YXC", True),
+    ],
+)
 def test_guess_axes(shape, axes, ambiguous):
     guess = guess_axes(shape)
     assert (guess.axes, guess.ambiguous) == (axes, ambiguous)
@@ -62,10 +65,15 @@ def test_ambiguous_shape_raises_with_the_guess():
     assert resolve_axes((3, 64, 64), "zyx") == "ZYX"
 
 
-@pytest.mark.parametrize(("axes", "ndim", "match"), [
-    ("YX", 3, "array has 3"), ("ZZX", 3, "at most once"), ("TZX", 3, "Y and X"),
-    ("QYX", 3, "letters"),
-])
+@pytest.mark.parametrize(
+    ("axes", "ndim", "match"),
+    [
+        ("YX", 3, "array has 3"),
+        ("ZZX", 3, "at most once"),
+        ("TZX", 3, "Y and X"),
+        ("QYX", 3, "letters"),
+    ],
+)
 def test_check_axes_rejects(axes, ndim, match):
     with pytest.raises(ValueError, match=match):
         check_axes(axes, ndim)
@@ -171,8 +179,8 @@ def test_match_labels_is_one_to_one_best_first():
     prev[2:8, 2:8] = 1
     prev[12:18, 12:18] = 2
     cur = np.zeros_like(prev)
-    cur[2:8, 3:8] = 5   # IoU 30/36 with 1
-    cur[2:8, 2:3] = 6   # IoU 6/36 with 1: below the threshold
+    cur[2:8, 3:8] = 5  # IoU 30/36 with 1
+    cur[2:8, 2:3] = 6  # IoU 6/36 with 1: below the threshold
     cur[12:15, 12:18] = 7  # IoU 0.5 with 2
     cur[15:18, 12:17] = 8  # IoU 15/36 with 2, loses to 7
     assert match_labels(prev, cur, 0.3) == {5: 1, 7: 2}

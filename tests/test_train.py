@@ -35,15 +35,38 @@ def _fake_data(root):
 
 def cli(args: list[str]) -> subprocess.CompletedProcess:
     """Run ``napari-unet-nuclei ARGS`` in a fresh Python process (its log is on stderr)."""
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def _train_run(root, tmp_path, steps, *extra) -> subprocess.CompletedProcess:
-    return cli(["train", "--data", str(root), "--steps", str(steps), "--batch", "2",
-                "--crop", "32", "--base", "4", "--depth", "2", "--checkpoint-every", "2",
-                "--log-every", "1", "--run-dir", str(tmp_path / "run"),
-                "--output", str(tmp_path / "w.pt"), *extra])
+    return cli(
+        [
+            "train",
+            "--data",
+            str(root),
+            "--steps",
+            str(steps),
+            "--batch",
+            "2",
+            "--crop",
+            "32",
+            "--base",
+            "4",
+            "--depth",
+            "2",
+            "--checkpoint-every",
+            "2",
+            "--log-every",
+            "1",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--output",
+            str(tmp_path / "w.pt"),
+            *extra,
+        ]
+    )
 
 
 def _train(root, tmp_path, steps) -> int:
@@ -82,9 +105,23 @@ def test_init_starts_from_given_weights(tmp_path):
     root = tmp_path / "data"
     _fake_data(root)
     assert _train(root, tmp_path, 2) == 0
-    args = ["train", "--data", str(root), "--steps", "1", "--batch", "2", "--crop", "32",
-            "--run-dir", str(tmp_path / "run2"), "--output", str(tmp_path / "w2.pt"),
-            "--init", str(tmp_path / "w.pt")]
+    args = [
+        "train",
+        "--data",
+        str(root),
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--crop",
+        "32",
+        "--run-dir",
+        str(tmp_path / "run2"),
+        "--output",
+        str(tmp_path / "w2.pt"),
+        "--init",
+        str(tmp_path / "w.pt"),
+    ]
     refused = cli(args)  # default base/depth differ from the tiny weights
     assert refused.returncode != 0
     assert "ValueError: --init weights" in refused.stderr
@@ -103,10 +140,25 @@ def test_worker_processes_give_the_same_batches():
     from napari_unet_nuclei.train import step_batches
 
     images = [synthetic_nuclei((64, 64), seed=s) for s in range(2)]
-    data = TrainingSet([normalize_image(i) for i, _ in images], [targets(lab) for _, lab in images],
-                       np.array([0.5, 0.5]), np.array([14.0, 14.0]))
-    args = argparse.Namespace(steps=5, seed=1, batch=2, crop=32, zoom_min=0.5, zoom_max=2.0,
-                              diameter=0.0, blur=True, strong=True, workers=0, device="cpu")
+    data = TrainingSet(
+        [normalize_image(i) for i, _ in images],
+        [targets(lab) for _, lab in images],
+        np.array([0.5, 0.5]),
+        np.array([14.0, 14.0]),
+    )
+    args = argparse.Namespace(
+        steps=5,
+        seed=1,
+        batch=2,
+        crop=32,
+        zoom_min=0.5,
+        zoom_max=2.0,
+        diameter=0.0,
+        blur=True,
+        strong=True,
+        workers=0,
+        device="cpu",
+    )
     alone = list(step_batches(data, args, start=1))
     args.workers = 2
     pooled = list(step_batches(data, args, start=1))

@@ -21,8 +21,20 @@ from napari_unet_nuclei._synthetic import synthetic_nuclei
 from napari_unet_nuclei.cli import main
 
 CLI = "import sys; from napari_unet_nuclei.cli import main; sys.exit(main(sys.argv[1:]))"
-TINY = ["--steps", "1", "--batch", "1", "--crop", "32", "--base", "4", "--depth", "2",
-        "--log-every", "1"]
+TINY = [
+    "--steps",
+    "1",
+    "--batch",
+    "1",
+    "--crop",
+    "32",
+    "--base",
+    "4",
+    "--depth",
+    "2",
+    "--log-every",
+    "1",
+]
 
 
 def _data(root: Path, shapes=((64, 80), (64, 80))) -> Path:
@@ -33,8 +45,9 @@ def _data(root: Path, shapes=((64, 80), (64, 80))) -> Path:
         img, lab = synthetic_nuclei(shape, seed=i)
         iio.imwrite(root / "images" / f"im{i}.png", (img / img.max() * 255).astype(np.uint8))
         tifffile.imwrite(root / "labels" / f"im{i}.tif", lab)
-        rows.append(f"im{i}\t{shape[0]}x{shape[1]}\t{lab.max()}\tfluorescence\t"
-                    f"{'val' if i else 'train'}")
+        rows.append(
+            f"im{i}\t{shape[0]}x{shape[1]}\t{lab.max()}\tfluorescence\t{'val' if i else 'train'}"
+        )
     (root / "index.tsv").write_text("\n".join(rows) + "\n")
     return root
 
@@ -63,8 +76,18 @@ def test_output_inside_the_package_is_refused(tmp_path, capsys, where):
     package = Path(napari_unet_nuclei.__file__).parent
     target = (package if where == "package" else package / "weights") / "issue10-never.pt"
     try:
-        code = main(["train", "--data", str(_data(tmp_path / "data")), "--output", str(target),
-                     "--run-dir", str(tmp_path / "run"), *TINY])
+        code = main(
+            [
+                "train",
+                "--data",
+                str(_data(tmp_path / "data")),
+                "--output",
+                str(target),
+                "--run-dir",
+                str(tmp_path / "run"),
+                *TINY,
+            ]
+        )
         assert not target.exists()
     finally:
         target.unlink(missing_ok=True)
@@ -93,8 +116,18 @@ def test_a_run_dir_holding_other_files_is_refused(tmp_path, capsys):
     data = _data(tmp_path / "data")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "done.json").write_text("my notes")
-    code = main(["train", "--data", str(data), "--run-dir", str(tmp_path / "mine"),
-                 "--output", str(tmp_path / "w.pt"), *TINY])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--run-dir",
+            str(tmp_path / "mine"),
+            "--output",
+            str(tmp_path / "w.pt"),
+            *TINY,
+        ]
+    )
     assert (tmp_path / "mine" / "done.json").read_text() == "my notes"
     assert code == 2 and "holds other files" in capsys.readouterr().err
 
@@ -122,8 +155,11 @@ BROKEN = ["no index", "garbled index", "missing columns", "empty split", "missin
 def test_a_bad_data_folder_is_one_line(tmp_path, tiny_weights, capsys, how, command):
     data = _data(tmp_path / "data")
     _break(data, how)
-    extra = (["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
-             if command == "train" else ["--weights", tiny_weights, "--device", "cpu"])
+    extra = (
+        ["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
+        if command == "train"
+        else ["--weights", tiny_weights, "--device", "cpu"]
+    )
     assert main([command, "--data", str(data), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
@@ -136,8 +172,11 @@ def test_labels_of_another_shape_are_refused(tmp_path, tiny_weights, capsys, com
     for i in range(2):  # labels cut to a shape that differs from the image's
         path = data / "labels" / f"im{i}.tif"
         tifffile.imwrite(path, tifffile.imread(path)[:60, :70])
-    extra = (["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
-             if command == "train" else ["--weights", tiny_weights, "--device", "cpu"])
+    extra = (
+        ["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
+        if command == "train"
+        else ["--weights", tiny_weights, "--device", "cpu"]
+    )
     assert main([command, "--data", str(data), *extra]) == 2
     err = capsys.readouterr().err
     assert "do not match the image" in err and err.count("\n") == 1

@@ -19,7 +19,7 @@ def _labels(dtype=np.uint16, n: int = 40, seed: int = 0) -> np.ndarray:
     labels = np.zeros((64, 80), dtype)
     for value in range(1, n + 1):
         y, x = rng.integers(0, 60), rng.integers(0, 76)
-        labels[y:y + 4, x:x + 4] = value
+        labels[y : y + 4, x : x + 4] = value
     return labels
 
 
@@ -122,8 +122,7 @@ def test_napari_save_selected_layers_uses_the_plugin(tmp_path):
 
     npe2.PluginManager.instance().discover()  # a viewer does this; here there is none
     layer = napari.layers.Labels(_labels(np.int32), name="nuclei")
-    [path] = napari.save_layers(str(tmp_path / "nuclei.tif"), [layer],
-                                plugin="napari-unet-nuclei")
+    [path] = napari.save_layers(str(tmp_path / "nuclei.tif"), [layer], plugin="napari-unet-nuclei")
     with tifffile.TiffFile(path) as tif:
         assert tif.is_imagej
         assert np.array_equal(tif.asarray(), layer.data)
@@ -134,11 +133,13 @@ def test_writer_module_imports_no_napari_or_qt():
     import inspect
 
     tree = ast.parse(inspect.getsource(_writer))
-    names = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-             for a in n.names} | {n.module for n in ast.walk(tree)
-                                  if isinstance(n, ast.ImportFrom) and n.module}
-    assert not any(name.split(".")[0] in ("napari", "qtpy", "PyQt5", "magicgui")
-                   for name in names)
+    names = {
+        a.name
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    } | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(name.split(".")[0] in ("napari", "qtpy", "PyQt5", "magicgui") for name in names)
 
 
 def test_stack_saves_as_one_tiff_plane_per_image_with_per_plane_csv(tmp_path):
@@ -173,5 +174,6 @@ def test_ids_past_uint32_are_relabelled_never_wrapped(tmp_path, save):
     else:
         path = write_tiff(tmp_path / "big_ids.tif", labels)
     back = tifffile.imread(path)
-    assert np.array_equal(back, np.select([labels == 3, labels == 2**33, labels > 2**33],
-                                          [1, 2, 3]))
+    assert np.array_equal(
+        back, np.select([labels == 3, labels == 2**33, labels > 2**33], [1, 2, 3])
+    )

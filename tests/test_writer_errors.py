@@ -26,7 +26,7 @@ from napari_unet_nuclei._writer import (
 def _labels() -> np.ndarray:
     labels = np.zeros((64, 80), np.uint16)
     for value in range(1, 30):
-        labels[2 * value:2 * value + 2, value:value + 40] = value
+        labels[2 * value : 2 * value + 2, value : value + 40] = value
     return labels
 
 

@@ -3,6 +3,8 @@
 from ._api import Prediction, predict, segment_nuclei
 from ._blocks import segment_blocks
 from ._device import available_devices
+from ._export import export_bioimageio
+from ._finetune import FinetuneResult, finetune
 from ._stack import AmbiguousAxesError, guess_axes, segment_stack
 
 try:  # written from the git tag by setuptools-scm at install time (editable installs too)
@@ -13,7 +15,10 @@ __all__ = [
     "AmbiguousAxesError",
     "Prediction",
     "__version__",
+    "FinetuneResult",
     "available_devices",
+    "export_bioimageio",
+    "finetune",
     "guess_axes",
     "predict",
     "segment_blocks",

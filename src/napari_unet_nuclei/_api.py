@@ -69,8 +69,9 @@ class Prediction:
             return peaks_in_blocks(self.distance, self.expected_diameter, self.peak_step)
         return seed_peaks(self.distance, step=self.peak_step)
 
-    def labels(self, threshold: float | None = None, split: bool = True,
-               min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
+    def labels(
+        self, threshold: float | None = None, split: bool = True, min_size: int = DEFAULT_MIN_SIZE
+    ) -> np.ndarray:
         """Instance labels (uint16, or uint32 past 65,535 nuclei); no network call."""
         t = DEFAULT_THRESHOLD if threshold is None else float(threshold)
         key = (t, bool(split), int(min_size))
@@ -78,8 +79,10 @@ class Prediction:
             peaks = self.peaks if split else None
             maps = (self.foreground, self.distance, t, split, min_size, peaks)
             big = use_blocks(self.shape, self.expected_diameter)  # post-processed in threads
-            self._last[:] = [key, labels_in_blocks(*maps, self.expected_diameter) if big
-                             else labels_from_maps(*maps)]
+            self._last[:] = [
+                key,
+                labels_in_blocks(*maps, self.expected_diameter) if big else labels_from_maps(*maps),
+            ]
         return self._last[1].copy()
 
     @functools.cached_property
@@ -95,8 +98,10 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     elif arr.ndim == 2:
         spatial = arr.shape
     else:
-        raise ValueError(f"segment_nuclei takes a 2D grey or RGB(A) image; got shape {arr.shape}. "
-                         "For stacks and time series use segment_stack(stack, axes=...).")
+        raise ValueError(
+            f"segment_nuclei takes a 2D grey or RGB(A) image; got shape {arr.shape}. "
+            "For stacks and time series use segment_stack(stack, axes=...)."
+        )
     if min(spatial) == 0:
         raise ValueError(f"The image is empty (shape {arr.shape}).")
     if arr.dtype.kind not in "biuf":
@@ -109,8 +114,9 @@ def trained_diameter(model: object) -> float:
     return float(getattr(model, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
 
 
-def _as_prediction(maps: np.ndarray, device: object = "cpu", diameter: float | None = None
-                   ) -> Prediction:
+def _as_prediction(
+    maps: np.ndarray, device: object = "cpu", diameter: float | None = None
+) -> Prediction:
     """A Prediction of raw maps; seeds are searched coarsely when nuclei are known to be large."""
     coarse = diameter is not None and diameter >= COARSE_SEEDS_DIAMETER
     return Prediction(maps[0], maps[1], 0.0, str(device), {}, 2 if coarse else 1, diameter)
@@ -126,8 +132,11 @@ def _probe(crop: np.ndarray, s: float, run: dict) -> tuple[float | None, Predict
     """Diameter (crop px) measured by one pass run and measured on the ``s`` x grid."""
     small = crop if s == 1 else resize(crop, scaled_shape(crop.shape, s))
     # seeds are searched coarsely only on the full-scale pass, the one that may be kept
-    pred = _as_prediction(predict_maps(small, scale=1.0, **run), run["device"],
-                          COARSE_SEEDS_DIAMETER if s == 1 else None)
+    pred = _as_prediction(
+        predict_maps(small, scale=1.0, **run),
+        run["device"],
+        COARSE_SEEDS_DIAMETER if s == 1 else None,
+    )
     d = _measured_diameter(pred)
     return (None if d is None else d * crop.shape[0] / small.shape[0]), pred
 
@@ -140,8 +149,9 @@ def _settled(readings: list[Reading], model_diameter: float) -> bool:
     return 1 / SCALE_TOLERANCE <= d * s / model_diameter <= SCALE_TOLERANCE
 
 
-def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
-                       ) -> tuple[float | None, Prediction | None, float | None]:
+def _estimate_diameter(
+    crop: np.ndarray, model_diameter: float, run: dict
+) -> tuple[float | None, Prediction | None, float | None]:
     """Typical diameter, full-scale pass and what that pass measured.
 
     Passes run at ESTIMATE_SCALES (each half the last) until two agree on nuclei near the
@@ -168,8 +178,9 @@ def _estimate_diameter(crop: np.ndarray, model_diameter: float, run: dict
     return consistent_diameter(readings, model_diameter), first, first_d
 
 
-def auto_scale(crop: np.ndarray, model_diameter: float, run: dict
-               ) -> tuple[float, float | None, Prediction | None, float | None]:
+def auto_scale(
+    crop: np.ndarray, model_diameter: float, run: dict
+) -> tuple[float, float | None, Prediction | None, float | None]:
     """(scale, estimated diameter, full-scale pass, its diameter) for ``diameter="auto"``.
 
     Estimates within SCALE_TOLERANCE of the model's size keep the image's own scale.
@@ -184,7 +195,7 @@ def auto_scale(crop: np.ndarray, model_diameter: float, run: dict
 def _central_crop(norm: np.ndarray, size: int) -> np.ndarray:
     h, w = norm.shape
     y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return norm[y:y + size, x:x + size]
+    return norm[y : y + size, x : x + size]
 
 
 def _parse_diameter(diameter: Diameter) -> float | str | None:
@@ -192,15 +203,24 @@ def _parse_diameter(diameter: Diameter) -> float | str | None:
         return "auto" if diameter is not None else None
     value = float(diameter)
     if not np.isfinite(value) or value <= 0:
-        raise ValueError("diameter must be a positive number of pixels or 'auto', "
-                         f"got {diameter!r}")
+        raise ValueError(
+            f"diameter must be a positive number of pixels or 'auto', got {diameter!r}"
+        )
     return value
 
 
-def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
-            diameter: Diameter = "auto", tile_size: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
-            batch_size: int = DEFAULT_BATCH, invert: bool | None = None,
-            progress: ProgressCallback | None = None, tta: bool = False) -> Prediction:
+def predict(
+    image: np.ndarray,
+    device: str = "auto",
+    weights: str | None = None,
+    diameter: Diameter = "auto",
+    tile_size: int = DEFAULT_TILE,
+    halo: int = DEFAULT_HALO,
+    batch_size: int = DEFAULT_BATCH,
+    invert: bool | None = None,
+    progress: ProgressCallback | None = None,
+    tta: bool = False,
+) -> Prediction:
     """Run the U-Net on a 2D image (grey or RGB(A), any numeric dtype).
 
     ``diameter``: the typical nucleus diameter in pixels, ``"auto"`` to estimate it from a
@@ -216,8 +236,9 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
     model, dev = model_on(device, weights)
     model_diameter = trained_diameter(model)
     norm = normalize_image(arr, invert=invert)
-    run = dict(model=model, device=dev, tile=tile_size, halo=halo, batch_size=batch_size,
-               progress=progress)
+    run = dict(
+        model=model, device=dev, tile=tile_size, halo=halo, batch_size=batch_size, progress=progress
+    )
     pred, scale, measured, estimate = None, 1.0, None, None
     if float(norm.max()) == float(norm.min()):  # constant image: nothing to find
         pred = _as_prediction(np.zeros((2, *norm.shape), np.float32), dev)
@@ -232,16 +253,27 @@ def predict(image: np.ndarray, device: str = "auto", weights: str | None = None,
         known = model_diameter / scale if wanted is not None else None  # nuclei px, image grid
         pred = _as_prediction(predict_maps(norm, scale=scale, tta=tta, **run), dev, known)
         measured = _measured_diameter(pred)
-    pred.info.update(scale=scale, model_diameter=model_diameter, diameter=measured,
-                     diameter_setting=wanted, estimate=estimate)
+    pred.info.update(
+        scale=scale,
+        model_diameter=model_diameter,
+        diameter=measured,
+        diameter_setting=wanted,
+        estimate=estimate,
+    )
     object.__setattr__(pred, "seconds", time.perf_counter() - t0)  # frozen: set once, here
     return pred
 
 
-def segment_nuclei(image: np.ndarray, threshold: float | None = None, split: bool = True,
-                   min_size: int = DEFAULT_MIN_SIZE, device: str = "auto",
-                   weights: str | None = None, diameter: Diameter = "auto",
-                   **predict_options) -> np.ndarray:
+def segment_nuclei(
+    image: np.ndarray,
+    threshold: float | None = None,
+    split: bool = True,
+    min_size: int = DEFAULT_MIN_SIZE,
+    device: str = "auto",
+    weights: str | None = None,
+    diameter: Diameter = "auto",
+    **predict_options,
+) -> np.ndarray:
     """Label the nuclei of a 2D image: 0 is background, 1..N one nucleus each."""
     pred = predict(image, device, weights, diameter, **predict_options)
     return pred.labels(threshold, split, min_size)

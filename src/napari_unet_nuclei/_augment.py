@@ -39,8 +39,7 @@ def haze(img: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return img + (field - field.min()) / (field.max() - field.min() + 1e-6) * rng.uniform(0.05, 0.4)
 
 
-def dim_and_saturate(img: torch.Tensor, fg: torch.Tensor, rng: np.random.Generator
-                     ) -> torch.Tensor:
+def dim_and_saturate(img: torch.Tensor, fg: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Scale each nucleus (connected foreground) by its own factor; a few become saturated."""
     components, n = ndi.label(fg.numpy() > 0.5)
     if n == 0:

@@ -55,8 +55,15 @@ from ._stitch import (
     stitch_block,
 )
 
-__all__ = ["Block", "BlockSettings", "plan_blocks", "read_region", "segment_blocks",
-           "stitch_all", "stitch_block"]
+__all__ = [
+    "Block",
+    "BlockSettings",
+    "plan_blocks",
+    "read_region",
+    "segment_blocks",
+    "stitch_all",
+    "stitch_block",
+]
 
 SAMPLE_PIXELS = 2_000_000  # pixels read for the global percentiles
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)  # blocks labelled side by side (threads)
@@ -95,8 +102,9 @@ def as_image2d(data, axes: str | None = None, channel: int | None = None):
             arr = arr[0]
         guess = guess_axes(tuple(arr.shape))
         if guess.ambiguous and not (channel is not None and "C" in guess.axes):
-            raise AmbiguousAxesError(f"Cannot tell the axes of shape {arr.shape}: "
-                                     f"{guess.reason}. Pass axes.", guess)
+            raise AmbiguousAxesError(
+                f"Cannot tell the axes of shape {arr.shape}: {guess.reason}. Pass axes.", guess
+            )
         axes = guess.axes
     axes = check_axes(axes, arr.ndim)
     planes = [a for a in axes if a in "TZ"]
@@ -136,8 +144,9 @@ def _central(shape: tuple[int, ...], size: int) -> Slices:
     return slice(y, min(h, y + size)), slice(x, min(w, x + size))
 
 
-def estimate_scale(source, settings: BlockSettings, diameter: Diameter = "auto"
-                   ) -> tuple[float, float]:
+def estimate_scale(
+    source, settings: BlockSettings, diameter: Diameter = "auto"
+) -> tuple[float, float]:
     """(scale, diameter in image pixels), as ``predict`` decides them, once for the image."""
     model, dev = model_on(settings.device, settings.weights)
     model_diameter = trained_diameter(model)
@@ -148,14 +157,25 @@ def estimate_scale(source, settings: BlockSettings, diameter: Diameter = "auto"
         return model_diameter / float(wanted), float(wanted)
     crop = read_region(source, _central(source.shape, ESTIMATE_CROP))
     norm = normalize_with(crop, settings.low, settings.high, settings.invert)
-    run = dict(model=model, device=dev, tile=settings.tile, halo=settings.halo,
-               batch_size=settings.batch_size, progress=None)
+    run = dict(
+        model=model,
+        device=dev,
+        tile=settings.tile,
+        halo=settings.halo,
+        batch_size=settings.batch_size,
+        progress=None,
+    )
     scale, estimate, _, _ = auto_scale(norm, model_diameter, run)
     return scale, (estimate if estimate is not None else model_diameter)
 
 
-def make_settings(source, diameter: Diameter = "auto", invert: bool | None = None,
-                  threshold: float | None = None, **options) -> BlockSettings:
+def make_settings(
+    source,
+    diameter: Diameter = "auto",
+    invert: bool | None = None,
+    threshold: float | None = None,
+    **options,
+) -> BlockSettings:
     """Global settings of a big image: shared percentiles, polarity and scale.
 
     ``options``: ``device``, ``weights``, ``tile``, ``halo``, ``batch_size``, ``split``,
@@ -166,10 +186,13 @@ def make_settings(source, diameter: Diameter = "auto", invert: bool | None = Non
     settings = BlockSettings(low, high, invert, threshold=t, **options)
     scale, size = estimate_scale(source, settings, diameter)
     model = model_on(settings.device, settings.weights)[0]
-    coarse = (_parse_diameter(diameter) is not None
-              and trained_diameter(model) / scale >= COARSE_SEEDS_DIAMETER)
-    return replace(settings, scale=scale, diameter=size, stride=model.config.stride,
-                   coarse_seeds=coarse)
+    coarse = (
+        _parse_diameter(diameter) is not None
+        and trained_diameter(model) / scale >= COARSE_SEEDS_DIAMETER
+    )
+    return replace(
+        settings, scale=scale, diameter=size, stride=model.config.stride, coarse_seeds=coarse
+    )
 
 
 def _round_up(n: float, k: int) -> int:
@@ -187,8 +210,12 @@ def default_margin(settings: BlockSettings) -> int:
     return _round_up(margin, settings.stride)
 
 
-def block_plan(shape: tuple[int, ...], settings: BlockSettings, block_size: int = DEFAULT_BLOCK,
-               margin: int | None = None) -> list[Block]:
+def block_plan(
+    shape: tuple[int, ...],
+    settings: BlockSettings,
+    block_size: int = DEFAULT_BLOCK,
+    margin: int | None = None,
+) -> list[Block]:
     """``plan_blocks`` with block and margin rounded up to the network's stride.
 
     Aligned blocks give the network the same pooling grid as the whole image, so at scale 1
@@ -202,15 +229,18 @@ def label_region(image: np.ndarray, settings: BlockSettings) -> np.ndarray:
     """Labels (1..n) of one block read with its margin."""
     model, dev = model_on(settings.device, settings.weights)
     norm = normalize_with(image, settings.low, settings.high, settings.invert)
-    maps = predict_maps(norm, model, dev, settings.scale, settings.tile, settings.halo,
-                        settings.batch_size)
+    maps = predict_maps(
+        norm, model, dev, settings.scale, settings.tile, settings.halo, settings.batch_size
+    )
     peaks = seed_peaks(maps[1], step=2) if settings.split and settings.coarse_seeds else None
-    return labels_from_maps(maps[0], maps[1], settings.threshold, settings.split,
-                            settings.min_size, peaks)
+    return labels_from_maps(
+        maps[0], maps[1], settings.threshold, settings.split, settings.min_size, peaks
+    )
 
 
-def labelled_in_order(source, blocks: list[Block], settings: BlockSettings, workers: int = 1
-                      ) -> Iterator[np.ndarray]:
+def labelled_in_order(
+    source, blocks: list[Block], settings: BlockSettings, workers: int = 1
+) -> Iterator[np.ndarray]:
     """Labels of ``blocks``, in order; ``workers`` threads label blocks side by side.
 
     Post-processing (seeds, watershed) runs mostly outside the GIL, so threads overlap it
@@ -244,10 +274,16 @@ def labelled_in_order(source, blocks: list[Block], settings: BlockSettings, work
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def segment_blocks(source, out=None, block_size: int = DEFAULT_BLOCK, margin: int | None = None,
-                   settings: BlockSettings | None = None,
-                   progress: ProgressCallback | None = None,
-                   workers: int = DEFAULT_WORKERS, **options) -> tuple[object, int]:
+def segment_blocks(
+    source,
+    out=None,
+    block_size: int = DEFAULT_BLOCK,
+    margin: int | None = None,
+    settings: BlockSettings | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int = DEFAULT_WORKERS,
+    **options,
+) -> tuple[object, int]:
     """Label a big 2D (or RGB) image block by block into ``out``; returns (out, count).
 
     ``source`` is any array with numpy-style slicing (numpy, memmap, dask, zarr); only a

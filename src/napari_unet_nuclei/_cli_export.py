@@ -13,8 +13,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", help="the package to write (.zip); never replaced")
     p.add_argument("--name", default=None, help="the model's name in the package")
     p.add_argument("--description", default=None, help="one or two sentences on the model")
-    p.add_argument("--author", action="append", default=None,
-                   help="an author's name (repeat for several; default: the plugin's developers)")
+    p.add_argument(
+        "--author",
+        action="append",
+        default=None,
+        help="an author's name (repeat for several; default: the plugin's developers)",
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -29,8 +33,10 @@ def validation_report(path: Path) -> tuple[int, str]:
 
         report = validate_package(path)
     except ImportError:
-        return 0, ("not validated: bioimageio.spec is not installed "
-                   "(pip install 'napari-unet-nuclei[export]')")
+        return 0, (
+            "not validated: bioimageio.spec is not installed "
+            "(pip install 'napari-unet-nuclei[export]')"
+        )
     if report is None:
         return 0, "bioimageio.spec: the package is valid (format and files, checked offline)"
     return 1, f"bioimageio.spec found problems:\n{report}"
@@ -42,12 +48,15 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     if out.exists():
-        print(f"error: {out} exists; give a new file name (export never replaces a file)",
-              file=sys.stderr)
+        print(
+            f"error: {out} exists; give a new file name (export never replaces a file)",
+            file=sys.stderr,
+        )
         return 2
     try:
-        path = export_bioimageio(args.model, out, name=args.name, description=args.description,
-                                 authors=args.author)
+        path = export_bioimageio(
+            args.model, out, name=args.name, description=args.description, authors=args.author
+        )
     except (FileNotFoundError, FileExistsError, ValueError, OSError, RuntimeError) as exc:
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2

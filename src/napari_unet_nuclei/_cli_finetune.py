@@ -10,11 +10,15 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei finetune``."""
     p.add_argument("--images", required=True, help="folder of images (TIFF, PNG, JPEG)")
-    p.add_argument("--labels", required=True,
-                   help="folder of label images: for each image, <image stem>.tif")
+    p.add_argument(
+        "--labels", required=True, help="folder of label images: for each image, <image stem>.tif"
+    )
     p.add_argument("--output", "-o", required=True, help="new weights file to write (.pt)")
-    p.add_argument("--weights", default="general",
-                   help="the model to start from: general (default), stained, or a file")
+    p.add_argument(
+        "--weights",
+        default="general",
+        help="the model to start from: general (default), stained, or a file",
+    )
     p.add_argument("--steps", type=int, default=None, help="most training steps (default 240)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
@@ -37,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     if out.exists():
-        print(f"error: {out} exists; give a new file name (fine-tuning never replaces a file)",
-              file=sys.stderr)
+        print(
+            f"error: {out} exists; give a new file name (fine-tuning never replaces a file)",
+            file=sys.stderr,
+        )
         return 2
     images, labels, problems = label_pairs(Path(args.images), Path(args.labels))
     for problem in problems:
@@ -48,18 +54,29 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         pairs = [(read_image(i), read_image(lab)) for i, lab in zip(images, labels, strict=True)]
-        result = finetune([p[0] for p in pairs], [p[1] for p in pairs], args.weights,
-                          args.steps, args.device, out, progress=_print_progress)
+        result = finetune(
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+            args.weights,
+            args.steps,
+            args.device,
+            out,
+            progress=_print_progress,
+        )
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"held-out AP@0.5: base {result.base_score:.3f} -> {result.score:.3f} "
-          f"({result.images} images, {result.nuclei} nuclei, {result.seconds:.0f} s)")
+    print(
+        f"held-out AP@0.5: base {result.base_score:.3f} -> {result.score:.3f} "
+        f"({result.images} images, {result.nuclei} nuclei, {result.seconds:.0f} s)"
+    )
     if not result.improved:
         print("the base model stayed better on the held-out labels: no model written")
         return 1
-    print(f"wrote {result.path} (best after {result.steps} steps); use it with "
-          f"`napari-unet-nuclei segment ... --weights {result.path}`")
+    print(
+        f"wrote {result.path} (best after {result.steps} steps); use it with "
+        f"`napari-unet-nuclei segment ... --weights {result.path}`"
+    )
     return 0
 
 

@@ -83,8 +83,9 @@ def open_source(path: str | Path, axes: str | None = None, channel: int | None =
     return as_image2d(node, axes, channel)
 
 
-def create_output(path: str | Path, shape: tuple[int, int], chunk: int = DEFAULT_BLOCK,
-                  suffix: str | None = None):
+def create_output(
+    path: str | Path, shape: tuple[int, int], chunk: int = DEFAULT_BLOCK, suffix: str | None = None
+):
     """An on-disk uint32 label array: BigTIFF memmap (.tif), zarr (.zarr) or .npy memmap.
 
     ``suffix`` picks the format when ``path`` is a temporary name without the real one.
@@ -94,14 +95,27 @@ def create_output(path: str | Path, shape: tuple[int, int], chunk: int = DEFAULT
     if suffix in (".tif", ".tiff"):
         import tifffile
 
-        return tifffile.memmap(path, shape=tuple(shape), dtype=np.uint32, bigtiff=True,
-                               photometric="minisblack", software=SOFTWARE)
+        return tifffile.memmap(
+            path,
+            shape=tuple(shape),
+            dtype=np.uint32,
+            bigtiff=True,
+            photometric="minisblack",
+            software=SOFTWARE,
+        )
     if suffix == ".zarr":
         import zarr
 
         chunks = (min(chunk, shape[0]), min(chunk, shape[1]))
-        out = zarr.open_array(str(path), mode="w-", shape=tuple(shape), chunks=chunks,
-                              dtype=np.uint32, fill_value=0, zarr_format=2)
+        out = zarr.open_array(
+            str(path),
+            mode="w-",
+            shape=tuple(shape),
+            chunks=chunks,
+            dtype=np.uint32,
+            fill_value=0,
+            zarr_format=2,
+        )
         out.attrs[ZARR_MARK] = {"labels": "nuclei"}  # marks the store as ours
         return out
     if suffix == ".npy":
@@ -114,8 +128,9 @@ def _close(out) -> None:
         out.flush()
 
 
-def check_request(source, output: str | Path, block_size: int, margin: int | None,
-                  overwrite: bool = False) -> Path:
+def check_request(
+    source, output: str | Path, block_size: int, margin: int | None, overwrite: bool = False
+) -> Path:
     """Settings and an output that can never work, refused before anything is written."""
     if block_size < 1:
         raise ValueError(f"the block size must be at least 1 pixel, got {block_size}")
@@ -127,10 +142,18 @@ def check_request(source, output: str | Path, block_size: int, margin: int | Non
     return check_output(output, inputs, overwrite)
 
 
-def segment_large(source, output: str | Path, block_size: int = DEFAULT_BLOCK,
-                  margin: int | None = None, axes: str | None = None, channel: int | None = None,
-                  client=None, progress: ProgressCallback | None = None,
-                  overwrite: bool = False, **options) -> LargeResult:
+def segment_large(
+    source,
+    output: str | Path,
+    block_size: int = DEFAULT_BLOCK,
+    margin: int | None = None,
+    axes: str | None = None,
+    channel: int | None = None,
+    client=None,
+    progress: ProgressCallback | None = None,
+    overwrite: bool = False,
+    **options,
+) -> LargeResult:
     """Label a big image (a file path or an array) block by block into the file ``output``.
 
     ``client``: a dask.distributed Client to label the blocks on (default: this process).
@@ -157,8 +180,7 @@ def segment_large(source, output: str | Path, block_size: int = DEFAULT_BLOCK,
             _, count = segment_blocks_distributed(client, remote, out, **run)
         _close(out)
         del out
-    return LargeResult(target, count, tuple(image.shape[:2]), time.perf_counter() - t0,
-                       settings)
+    return LargeResult(target, count, tuple(image.shape[:2]), time.perf_counter() - t0, settings)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -166,11 +188,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from .cli import add_diameter_argument
 
     p.add_argument("input", help="big TIFF (read lazily as zarr), .zarr or OME-Zarr folder")
-    p.add_argument("--output", "-o", required=True,
-                   help="label image to write: .tif (BigTIFF, uint32), .zarr or .npy")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="label image to write: .tif (BigTIFF, uint32), .zarr or .npy",
+    )
     p.add_argument("--block-size", type=int, default=DEFAULT_BLOCK, help="block edge, pixels")
-    p.add_argument("--margin", type=int, default=None,
-                   help="overlap around each block, pixels (default: 4 diameters + halo)")
+    p.add_argument(
+        "--margin",
+        type=int,
+        default=None,
+        help="overlap around each block, pixels (default: 4 diameters + halo)",
+    )
     p.add_argument("--axes", default=None, help="axes of the input, e.g. YX, CYX, YXC, TCZYX")
     p.add_argument("--channel", type=int, default=None, help="channel to segment (C axis)")
     p.add_argument("--threshold", type=float, default=None, help="foreground cut, 0-1")
@@ -178,13 +208,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus")
     add_diameter_argument(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--weights", default=None,
-                   help="a weights file, or a bundled model: general (default), stained")
-    p.add_argument("--scheduler", default=None,
-                   help="dask scheduler address, or 'local' for a LocalCluster on this machine")
-    p.add_argument("--scheduler-timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds to wait for the scheduler to answer (default "
-                        f"{DEFAULT_TIMEOUT:.0f}, at most {MAX_TIMEOUT:.0f})")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="a weights file, or a bundled model: general (default), stained",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="dask scheduler address, or 'local' for a LocalCluster on this machine",
+    )
+    p.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for the scheduler to answer (default "
+        f"{DEFAULT_TIMEOUT:.0f}, at most {MAX_TIMEOUT:.0f})",
+    )
     p.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
     from .cli import add_overwrite_argument
 
@@ -196,11 +236,23 @@ def _report(done: int, total: int) -> None:
 
 
 def _run_with(args: argparse.Namespace, client) -> LargeResult:
-    return segment_large(args.input, args.output, args.block_size, args.margin, args.axes,
-                         args.channel, client, _report, overwrite=args.overwrite,
-                         diameter=args.diameter, threshold=args.threshold,
-                         split=not args.no_split, min_size=args.min_size, device=args.device,
-                         weights=args.weights)
+    return segment_large(
+        args.input,
+        args.output,
+        args.block_size,
+        args.margin,
+        args.axes,
+        args.channel,
+        client,
+        _report,
+        overwrite=args.overwrite,
+        diameter=args.diameter,
+        threshold=args.threshold,
+        split=not args.no_split,
+        min_size=args.min_size,
+        device=args.device,
+        weights=args.weights,
+    )
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -225,8 +277,9 @@ def _run(args: argparse.Namespace) -> LargeResult:
     from ._distributed import cluster_client
 
     address = None if args.scheduler == "local" else args.scheduler
-    with cluster_client(address, n_workers=args.workers, processes=args.workers > 1,
-                        timeout=args.scheduler_timeout) as client:
+    with cluster_client(
+        address, n_workers=args.workers, processes=args.workers > 1, timeout=args.scheduler_timeout
+    ) as client:
         return _run_with(args, client)
 
 
@@ -245,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     h, w = result.shape
-    print(f"{args.input}: {h}x{w}, {result.count} nuclei, diameter "
-          f"{result.settings.diameter:.0f} px -> {result.output} ({result.seconds:.1f} s)")
+    print(
+        f"{args.input}: {h}x{w}, {result.count} nuclei, diameter "
+        f"{result.settings.diameter:.0f} px -> {result.output} ({result.seconds:.1f} s)"
+    )
     return 0

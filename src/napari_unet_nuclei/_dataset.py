@@ -42,8 +42,10 @@ def _rows(index: Path) -> list[dict[str, str]]:
         raise DataError(f"{index}: not a tab-separated text table ({exc})") from exc
     missing = [c for c in COLUMNS if c not in names]
     if missing:
-        raise DataError(f"{index}: no column {', '.join(missing)} (needs tab-separated "
-                        f"columns {', '.join(COLUMNS)})")
+        raise DataError(
+            f"{index}: no column {', '.join(missing)} (needs tab-separated "
+            f"columns {', '.join(COLUMNS)})"
+        )
     for line, row in enumerate(rows, 2):
         if any(not (row.get(c) or "").strip() for c in COLUMNS):
             raise DataError(f"{index}, line {line}: an empty {' / '.join(COLUMNS)} value")
@@ -63,8 +65,16 @@ def read_index(data_dir: str | Path, split: str | None = None) -> list[Entry]:
     if not index.is_file():
         raise DataError(f"No index.tsv in data folder {root}")
     rows = _rows(index)
-    entries = [Entry(r["id"], r["kind"], r["split"], root / "images" / f"{r['id']}.png",
-                     root / "labels" / f"{r['id']}.tif") for r in rows]
+    entries = [
+        Entry(
+            r["id"],
+            r["kind"],
+            r["split"],
+            root / "images" / f"{r['id']}.png",
+            root / "labels" / f"{r['id']}.tif",
+        )
+        for r in rows
+    ]
     chosen = [e for e in entries if split is None or e.split == split]
     if not chosen:
         splits = ", ".join(sorted({e.split for e in entries})) or "none"
@@ -81,11 +91,13 @@ def read_pair(entry: Entry) -> tuple[np.ndarray, np.ndarray]:
         image, labels = iio.imread(entry.image), tifffile.imread(entry.labels)
     except Exception as exc:  # missing or unreadable: one line naming the file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{entry.id}: cannot read {entry.image.name} or {entry.labels.name} "
-                        f"({reason})") from exc
+        raise DataError(
+            f"{entry.id}: cannot read {entry.image.name} or {entry.labels.name} ({reason})"
+        ) from exc
     if labels.ndim != 2 or labels.shape != image.shape[:2]:
-        raise DataError(f"{entry.id}: labels of shape {labels.shape} do not match the image's "
-                        f"{image.shape[:2]}")
+        raise DataError(
+            f"{entry.id}: labels of shape {labels.shape} do not match the image's {image.shape[:2]}"
+        )
     return image, labels
 
 

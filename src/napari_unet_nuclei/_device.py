@@ -26,11 +26,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise RuntimeError(f"Device {device!r} was asked for, but this machine has no CUDA GPU "
-                               "(or torch was installed without CUDA). Use device='cpu' or 'auto'.")
+            raise RuntimeError(
+                f"Device {device!r} was asked for, but this machine has no CUDA GPU "
+                "(or torch was installed without CUDA). Use device='cpu' or 'auto'."
+            )
         if (dev.index or 0) >= count:
-            raise RuntimeError(f"Device {device!r} was asked for, "
-                               f"but only {count} CUDA GPU(s) exist.")
+            raise RuntimeError(
+                f"Device {device!r} was asked for, but only {count} CUDA GPU(s) exist."
+            )
     elif dev.type == "mps" and "mps" not in available_devices():
         raise RuntimeError(f"Device {device!r} was asked for, but Apple MPS is not available here.")
     elif dev.type not in ("cpu", "cuda", "mps"):

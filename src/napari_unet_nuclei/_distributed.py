@@ -73,25 +73,38 @@ def probe_scheduler(address: str, timeout: float = 30.0) -> None:
     """
     try:
         asyncio.run(_identity(address, timeout))
-    except (TimeoutError, asyncio.TimeoutError) as exc:
-        raise TimeoutError(f"the dask scheduler at {address} did not answer within "
-                           f"{timeout:.0f} s; check the address and that it is running") from exc
+    except TimeoutError as exc:
+        raise TimeoutError(
+            f"the dask scheduler at {address} did not answer within "
+            f"{timeout:.0f} s; check the address and that it is running"
+        ) from exc
     except OSError as exc:
         raise OSError(f"cannot reach the dask scheduler at {address}: {exc}") from exc
 
 
 @contextmanager
-def cluster_client(address: str | None = None, n_workers: int = 1, threads_per_worker: int = 1,
-                   processes: bool = False, timeout: float = 30.0) -> Iterator[Client]:
+def cluster_client(
+    address: str | None = None,
+    n_workers: int = 1,
+    threads_per_worker: int = 1,
+    processes: bool = False,
+    timeout: float = 30.0,
+) -> Iterator[Client]:
     """A client of the scheduler at ``address``, or of a new LocalCluster (closed after)."""
     if address:
         probe_scheduler(address, timeout)
         with Client(address, timeout=timeout) as client:
             yield client
         return
-    with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                      processes=processes, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -113,9 +126,14 @@ def segment_file(path: str, target: str, options: dict) -> FileResult:
     return FileResult(str(path), target, int(labels.max(initial=0)), time.perf_counter() - t0)
 
 
-def segment_files(client: Client, inputs: list[str | Path], output_dir: str | Path,
-                  progress: ProgressCallback | None = None, overwrite: bool = False,
-                  **options) -> list[FileResult]:
+def segment_files(
+    client: Client,
+    inputs: list[str | Path],
+    output_dir: str | Path,
+    progress: ProgressCallback | None = None,
+    overwrite: bool = False,
+    **options,
+) -> list[FileResult]:
     """Segment image files (or folders of them) on the cluster, one task per image.
 
     Outputs are checked first (``_outputs.check_output``): none may replace an input, and
@@ -130,8 +148,9 @@ def segment_files(client: Client, inputs: list[str | Path], output_dir: str | Pa
     targets = [str(check_output(Path(output_dir) / n, files, overwrite)) for n in names]
     check_output_folder(output_dir)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    futures = client.map(segment_file, [str(f) for f in files], targets, options=options,
-                         pure=False)
+    futures = client.map(
+        segment_file, [str(f) for f in files], targets, options=options, pure=False
+    )
     order = {f.key: i for i, f in enumerate(futures)}
     results: list[FileResult | None] = [None] * len(files)
     for done, future in enumerate(as_completed(futures), 1):
@@ -161,11 +180,17 @@ def _submit(client: Client, source, region: tuple[slice, slice], settings: Block
     return client.submit(label_block, source, region, settings, pure=False)
 
 
-def segment_blocks_distributed(client: Client, source, out=None, block_size: int = DEFAULT_BLOCK,
-                               margin: int | None = None, settings: BlockSettings | None = None,
-                               window: int | None = None,
-                               progress: ProgressCallback | None = None,
-                               **options) -> tuple[object, int]:
+def segment_blocks_distributed(
+    client: Client,
+    source,
+    out=None,
+    block_size: int = DEFAULT_BLOCK,
+    margin: int | None = None,
+    settings: BlockSettings | None = None,
+    window: int | None = None,
+    progress: ProgressCallback | None = None,
+    **options,
+) -> tuple[object, int]:
     """``segment_blocks`` with the blocks labelled as tasks on the cluster; same labels.
 
     ``source``: a path or ``PathSource`` (each worker opens the file itself), a numpy
@@ -183,8 +208,9 @@ def segment_blocks_distributed(client: Client, source, out=None, block_size: int
     return stitch_all(local.shape, out, blocks, labelled, settings.min_size, progress)
 
 
-def _in_order(client: Client, remote, blocks: list[Block], settings: BlockSettings,
-              window: int) -> Iterator[np.ndarray]:
+def _in_order(
+    client: Client, remote, blocks: list[Block], settings: BlockSettings, window: int
+) -> Iterator[np.ndarray]:
     """Block labels in raster order, computed ``window`` blocks ahead on the cluster."""
     pending: deque = deque()
     submitted = 0

@@ -21,8 +21,9 @@ from ._synthetic import synthetic_nuclei
 class UNetNuclei(UNet):
     """The U-Net with a sigmoid: foreground and normalised-distance probabilities."""
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 2, base: int = 16,
-                 depth: int = 4) -> None:
+    def __init__(
+        self, in_channels: int = 1, out_channels: int = 2, base: int = 16, depth: int = 4
+    ) -> None:
         super().__init__(UNetConfig(in_channels, out_channels, base, depth))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,15 +47,21 @@ from torch import nn
 
 def architecture_source() -> str:
     """Standalone Python source of ``UNetNuclei``, taken from this package's own code."""
-    parts = [inspect.getsource(obj)
-             for obj in (_model.UNetConfig, _model._block, _model.UNet, UNetNuclei)]
+    parts = [
+        inspect.getsource(obj)
+        for obj in (_model.UNetConfig, _model._block, _model.UNet, UNetNuclei)
+    ]
     return "\n\n".join([_HEADER.format(callable=ARCHITECTURE_CALLABLE), *parts])
 
 
 def architecture_kwargs(config: UNetConfig) -> dict[str, int]:
     """The JSON keyword arguments that rebuild ``config``'s network."""
-    return {"in_channels": config.in_channels, "out_channels": config.out_channels,
-            "base": config.base, "depth": config.depth}
+    return {
+        "in_channels": config.in_channels,
+        "out_channels": config.out_channels,
+        "base": config.base,
+        "depth": config.depth,
+    }
 
 
 def load_architecture(source: Path, kwargs: dict) -> torch.nn.Module:
@@ -117,23 +124,33 @@ _USAGE = """## Using this model outside napari
 
 def finetune_card(meta: dict) -> str:
     """A Markdown table of a fine-tuned model's metadata (base, images, nuclei, steps, score)."""
-    rows = [("base model", meta.get("base", "?")), ("images", meta.get("images", "?")),
-            ("nuclei", meta.get("nuclei", "?")), ("steps", meta.get("finetune_steps", "?"))]
+    rows = [
+        ("base model", meta.get("base", "?")),
+        ("images", meta.get("images", "?")),
+        ("nuclei", meta.get("nuclei", "?")),
+        ("steps", meta.get("finetune_steps", "?")),
+    ]
     if "holdout_ap50" in meta:
-        rows.append(("held-out AP@0.5 (base → fine-tuned)",
-                     f"{meta.get('base_holdout_ap50', float('nan')):.3f} → "
-                     f"{meta['holdout_ap50']:.3f}"))
+        rows.append(
+            (
+                "held-out AP@0.5 (base → fine-tuned)",
+                f"{meta.get('base_holdout_ap50', float('nan')):.3f} → {meta['holdout_ap50']:.3f}",
+            )
+        )
     table = "\n".join(f"| {key} | {value} |" for key, value in rows)
-    return ("## Fine-tuning\nFine-tuned with `napari-unet-nuclei finetune` on the user's own "
-            "labelled images; AP@0.5 is scored on a held-out band of those labels.\n\n"
-            f"| | |\n|---|---|\n{table}\n")
+    return (
+        "## Fine-tuning\nFine-tuned with `napari-unet-nuclei finetune` on the user's own "
+        "labelled images; AP@0.5 is scored on a held-out band of those labels.\n\n"
+        f"| | |\n|---|---|\n{table}\n"
+    )
 
 
-def documentation(name: str, description: str, meta: dict, card: str | None,
-                  sizes: dict) -> str:
+def documentation(name: str, description: str, meta: dict, card: str | None, sizes: dict) -> str:
     """The package's README.md: usage rules, the fine-tune card (if any), the model card."""
-    parts = [f"# {name}\n\n{description}\n", _USAGE.format(**sizes,
-             diameter=float(meta.get("diameter", 16.0)))]
+    parts = [
+        f"# {name}\n\n{description}\n",
+        _USAGE.format(**sizes, diameter=float(meta.get("diameter", 16.0))),
+    ]
     if "finetune_steps" in meta:
         parts.append(finetune_card(meta))
     if card:

@@ -87,8 +87,10 @@ def prepare_pair(image: np.ndarray, labels: np.ndarray, model_diameter: float) -
 
     image, labels = np.asarray(image), np.asarray(labels)
     if image.shape[:2] != labels.shape or labels.ndim != 2:
-        raise ValueError(f"labels of shape {labels.shape} do not fit an image of shape "
-                         f"{image.shape}: give 2D labels with the image's height and width")
+        raise ValueError(
+            f"labels of shape {labels.shape} do not fit an image of shape "
+            f"{image.shape}: give 2D labels with the image's height and width"
+        )
     if labels.dtype.kind not in "iub" or not labels.any():
         raise ValueError("the labels hold no nuclei (integer ids > 0 expected)")
     diameter = typical_diameter(labels) or model_diameter
@@ -104,9 +106,11 @@ def split_holdout(pair: Pair) -> tuple[Pair, Pair]:
     axis = int(pair.labels.shape[1] > pair.labels.shape[0])
     n = pair.labels.shape[axis]
     cut = n - max(1, int(round(n * HOLDOUT_SHARE)))
+
     def part(sl: slice) -> Pair:
         index = (slice(None), sl) if axis else (sl, slice(None))
         return Pair(pair.norm[index], pair.targets[(slice(None), *index)], pair.labels[index])
+
     return part(slice(0, cut)), part(slice(cut, n))
 
 
@@ -132,15 +136,25 @@ def _batch(rng: np.random.Generator, parts: Sequence[Pair]) -> tuple[torch.Tenso
 
     weights = np.array([p.labels.size for p in parts], float)
     picks = rng.choice(len(parts), size=BATCH, p=weights / weights.sum())
-    pairs = [_sample_crop(rng, parts[i].norm, parts[i].targets, CROP, (0.8, 1.25), blur=True)
-             for i in picks]
+    pairs = [
+        _sample_crop(rng, parts[i].norm, parts[i].targets, CROP, (0.8, 1.25), blur=True)
+        for i in picks
+    ]
     return torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
 
 
-def finetune(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], base: str = "general",
-             steps: int | None = None, device: str = "auto", output: str | Path | None = None,
-             progress: FinetuneProgress | None = None, lr: float = 1e-4, l2sp: float = 1e-2,
-             seed: int = 0) -> FinetuneResult:
+def finetune(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    base: str = "general",
+    steps: int | None = None,
+    device: str = "auto",
+    output: str | Path | None = None,
+    progress: FinetuneProgress | None = None,
+    lr: float = 1e-4,
+    l2sp: float = 1e-2,
+    seed: int = 0,
+) -> FinetuneResult:
     """Fine-tune ``base`` on (image, labels) pairs; write a model only if it scores better.
 
     ``output`` defaults to a new file in ``user_models_dir()``; an existing file is never
@@ -156,8 +170,10 @@ def finetune(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], base: s
     dev = resolve_device(device)
     model = copy.deepcopy(load_model(base)).to(dev)
     meta = dict(getattr(load_model(base), "meta", {}))
-    pairs = [prepare_pair(i, lab, float(meta.get("diameter", 16.0)))
-             for i, lab in zip(images, labels, strict=True)]
+    pairs = [
+        prepare_pair(i, lab, float(meta.get("diameter", 16.0)))
+        for i, lab in zip(images, labels, strict=True)
+    ]
     train_parts, held = zip(*(split_holdout(p) for p in pairs), strict=True)
     base_score = best_score = score(model, held, dev)
     best_state, best_step, history = copy.deepcopy(model.state_dict()), 0, [(0, base_score)]
@@ -170,8 +186,9 @@ def finetune(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], base: s
         _freeze_batch_norm(model)
         x, y = _batch(rng, train_parts)
         loss = loss_fn(model(x.to(dev)), y.to(dev))
-        loss = loss + l2sp * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor,
-                                                                        strict=True))
+        loss = loss + l2sp * sum(
+            ((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True)
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -197,8 +214,22 @@ def finetune(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], base: s
         if path.exists():
             raise FileExistsError(f"{path} exists: fine-tuning never replaces a file")
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta.update(base=base, finetune_steps=best_step, images=len(pairs), nuclei=nuclei,
-                    holdout_ap50=best_score, base_holdout_ap50=base_score)
+        meta.update(
+            base=base,
+            finetune_steps=best_step,
+            images=len(pairs),
+            nuclei=nuclei,
+            holdout_ap50=best_score,
+            base_holdout_ap50=base_score,
+        )
         save_weights(model.cpu().eval(), path, meta)
-    return FinetuneResult(path, base_score, best_score, best_step,
-                          time.perf_counter() - t0, len(pairs), nuclei, history)
+    return FinetuneResult(
+        path,
+        base_score,
+        best_score,
+        best_step,
+        time.perf_counter() - t0,
+        len(pairs),
+        nuclei,
+        history,
+    )

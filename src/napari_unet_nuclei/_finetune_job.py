@@ -23,22 +23,37 @@ import numpy as np
 class FinetuneJob:
     """One fine-tuning run in a child process; poll ``events()``, stop with ``cancel()``."""
 
-    def __init__(self, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                 base: str = "general", steps: int | None = None, device: str = "auto",
-                 output: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        base: str = "general",
+        steps: int | None = None,
+        device: str = "auto",
+        output: str | Path | None = None,
+    ) -> None:
         self._scratch = tempfile.TemporaryDirectory(prefix="nuclei-finetune-")
         folder = Path(self._scratch.name)
         for i, (image, lab) in enumerate(zip(images, labels, strict=True)):
             np.save(folder / f"image{i}.npy", np.asarray(image))
             np.save(folder / f"labels{i}.npy", np.asarray(lab))
-        spec = {"pairs": len(images), "base": base, "steps": steps, "device": device,
-                "output": None if output is None else str(output)}
+        spec = {
+            "pairs": len(images),
+            "base": base,
+            "steps": steps,
+            "device": device,
+            "output": None if output is None else str(output),
+        }
         (folder / "job.json").write_text(json.dumps(spec))
         self._events: queue.Queue[dict] = queue.Queue()
         self._stderr: list[str] = []
-        self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(folder)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, bufsize=1)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         threading.Thread(target=self._collect_stderr, daemon=True).start()
@@ -99,15 +114,28 @@ def _main(folder: Path) -> int:
     images = [np.load(folder / f"image{i}.npy") for i in range(spec["pairs"])]
     labels = [np.load(folder / f"labels{i}.npy") for i in range(spec["pairs"])]
     try:
-        result = finetune(images, labels, spec["base"], spec["steps"], spec["device"],
-                          spec["output"], progress=lambda s, n, loss: _emit(
-                              event="progress", step=s, steps=n, loss=loss))
+        result = finetune(
+            images,
+            labels,
+            spec["base"],
+            spec["steps"],
+            spec["device"],
+            spec["output"],
+            progress=lambda s, n, loss: _emit(event="progress", step=s, steps=n, loss=loss),
+        )
     except (ValueError, OSError, RuntimeError) as exc:
         _emit(event="error", message=str(exc))
         return 1
-    _emit(event="done", path=None if result.path is None else str(result.path),
-          base_score=result.base_score, score=result.score, steps=result.steps,
-          seconds=result.seconds, images=result.images, nuclei=result.nuclei)
+    _emit(
+        event="done",
+        path=None if result.path is None else str(result.path),
+        base_score=result.base_score,
+        score=result.score,
+        steps=result.steps,
+        seconds=result.seconds,
+        images=result.images,
+        nuclei=result.nuclei,
+    )
     return 0
 
 

@@ -41,8 +41,9 @@ def _even_tile(length: int, tile: int, stride: int) -> int:
     return min(tile, _round_up(-(-length // n), stride))
 
 
-def tile_grid(shape: tuple[int, int], tile: int, stride: int = 1
-              ) -> list[tuple[int, int, int, int]]:
+def tile_grid(
+    shape: tuple[int, int], tile: int, stride: int = 1
+) -> list[tuple[int, int, int, int]]:
     """(y, x, th, tw) of each tile over a padded (stride-multiple) image shape.
 
     Tiles are made as even as the stride allows, so that little is computed twice.
@@ -53,7 +54,7 @@ def tile_grid(shape: tuple[int, int], tile: int, stride: int = 1
 
 def _batches(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
@@ -85,15 +86,25 @@ def _forward(model: UNet, x: torch.Tensor, device: torch.device, tta: bool = Fal
     """Sigmoid maps of one batch; with ``tta`` the mean over the four flips."""
     if not tta:
         return torch.sigmoid(_run(model, x, device)).cpu().numpy()
-    total = sum(torch.sigmoid(_run(model, x.flip(f), device)).flip(f) if f else
-                torch.sigmoid(_run(model, x, device)) for f in FLIPS)
+    total = sum(
+        torch.sigmoid(_run(model, x.flip(f), device)).flip(f)
+        if f
+        else torch.sigmoid(_run(model, x, device))
+        for f in FLIPS
+    )
     return (total / len(FLIPS)).cpu().numpy()
 
 
-def predict_normalized(norm: np.ndarray, model: UNet, device: torch.device,
-                       tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
-                       batch_size: int = DEFAULT_BATCH, progress: ProgressCallback | None = None,
-                       tta: bool = False) -> np.ndarray:
+def predict_normalized(
+    norm: np.ndarray,
+    model: UNet,
+    device: torch.device,
+    tile: int = DEFAULT_TILE,
+    halo: int = DEFAULT_HALO,
+    batch_size: int = DEFAULT_BATCH,
+    progress: ProgressCallback | None = None,
+    tta: bool = False,
+) -> np.ndarray:
     """Run the network over a normalised 2D image; returns (2, H, W) probabilities.
 
     ``progress(done, total)`` is called after every batch of tiles; an exception raised
@@ -109,19 +120,21 @@ def predict_normalized(norm: np.ndarray, model: UNet, device: torch.device,
     done = 0
     with torch.inference_mode():
         for batch in _batches(grid, max(1, batch_size)):
-            x = np.stack([padded[y:y + th + 2 * halo, x:x + tw + 2 * halo]
-                          for y, x, th, tw in batch])[:, None]
+            x = np.stack(
+                [padded[y : y + th + 2 * halo, x : x + tw + 2 * halo] for y, x, th, tw in batch]
+            )[:, None]
             pred = _forward(model, torch.from_numpy(x), device, tta)
             for (y, x, th, tw), p in zip(batch, pred, strict=True):
-                out[:, y:y + th, x:x + tw] = p[:, halo:halo + th, halo:halo + tw]
+                out[:, y : y + th, x : x + tw] = p[:, halo : halo + th, halo : halo + tw]
             done += len(batch)
             if progress is not None:
                 progress(done, len(grid))
     return out[:, :h, :w]
 
 
-def model_on(device: str | torch.device | None = "auto", weights: str | None = None
-             ) -> tuple[UNet, torch.device]:
+def model_on(
+    device: str | torch.device | None = "auto", weights: str | None = None
+) -> tuple[UNet, torch.device]:
     """The (cached) model moved to the resolved device."""
     dev = resolve_device(device)
     return _model_on(weights, str(dev)), dev
@@ -139,10 +152,17 @@ def _model_on(weights: str | None, device: str) -> UNet:
     return _MODELS[key]
 
 
-def predict_maps(norm: np.ndarray, model: UNet, device: torch.device, scale: float = 1.0,
-                 tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
-                 batch_size: int = DEFAULT_BATCH, progress: ProgressCallback | None = None,
-                 tta: bool = False) -> np.ndarray:
+def predict_maps(
+    norm: np.ndarray,
+    model: UNet,
+    device: torch.device,
+    scale: float = 1.0,
+    tile: int = DEFAULT_TILE,
+    halo: int = DEFAULT_HALO,
+    batch_size: int = DEFAULT_BATCH,
+    progress: ProgressCallback | None = None,
+    tta: bool = False,
+) -> np.ndarray:
     """Maps of a normalised image run at ``scale`` x its size, returned on its own grid."""
     if abs(scale - 1.0) < 1e-3:
         return predict_normalized(norm, model, device, tile, halo, batch_size, progress, tta)

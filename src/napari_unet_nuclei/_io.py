@@ -15,8 +15,9 @@ def find_images(inputs: list[str | Path]) -> tuple[list[Path], list[str]]:
     files, problems = [], []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir()
-                           if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = sorted(
+                p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
             if not found:
                 problems.append(f"{item}: folder holds no TIFF, PNG or JPEG images")
             files.extend(found)
@@ -97,7 +98,8 @@ def check_fits_memory(path: str | Path, limit: int | None = None) -> None:
         raise ImageTooLargeError(
             f"{path}: its header declares {pixels / 1e6:,.0f} MP, which needs about "
             f"{need / 2**30:,.1f} GB (limit {limit / 2**30:,.1f} GB); segment it block by block "
-            f"with: napari-unet-nuclei segment-large {path} -o {Path(path).stem}_labels.tif")
+            f"with: napari-unet-nuclei segment-large {path} -o {Path(path).stem}_labels.tif"
+        )
 
 
 def output_names(files: list[Path]) -> tuple[list[str], list[str]]:
@@ -112,8 +114,10 @@ def output_names(files: list[Path]) -> tuple[list[str], list[str]]:
         group = [i for i, n in enumerate(names) if n.lower() == key]
         if len(group) > 1:
             renamed = _distinct_names([files[i] for i in group])
-            notes.append(f"{len(group)} inputs would all be written as {names[group[0]]}: "
-                         "they are written as " + ", ".join(renamed))
+            notes.append(
+                f"{len(group)} inputs would all be written as {names[group[0]]}: "
+                "they are written as " + ", ".join(renamed)
+            )
             for i, new in zip(group, renamed, strict=True):
                 names[i] = new
     return _numbered(names), notes
@@ -125,8 +129,10 @@ def _distinct_names(files: list[Path]) -> list[str]:
     common = Path(os.path.commonpath([p.parent for p in resolved]))
     stems = ["_".join(p.with_suffix("").relative_to(common).parts) for p in resolved]
     clash = len({s.lower() for s in stems}) < len(stems)
-    return [s + (f"_{p.suffix.lstrip('.').lower()}" if clash else "") + ".tif"
-            for s, p in zip(stems, resolved, strict=True)]
+    return [
+        s + (f"_{p.suffix.lstrip('.').lower()}" if clash else "") + ".tif"
+        for s, p in zip(stems, resolved, strict=True)
+    ]
 
 
 def _numbered(names: list[str]) -> list[str]:

@@ -47,15 +47,27 @@ def peaks_in_blocks(distance: np.ndarray, diameter: float, step: int = 1) -> np.
     return out
 
 
-def labels_in_blocks(foreground: np.ndarray, distance: np.ndarray, threshold: float,
-                     split: bool, min_size: int, peaks: np.ndarray | None,
-                     diameter: float) -> np.ndarray:
+def labels_in_blocks(
+    foreground: np.ndarray,
+    distance: np.ndarray,
+    threshold: float,
+    split: bool,
+    min_size: int,
+    peaks: np.ndarray | None,
+    diameter: float,
+) -> np.ndarray:
     """``labels_from_maps`` of big maps: regions labelled in threads, then stitched in order."""
     blocks = _plan(foreground.shape, diameter)
 
     def label(block: Block) -> np.ndarray:
         r = block.region
-        return labels_from_maps(foreground[r], distance[r], threshold, split, min_size,
-                                None if peaks is None else peaks[r])
+        return labels_from_maps(
+            foreground[r],
+            distance[r],
+            threshold,
+            split,
+            min_size,
+            None if peaks is None else peaks[r],
+        )
 
     return stitch_all(foreground.shape, None, blocks, _each(blocks, label), min_size)[0]

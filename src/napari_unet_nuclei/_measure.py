@@ -11,8 +11,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-COLUMNS = ("label", "area_px", "area_scaled", "centroid_y_px", "centroid_x_px",
-           "centroid_y", "centroid_x", "mean_intensity")
+COLUMNS = (
+    "label",
+    "area_px",
+    "area_scaled",
+    "centroid_y_px",
+    "centroid_x_px",
+    "centroid_y",
+    "centroid_x",
+    "mean_intensity",
+)
 
 
 def _grey(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -91,9 +99,12 @@ def _sums(lab: object, image: object | None, n: int) -> np.ndarray:
     return sums
 
 
-def measure_nuclei(labels: np.ndarray, image: np.ndarray | None = None,
-                   scale: Sequence[float] | None = None,
-                   translate: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+def measure_nuclei(
+    labels: np.ndarray,
+    image: np.ndarray | None = None,
+    scale: Sequence[float] | None = None,
+    translate: Sequence[float] | None = None,
+) -> dict[str, np.ndarray]:
     """One row per nucleus of a 2D label image: area, centroid, mean image intensity.
 
     ``scale``/``translate`` are (y, x) pixel size and origin, as on a napari layer:
@@ -123,14 +134,24 @@ def measure_nuclei(labels: np.ndarray, image: np.ndarray | None = None,
     sy, sx = _pair(scale, 1.0)
     ty, tx = _pair(translate, 0.0)
     mean = np.full(ids.size, np.nan) if image is None else sums[3][ids] / area[ids]
-    return {"label": values[ids].astype(np.int64), "area_px": area[ids].astype(np.int64),
-            "area_scaled": area[ids] * abs(sy * sx), "centroid_y_px": cy, "centroid_x_px": cx,
-            "centroid_y": ty + sy * cy, "centroid_x": tx + sx * cx, "mean_intensity": mean}
+    return {
+        "label": values[ids].astype(np.int64),
+        "area_px": area[ids].astype(np.int64),
+        "area_scaled": area[ids] * abs(sy * sx),
+        "centroid_y_px": cy,
+        "centroid_x_px": cx,
+        "centroid_y": ty + sy * cy,
+        "centroid_x": tx + sx * cx,
+        "mean_intensity": mean,
+    }
 
 
-def measure_stack(labels: np.ndarray, image: np.ndarray | None = None,
-                  scale: Sequence[float] | None = None,
-                  translate: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+def measure_stack(
+    labels: np.ndarray,
+    image: np.ndarray | None = None,
+    scale: Sequence[float] | None = None,
+    translate: Sequence[float] | None = None,
+) -> dict[str, np.ndarray]:
     """``measure_nuclei`` for 2D labels; for stacks, per plane with a leading ``plane`` column.
 
     ``image`` has the labels' shape (plus a trailing RGB axis) or is None.

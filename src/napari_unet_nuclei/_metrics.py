@@ -36,8 +36,9 @@ class Counts:
         return self.tp / total if total else 1.0
 
 
-def match_counts(gt: np.ndarray, pred: np.ndarray,
-                 thresholds: tuple[float, ...] = DSB_THRESHOLDS) -> list[Counts]:
+def match_counts(
+    gt: np.ndarray, pred: np.ndarray, thresholds: tuple[float, ...] = DSB_THRESHOLDS
+) -> list[Counts]:
     """One-to-one matches at IoU > tau (unique for tau >= 0.5), per threshold."""
     iou = iou_pairs(gt, pred)[1:, 1:]
     n_gt = int(np.count_nonzero(np.bincount(gt.ravel())[1:]))

@@ -107,13 +107,14 @@ def weights_file(weights: str | None) -> Path:
 
 def save_weights(model: UNet, path: str | Path, meta: dict | None = None) -> None:
     """Write half-precision tensors plus plain-data metadata (safe to load)."""
-    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
+        for k, v in model.state_dict().items()
+    }
     from ._outputs import atomic_path
 
     with atomic_path(path) as tmp:  # readers never see a half-written file
-        torch.save({"config": asdict(model.config), "state_dict": state, "meta": meta or {}},
-                   tmp)
+        torch.save({"config": asdict(model.config), "state_dict": state, "meta": meta or {}}, tmp)
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -122,8 +123,10 @@ def _read_checkpoint(path: Path) -> dict:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, or one holding arbitrary objects
-        raise ValueError(f"Cannot read weights file {path}: it is corrupt or holds "
-                         f"more than tensors ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"Cannot read weights file {path}: it is corrupt or holds "
+            f"more than tensors ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(blob, dict) or "state_dict" not in blob:
         raise ValueError(f"Weights file {path} is not a napari-unet-nuclei weights file")
     return blob
@@ -154,6 +157,9 @@ def user_models_dir() -> Path:
 def user_models() -> list[tuple[str, str]]:
     """(label, path) of the models in ``user_models_dir()``, newest first."""
     folder = user_models_dir()
-    files = sorted(folder.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True) \
-        if folder.is_dir() else []
+    files = (
+        sorted(folder.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if folder.is_dir()
+        else []
+    )
     return [(f"{p.stem} (yours)", str(p)) for p in files]

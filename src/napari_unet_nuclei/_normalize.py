@@ -23,8 +23,9 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def percentile_normalize(grey: np.ndarray, low: float = LOW_PERCENTILE,
-                         high: float = HIGH_PERCENTILE) -> np.ndarray:
+def percentile_normalize(
+    grey: np.ndarray, low: float = LOW_PERCENTILE, high: float = HIGH_PERCENTILE
+) -> np.ndarray:
     """Map the low/high percentiles to 0/1; NaN/inf become 0. Returns a new array."""
     arr = np.asarray(grey, dtype=np.float32)
     finite = np.isfinite(arr)

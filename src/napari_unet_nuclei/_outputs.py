@@ -49,8 +49,9 @@ def check_not_input(target: str | os.PathLike, inputs: Iterable[str | os.PathLik
     for item in inputs:
         inside = is_inside(target, item) if Path(item).is_dir() else same_path(target, item)
         if inside or (Path(target).is_dir() and is_inside(item, target)):
-            raise UnsafeOutputError(f"output {target} would replace the input {item}; "
-                                    "choose another output name")
+            raise UnsafeOutputError(
+                f"output {target} would replace the input {item}; choose another output name"
+            )
 
 
 def is_ours(path: str | os.PathLike) -> bool:
@@ -85,15 +86,20 @@ def check_replaceable(target: str | os.PathLike, overwrite: bool = False) -> Non
     if not (target.exists() or target.is_symlink()):
         return
     if not is_ours(target) or target.is_symlink():
-        raise UnsafeOutputError(f"{target} exists and was not written by {SOFTWARE}: it is "
-                                "never replaced; move it away or choose another output name")
+        raise UnsafeOutputError(
+            f"{target} exists and was not written by {SOFTWARE}: it is "
+            "never replaced; move it away or choose another output name"
+        )
     if not overwrite:
-        raise UnsafeOutputError(f"{target} exists (an earlier output); pass --overwrite to "
-                                "replace it, or choose another output name")
+        raise UnsafeOutputError(
+            f"{target} exists (an earlier output); pass --overwrite to "
+            "replace it, or choose another output name"
+        )
 
 
-def check_output(target: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (),
-                 overwrite: bool = False) -> Path:
+def check_output(
+    target: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False
+) -> Path:
     """All checks before writing ``target``; returns it as a Path."""
     check_not_input(target, inputs)
     check_replaceable(target, overwrite)
@@ -105,12 +111,15 @@ def check_output_folder(folder: str | os.PathLike) -> None:
     folder = Path(folder)
     if not folder.is_dir():
         return
-    foreign = [p.name for p in sorted(folder.iterdir())
-               if not p.name.startswith(".") and not is_ours(p)]
+    foreign = [
+        p.name for p in sorted(folder.iterdir()) if not p.name.startswith(".") and not is_ours(p)
+    ]
     if foreign:
-        raise UnsafeOutputError(f"output folder {folder} holds files not written by {SOFTWARE} "
-                                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
-                                "; choose a new or empty folder")
+        raise UnsafeOutputError(
+            f"output folder {folder} holds files not written by {SOFTWARE} "
+            f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
+            "; choose a new or empty folder"
+        )
 
 
 def free_path(path: str | os.PathLike) -> Path:
@@ -122,8 +131,9 @@ def free_path(path: str | os.PathLike) -> Path:
     return target
 
 
-def check_training_paths(output: str | None, run_dir: str, init: str | None, data: str,
-                         overwrite: bool = False) -> Path:
+def check_training_paths(
+    output: str | None, run_dir: str, init: str | None, data: str, overwrite: bool = False
+) -> Path:
     """Where ``train`` may write: never in the package or its weights/ (a link in a checkout).
 
     Without ``output``: a new ``TRAINED_WEIGHTS`` file in the current folder. Nothing may
@@ -135,8 +145,10 @@ def check_training_paths(output: str | None, run_dir: str, init: str | None, dat
     target = Path(output) if output else free_path(TRAINED_WEIGHTS)
     for path, what in ((target, "--output"), (Path(run_dir), "--run-dir")):
         if any(is_inside(path, p) for p in (Path(__file__).parent, bundled_weights_path().parent)):
-            raise UnsafeOutputError(f"{what} {path} lies inside the installed package or its "
-                                    "weights/ folder; choose a path elsewhere")
+            raise UnsafeOutputError(
+                f"{what} {path} lies inside the installed package or its "
+                "weights/ folder; choose a path elsewhere"
+            )
     check_run_dir(Path(run_dir))
     return check_output(target, [p for p in (init, *data_paths(data)) if p], overwrite)
 
@@ -144,8 +156,10 @@ def check_training_paths(output: str | None, run_dir: str, init: str | None, dat
 def check_run_dir(run_dir: Path) -> None:
     """Checkpoints go to a new or empty folder, or one of an earlier run (to resume)."""
     if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "checkpoint.pt").is_file():
-        raise UnsafeOutputError(f"--run-dir {run_dir} holds other files and no checkpoint.pt of "
-                                "an earlier run; choose a new or empty folder")
+        raise UnsafeOutputError(
+            f"--run-dir {run_dir} holds other files and no checkpoint.pt of "
+            "an earlier run; choose a new or empty folder"
+        )
 
 
 def temp_beside(target: Path) -> Path:

@@ -29,8 +29,12 @@ def relabel_sequential(labels: np.ndarray, min_size: int = 0) -> np.ndarray:
     return lut[labels].astype(label_dtype(int(keep.sum())))
 
 
-def seed_peaks(distance: np.ndarray, h: float = DEFAULT_SEED_H,
-               sigma: float = DEFAULT_SEED_SIGMA, step: int = 1) -> np.ndarray:
+def seed_peaks(
+    distance: np.ndarray,
+    h: float = DEFAULT_SEED_H,
+    sigma: float = DEFAULT_SEED_SIGMA,
+    step: int = 1,
+) -> np.ndarray:
     """Nucleus cores: regional maxima of the (smoothed) distance map at least ``h`` high.
 
     Depends only on the distance map, so it can be computed once per prediction.
@@ -42,11 +46,12 @@ def seed_peaks(distance: np.ndarray, h: float = DEFAULT_SEED_H,
         return h_maxima(smooth, h).astype(bool) & (smooth > SEED_FLOOR)
     coarse = h_maxima(smooth[::step, ::step], h).astype(bool)
     full = np.repeat(np.repeat(coarse, step, axis=0), step, axis=1)
-    return full[:smooth.shape[0], :smooth.shape[1]] & (smooth > SEED_FLOOR)
+    return full[: smooth.shape[0], : smooth.shape[1]] & (smooth > SEED_FLOOR)
 
 
-def split_touching(mask: np.ndarray, distance: np.ndarray,
-                   peaks: np.ndarray | None = None) -> np.ndarray:
+def split_touching(
+    mask: np.ndarray, distance: np.ndarray, peaks: np.ndarray | None = None
+) -> np.ndarray:
     """Watershed of the foreground mask on the distance map, seeded by its peaks.
 
     Components that hold no seed keep one label each, so no foreground is lost.
@@ -67,10 +72,14 @@ def split_touching(mask: np.ndarray, distance: np.ndarray,
     return out
 
 
-def labels_from_maps(foreground: np.ndarray, distance: np.ndarray,
-                     threshold: float = DEFAULT_THRESHOLD, split: bool = True,
-                     min_size: int = DEFAULT_MIN_SIZE,
-                     peaks: np.ndarray | None = None) -> np.ndarray:
+def labels_from_maps(
+    foreground: np.ndarray,
+    distance: np.ndarray,
+    threshold: float = DEFAULT_THRESHOLD,
+    split: bool = True,
+    min_size: int = DEFAULT_MIN_SIZE,
+    peaks: np.ndarray | None = None,
+) -> np.ndarray:
     """Threshold the foreground; optionally split touching nuclei; consecutive ids.
 
     ``peaks`` (from ``seed_peaks``) may be passed in to avoid recomputing them.

@@ -49,8 +49,9 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(arr))
     t = t[None, None] if arr.ndim == 2 else t[None]
     shrink = shape[0] < arr.shape[-2] or shape[1] < arr.shape[-1]
-    out = F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False,
-                        antialias=shrink)
+    out = F.interpolate(
+        t, size=tuple(shape), mode="bilinear", align_corners=False, antialias=shrink
+    )
     return out[0, 0].numpy() if arr.ndim == 2 else out[0].numpy()
 
 
@@ -80,8 +81,9 @@ def consistent_diameter(readings: list[Reading], model_diameter: float) -> float
     gives the diameter (that pass's reading, less the measure's bias). Without any, the
     reading nearest the model's size (or None without readings).
     """
-    pairs = [(a, b) for a, b in zip(readings, readings[1:], strict=False)
-             if agree(a, b, model_diameter)]
+    pairs = [
+        (a, b) for a, b in zip(readings, readings[1:], strict=False) if agree(a, b, model_diameter)
+    ]
     if pairs:
         s, d = min((p[0] for p in pairs), key=lambda r: abs(np.log(r[0] * r[1] / model_diameter)))
         return d - GRID_BIAS * model_diameter / s

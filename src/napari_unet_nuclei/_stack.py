@@ -51,14 +51,17 @@ def guess_axes(shape: tuple[int, ...], rgb: bool | None = None) -> AxesGuess:
     lead = shape[:n_lead]
     short = [i for i, n in enumerate(lead) if n <= MAX_CHANNELS]
     channel_at = None if colour or not short else short[-1]
-    planes = "TZ"[2 - (n_lead - (channel_at is not None)):]
+    planes = "TZ"[2 - (n_lead - (channel_at is not None)) :]
     letters = list(planes)
     if channel_at is not None:
         letters.insert(channel_at, "C")
     axes = "".join(letters) + "YX" + ("C" if colour else "")
     if channel_at is not None:
-        return AxesGuess(axes, True, f"an axis of length {lead[channel_at]} may be channels or "
-                                     "planes (Z or time)")
+        return AxesGuess(
+            axes,
+            True,
+            f"an axis of length {lead[channel_at]} may be channels or planes (Z or time)",
+        )
     if colour and rgb is None and min(shape[-3:-1]) <= MAX_CHANNELS:
         return AxesGuess(axes, True, "the last axis may be colour or image width")
     if n_lead == 2:
@@ -84,8 +87,11 @@ def resolve_axes(shape: tuple[int, ...], axes: str | None, rgb: bool | None = No
         return check_axes(axes, len(shape))
     guess = guess_axes(shape, rgb)
     if guess.ambiguous:
-        raise AmbiguousAxesError(f"Cannot tell the axes of shape {shape}: {guess.reason}. "
-                                 f"Pass axes (best guess: {guess.axes!r}).", guess)
+        raise AmbiguousAxesError(
+            f"Cannot tell the axes of shape {shape}: {guess.reason}. "
+            f"Pass axes (best guess: {guess.axes!r}).",
+            guess,
+        )
     return guess.axes
 
 
@@ -131,17 +137,24 @@ def _reuse_diameter(info: dict, diameter: Diameter) -> Diameter:
     return float(info.get("model_diameter", DEFAULT_MODEL_DIAMETER)) / float(info["scale"])
 
 
-def _within_plane(progress: ProgressCallback | None, done: int, total: int
-                  ) -> ProgressCallback | None:
+def _within_plane(
+    progress: ProgressCallback | None, done: int, total: int
+) -> ProgressCallback | None:
     """A per-batch callback for ``predict`` that re-reports ``done`` planes, so it can cancel."""
     if progress is None:
         return None
     return lambda _tiles, _of: progress(done, total)
 
 
-def segment_planes(view, n_lead: int, diameter: Diameter = "auto", invert: bool | None = None,
-                   label_options: dict | None = None, progress: ProgressCallback | None = None,
-                   **predict_options) -> np.ndarray:
+def segment_planes(
+    view,
+    n_lead: int,
+    diameter: Diameter = "auto",
+    invert: bool | None = None,
+    label_options: dict | None = None,
+    progress: ProgressCallback | None = None,
+    **predict_options,
+) -> np.ndarray:
     """Labels of every plane of a ([T][Z], Y, X[, colour]) view; ids unique across planes.
 
     ``progress(planes done, planes)`` follows each plane, and every batch of tiles of every
@@ -152,15 +165,28 @@ def segment_planes(view, n_lead: int, diameter: Diameter = "auto", invert: bool 
     middle_at = len(indices) // 2
     middle = _plane(view, indices[middle_at])
     invert = _polarity(middle, invert)
-    first = predict(middle, diameter=diameter, invert=invert,
-                    progress=_within_plane(progress, 0, len(indices)), **predict_options)
+    first = predict(
+        middle,
+        diameter=diameter,
+        invert=invert,
+        progress=_within_plane(progress, 0, len(indices)),
+        **predict_options,
+    )
     diameter = _reuse_diameter(first.info, diameter)
     out = np.zeros(lead + first.shape, np.uint32)
     next_id = 0
     for done, index in enumerate(indices, 1):
-        pred = first if index == indices[middle_at] else predict(
-            _plane(view, index), diameter=diameter, invert=invert,
-            progress=_within_plane(progress, done - 1, len(indices)), **predict_options)
+        pred = (
+            first
+            if index == indices[middle_at]
+            else predict(
+                _plane(view, index),
+                diameter=diameter,
+                invert=invert,
+                progress=_within_plane(progress, done - 1, len(indices)),
+                **predict_options,
+            )
+        )
         labels = pred.labels(**(label_options or {}))
         out[index] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(next_id), 0)
         next_id += int(labels.max(initial=0))
@@ -169,15 +195,17 @@ def segment_planes(view, n_lead: int, diameter: Diameter = "auto", invert: bool 
     return out
 
 
-def match_labels(previous: np.ndarray, current: np.ndarray, min_iou: float = DEFAULT_LINK_IOU
-                 ) -> dict[int, int]:
+def match_labels(
+    previous: np.ndarray, current: np.ndarray, min_iou: float = DEFAULT_LINK_IOU
+) -> dict[int, int]:
     """One-to-one {current id: previous id} for label pairs with IoU >= ``min_iou``, best first."""
     both = (previous > 0) & (current > 0)
     if not both.any():
         return {}
     base = int(current.max()) + 1
-    keys, inter = np.unique(previous[both].astype(np.int64) * base + current[both],
-                            return_counts=True)
+    keys, inter = np.unique(
+        previous[both].astype(np.int64) * base + current[both], return_counts=True
+    )
     prev_ids, cur_ids = keys // base, keys % base
     area_prev = np.bincount(previous.ravel(), minlength=int(prev_ids.max()) + 1)[prev_ids]
     area_cur = np.bincount(current.ravel(), minlength=base)[cur_ids]
@@ -221,11 +249,19 @@ def _link_all(labels: np.ndarray, min_iou: float) -> np.ndarray:
     return linked.reshape(labels.shape)
 
 
-def segment_stack(stack, axes: str | None = None, channel: int | None = None,
-                  link_z: bool = False, link_iou: float = DEFAULT_LINK_IOU,
-                  threshold: float | None = None, split: bool = True,
-                  min_size: int = DEFAULT_MIN_SIZE, rgb: bool | None = None,
-                  progress: ProgressCallback | None = None, **predict_options) -> np.ndarray:
+def segment_stack(
+    stack,
+    axes: str | None = None,
+    channel: int | None = None,
+    link_z: bool = False,
+    link_iou: float = DEFAULT_LINK_IOU,
+    threshold: float | None = None,
+    split: bool = True,
+    min_size: int = DEFAULT_MIN_SIZE,
+    rgb: bool | None = None,
+    progress: ProgressCallback | None = None,
+    **predict_options,
+) -> np.ndarray:
     """Label a 2D, 2D+t, Z or multichannel stack plane by plane; ids 1..N over the stack.
 
     ``axes`` like ``"TZYX"`` or ``"CYX"`` (guessed when None; an ambiguous shape raises
@@ -241,11 +277,15 @@ def segment_stack(stack, axes: str | None = None, channel: int | None = None,
     view = canonical_view(stack, axes, channel)
     n_lead = sum(a in axes for a in "TZ")
     options = dict(threshold=threshold, split=split, min_size=min_size)
-    labels = segment_planes(view, n_lead, label_options=options, progress=progress,
-                            **predict_options)
+    labels = segment_planes(
+        view, n_lead, label_options=options, progress=progress, **predict_options
+    )
     if link_z:
         labels = _link_all(labels, link_iou)
-    labels = relabel_sequential(labels) if link_z else labels.astype(
-        label_dtype(int(labels.max(initial=0))))
+    labels = (
+        relabel_sequential(labels)
+        if link_z
+        else labels.astype(label_dtype(int(labels.max(initial=0))))
+    )
     canonical = [a for a in "TZYX" if a in axes]
     return np.ascontiguousarray(labels.transpose([canonical.index(a) for a in output_axes(axes)]))

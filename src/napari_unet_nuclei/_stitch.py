@@ -34,8 +34,10 @@ class Block:
     def local_inner(self) -> Slices:
         """The inner region in the coordinates of ``region``."""
         (iy, ix), (ry, rx) = self.inner, self.region
-        return (slice(iy.start - ry.start, iy.stop - ry.start),
-                slice(ix.start - rx.start, ix.stop - rx.start))
+        return (
+            slice(iy.start - ry.start, iy.stop - ry.start),
+            slice(ix.start - rx.start, ix.stop - rx.start),
+        )
 
 
 def nucleus_margin(diameter: float, extra: int = 0) -> int:
@@ -46,8 +48,9 @@ def nucleus_margin(diameter: float, extra: int = 0) -> int:
     return max(MIN_MARGIN, math.ceil(MARGIN_FACTOR * diameter) + extra)
 
 
-def plan_blocks(shape: tuple[int, ...], block: int = DEFAULT_BLOCK, margin: int = MIN_MARGIN
-                ) -> list[Block]:
+def plan_blocks(
+    shape: tuple[int, ...], block: int = DEFAULT_BLOCK, margin: int = MIN_MARGIN
+) -> list[Block]:
     """Blocks of ``block`` x ``block`` in raster order, each with ``margin`` pixels around."""
     h, w = shape[:2]
 
@@ -67,8 +70,9 @@ def read_region(source, region: Slices) -> np.ndarray:
     return np.asarray(part)
 
 
-def stitch_block(out, block: Block, labels: np.ndarray, next_id: int,
-                 min_size: int = DEFAULT_MIN_SIZE) -> int:
+def stitch_block(
+    out, block: Block, labels: np.ndarray, next_id: int, min_size: int = DEFAULT_MIN_SIZE
+) -> int:
     """Write the objects of ``labels`` that touch the block's inner region into ``out``.
 
     Objects mostly written already (by an earlier block) are skipped; no written pixel is
@@ -94,8 +98,14 @@ def stitch_block(out, block: Block, labels: np.ndarray, next_id: int,
     return next_id + int(ids.size)
 
 
-def stitch_all(shape: tuple[int, ...], out, blocks: list[Block], labelled: Iterable[np.ndarray],
-               min_size: int, progress: ProgressCallback | None = None) -> tuple[object, int]:
+def stitch_all(
+    shape: tuple[int, ...],
+    out,
+    blocks: list[Block],
+    labelled: Iterable[np.ndarray],
+    min_size: int,
+    progress: ProgressCallback | None = None,
+) -> tuple[object, int]:
     """Stitch the labels of ``blocks`` (in the same order) into ``out``; (out, count).
 
     With ``out`` None, a numpy array is made and cast to the smallest label dtype at the end.

@@ -9,8 +9,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 
-def _paint_ellipse(labels: np.ndarray, cy: float, cx: float, ry: float, rx: float,
-                   angle: float, value: int) -> None:
+def _paint_ellipse(
+    labels: np.ndarray, cy: float, cx: float, ry: float, rx: float, angle: float, value: int
+) -> None:
     h, w = labels.shape
     r = int(np.ceil(max(ry, rx))) + 1
     y0, y1 = max(int(cy) - r, 0), min(int(cy) + r + 1, h)
@@ -24,9 +25,13 @@ def _paint_ellipse(labels: np.ndarray, cy: float, cx: float, ry: float, rx: floa
     labels[y0:y1, x0:x1][inside & (labels[y0:y1, x0:x1] == 0)] = value
 
 
-def synthetic_nuclei(shape: tuple[int, int] = (256, 256), n: int | None = None,
-                     radius: tuple[float, float] = (6.0, 12.0), touching: float = 0.3,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_nuclei(
+    shape: tuple[int, int] = (256, 256),
+    n: int | None = None,
+    radius: tuple[float, float] = (6.0, 12.0),
+    touching: float = 0.3,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """(uint16 image, uint16 labels) of bright elliptical nuclei on a dark, noisy background.
 
     ``touching`` is the share of nuclei placed against a neighbour.

@@ -95,14 +95,21 @@ class NucleiWidget(Container):
         self._stack_mode, self._link_z = self._stacks.mode, self._stacks.link_z
         self._segment = PushButton(text="Segment nuclei")
         self._cancel = PushButton(text="Cancel", enabled=False)
-        self._threshold = FloatSlider(label="Threshold", min=0.0, max=1.0, step=0.01,
-                                      value=DEFAULT_THRESHOLD)
+        self._threshold = FloatSlider(
+            label="Threshold", min=0.0, max=1.0, step=0.01, value=DEFAULT_THRESHOLD
+        )
         self._split = CheckBox(text="Split touching nuclei", value=True)
-        self._min_size = SpinBox(label="Min. size (px)", min=0, max=1_000_000,
-                                 value=DEFAULT_MIN_SIZE)
-        self._diameter = FloatSpinBox(label="Diameter (px)", min=0, max=1000, step=1, value=0,
-                                      tooltip="Typical nucleus diameter in pixels; 'auto' (0) "
-                                              "estimates it from the image.")
+        self._min_size = SpinBox(
+            label="Min. size (px)", min=0, max=1_000_000, value=DEFAULT_MIN_SIZE
+        )
+        self._diameter = FloatSpinBox(
+            label="Diameter (px)",
+            min=0,
+            max=1000,
+            step=1,
+            value=0,
+            tooltip="Typical nucleus diameter in pixels; 'auto' (0) estimates it from the image.",
+        )
         self._diameter.native.setSpecialValueText("auto")
         self._device = ComboBox(label="Device", choices=device_choices(available_devices()))
         self._models = ModelControls()
@@ -110,16 +117,42 @@ class NucleiWidget(Container):
         self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
         self._status = StatusLine("Choose an image and press Segment nuclei.")
         self._save = PushButton(text="Save labels…")
-        self.extend([self._image, self._stack_mode, self._link_z, self._segment, self._cancel,
-                     self._threshold, self._split, self._min_size, self._diameter, self._model,
-                     self._models.remove, self._models.export, self._device, self._progress,
-                     self._status, self._save])
-        self._finetune = FinetuneControls(self._viewer, lambda: self._image.value,
-                                          lambda: self._model.value, lambda: self._device.value,
-                                          self._models.add)
+        self.extend(
+            [
+                self._image,
+                self._stack_mode,
+                self._link_z,
+                self._segment,
+                self._cancel,
+                self._threshold,
+                self._split,
+                self._min_size,
+                self._diameter,
+                self._model,
+                self._models.remove,
+                self._models.export,
+                self._device,
+                self._progress,
+                self._status,
+                self._save,
+            ]
+        )
+        self._finetune = FinetuneControls(
+            self._viewer,
+            lambda: self._image.value,
+            lambda: self._model.value,
+            lambda: self._device.value,
+            self._models.add,
+        )
         self.extend(self._finetune.widgets)
-        for combo in (self._image, self._stack_mode, self._model, self._device,
-                      self._finetune.labels, self._finetune.region):
+        for combo in (
+            self._image,
+            self._stack_mode,
+            self._model,
+            self._device,
+            self._finetune.labels,
+            self._finetune.region,
+        ):
             narrow_combo(combo)
 
     def _connect_events(self) -> None:
@@ -176,8 +209,13 @@ class NucleiWidget(Container):
         if layer is None:
             show_info("Open an image first (or File > Open Sample > napari-unet-nuclei).")
             return
-        start = (self._start_stack if self.whole_stack(layer) else
-                 self._start_big if is_big(layer) else self._start_plane)
+        start = (
+            self._start_stack
+            if self.whole_stack(layer)
+            else self._start_big
+            if is_big(layer)
+            else self._start_plane
+        )
         try:
             start(layer)
         except ValueError as exc:
@@ -195,14 +233,18 @@ class NucleiWidget(Container):
         def done(outcome: Outcome, generation: int, source: Image) -> None:
             self._on_done(outcome, generation, source, plane)
 
-        options = dict(device=self._device.value, weights=self._model.value,
-                       diameter=self.diameter)
-        label = functools.partial(label_and_measure, settings=self._label_settings(),
-                                  image=image, scale=layer.scale[-2:],
-                                  translate=layer.translate[-2:])
+        options = dict(device=self._device.value, weights=self._model.value, diameter=self.diameter)
+        label = functools.partial(
+            label_and_measure,
+            settings=self._label_settings(),
+            image=image,
+            scale=layer.scale[-2:],
+            translate=layer.translate[-2:],
+        )
         placeholder = placeholder_result(self._viewer, layer)  # before the worker competes
-        worker = start_run(image, options, self._session, self._relay, done, layer,
-                           self._on_finished, label)
+        worker = start_run(
+            image, options, self._session, self._relay, done, layer, self._on_finished, label
+        )
         self._session.placeholder = placeholder
         return worker
 
@@ -210,15 +252,24 @@ class NucleiWidget(Container):
         """Segment every plane with ``segment_stack``; progress counts planes."""
         stack, options, status = self._stacks.plan(layer, self._settings())
         self._begin(status, "Planes")
-        return start_stack_run(stack, options, self._session, self._relay, self._on_done, layer,
-                               self._on_finished)
+        return start_stack_run(
+            stack, options, self._session, self._relay, self._on_done, layer, self._on_finished
+        )
 
     def _start_big(self, layer: Image) -> FunctionWorker:
         """Segment a big 2D image block by block; progress counts blocks."""
         pixels, options, status = big_plan(layer, self._settings())
         self._begin(status, "Blocks")
-        return start_stack_run(pixels, options, self._session, self._relay, self._on_done,
-                               layer, self._on_finished, job=blocks_outcome)
+        return start_stack_run(
+            pixels,
+            options,
+            self._session,
+            self._relay,
+            self._on_done,
+            layer,
+            self._on_finished,
+            job=blocks_outcome,
+        )
 
     def _label_settings(self) -> tuple[float, bool, int]:
         """(threshold, split, min_size): what ``Prediction.labels`` takes from the controls."""
@@ -226,9 +277,14 @@ class NucleiWidget(Container):
 
     def _settings(self) -> dict:
         """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
-        return dict(threshold=self._threshold.value, split=self._split.value,
-                    min_size=self._min_size.value, diameter=self.diameter,
-                    device=self._device.value, weights=self._model.value)
+        return dict(
+            threshold=self._threshold.value,
+            split=self._split.value,
+            min_size=self._min_size.value,
+            diameter=self.diameter,
+            device=self._device.value,
+            weights=self._model.value,
+        )
 
     def _begin(self, status: str, unit: str = "Tiles") -> None:
         self._set_running(True)
@@ -258,15 +314,17 @@ class NucleiWidget(Container):
         self._progress.max = max(total, 1)
         self._progress.value = min(done, total)
 
-    def _on_done(self, outcome: Outcome, generation: int, source: Image,
-                 plane: tuple[int, ...] = ()) -> None:
+    def _on_done(
+        self, outcome: Outcome, generation: int, source: Image, plane: tuple[int, ...] = ()
+    ) -> None:
         self._session.worker = None
         placeholder, self._session.placeholder = self._session.placeholder, None
         if not self._show_outcome(outcome, generation, source, plane):
             remove_placeholder(self._viewer, placeholder)
 
-    def _show_outcome(self, outcome: Outcome, generation: int, source: Image,
-                      plane: tuple[int, ...]) -> bool:
+    def _show_outcome(
+        self, outcome: Outcome, generation: int, source: Image, plane: tuple[int, ...]
+    ) -> bool:
         """Show what a run gave (False when nothing: cancelled, failed, stale, gone)."""
         if self._session.closed or self._failed(outcome, generation):
             return False
@@ -295,9 +353,11 @@ class NucleiWidget(Container):
         show_labels(self._viewer, source, outcome.labels, {})
         self._session.drop()
         device = self._device.value
-        self._status.value = (stack_summary(outcome.labels, outcome.seconds, device)
-                              if outcome.count is None else
-                              big_summary(outcome.count, outcome.seconds, device))
+        self._status.value = (
+            stack_summary(outcome.labels, outcome.seconds, device)
+            if outcome.count is None
+            else big_summary(outcome.count, outcome.seconds, device)
+        )
 
     def _on_finished(self) -> None:
         self._session.worker = None
@@ -319,8 +379,11 @@ class NucleiWidget(Container):
 
         ``labelled``: labels the worker already made, used when made at these settings.
         """
-        prediction, source, plane = (self._session.prediction, self._session.source,
-                                     self._session.plane)
+        prediction, source, plane = (
+            self._session.prediction,
+            self._session.source,
+            self._session.plane,
+        )
         if prediction is None or source is None:
             return
         t0 = time.perf_counter()
@@ -343,9 +406,12 @@ class NucleiWidget(Container):
         if source is None or labels is None:
             show_info("Segment an image first: there are no nucleus labels to save yet.")
             return
-        path, _ = QFileDialog.getSaveFileName(self.native, "Save nucleus labels",
-                                              f"{result_name(source)}.tif",
-                                              "TIFF (*.tif *.tiff);;PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.native,
+            "Save nucleus labels",
+            f"{result_name(source)}.tif",
+            "TIFF (*.tif *.tiff);;PNG (*.png)",
+        )
         if path:
             self.save_to(path, source, labels)
 

@@ -98,8 +98,9 @@ def _fits_uint16(arr: np.ndarray) -> bool:
     return arr.size == 0 or int(arr.max()) <= UINT16_MAX
 
 
-def tiff_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
-                 unit: str | None = None) -> Encoder:
+def tiff_encoder(
+    labels: np.ndarray, scale: Sequence[float] | None = None, unit: str | None = None
+) -> Encoder:
     """Check ``labels`` now; the returned function writes them as TIFF (see ``write_tiff``)."""
     arr = _check_labels(labels)
     kwargs: dict[str, Any] = {"software": SOFTWARE}  # marks the file as ours (``_outputs``)
@@ -117,8 +118,12 @@ def tiff_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
     return lambda fh: tifffile.imwrite(fh, arr, **kwargs)
 
 
-def write_tiff(path: str | os.PathLike, labels: np.ndarray,
-               scale: Sequence[float] | None = None, unit: str | None = None) -> Path:
+def write_tiff(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    scale: Sequence[float] | None = None,
+    unit: str | None = None,
+) -> Path:
     """Write a 2D label image (or a 3D/4D stack of them) as TIFF; returns the path.
 
     Labels that fit 16 bits become an ImageJ hyperstack (uint8 kept, other integer
@@ -130,8 +135,9 @@ def write_tiff(path: str | os.PathLike, labels: np.ndarray,
     return _write(path, tiff_encoder(labels, scale, unit))
 
 
-def png_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
-                unit: str | None = None) -> Encoder:
+def png_encoder(
+    labels: np.ndarray, scale: Sequence[float] | None = None, unit: str | None = None
+) -> Encoder:
     """Check ``labels`` now; the returned function writes them as PNG (see ``write_png``)."""
     arr = _check_labels(labels)
     if arr.ndim != 2:
@@ -144,8 +150,12 @@ def png_encoder(labels: np.ndarray, scale: Sequence[float] | None = None,
     return lambda fh: iio.imwrite(fh, arr, extension=".png")
 
 
-def write_png(path: str | os.PathLike, labels: np.ndarray,
-              scale: Sequence[float] | None = None, unit: str | None = None) -> Path:
+def write_png(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    scale: Sequence[float] | None = None,
+    unit: str | None = None,
+) -> Path:
     """Write a 2D label image as a 8- or 16-bit greyscale PNG; returns the path.
 
     ``scale`` and ``unit`` are accepted for symmetry with ``write_tiff`` and not stored.
@@ -180,8 +190,9 @@ def encoder_for(path: str | os.PathLike) -> Callable[..., Encoder]:
         return tiff_encoder
     if suffix in PNG_EXTENSIONS:
         return png_encoder
-    raise ValueError(f"Cannot save labels as {suffix or 'a file without extension'}: "
-                     "choose .tif or .png.")
+    raise ValueError(
+        f"Cannot save labels as {suffix or 'a file without extension'}: choose .tif or .png."
+    )
 
 
 def measurements_path(image_path: str | os.PathLike) -> Path:
@@ -190,9 +201,14 @@ def measurements_path(image_path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}_measurements.csv")
 
 
-def save_labels(path: str | os.PathLike, labels: np.ndarray, image: np.ndarray | None = None,
-                scale: Sequence[float] | None = None, translate: Sequence[float] | None = None,
-                unit: str | None = None) -> list[Path]:
+def save_labels(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    image: np.ndarray | None = None,
+    scale: Sequence[float] | None = None,
+    translate: Sequence[float] | None = None,
+    unit: str | None = None,
+) -> list[Path]:
     """Save labels (TIFF or PNG by extension) plus a per-nucleus CSV beside them.
 
     ``path`` is the file the user chose (and agreed to overwrite); the CSV never

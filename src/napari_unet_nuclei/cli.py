@@ -39,9 +39,11 @@ def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Pat
     out = Path(args.output)
     for item in args.inputs:
         if Path(item).is_dir() and same_path(item, out):
-            raise UnsafeOutputError(f"output folder {out} is also an input folder: its images "
-                                    "would be mixed with (or replaced by) their labels; "
-                                    "choose another --output")
+            raise UnsafeOutputError(
+                f"output folder {out} is also an input folder: its images "
+                "would be mixed with (or replaced by) their labels; "
+                "choose another --output"
+            )
     names, notes = output_names(files)
     targets = [check_output(out / name, files, args.overwrite) for name in names]
     check_output_folder(out)
@@ -60,8 +62,10 @@ def _segment_file(path: Path, target: Path, args: argparse.Namespace) -> str:
     labels = pred.labels(args.threshold, not args.no_split, args.min_size)
     write_tiff(target, labels)
     size = f"{pred.diameter:.0f} px" if pred.diameter else "n/a"
-    return (f"{int(labels.max())} nuclei, diameter {size} -> {target} "
-            f"({time.perf_counter() - t0:.1f} s)")
+    return (
+        f"{int(labels.max())} nuclei, diameter {size} -> {target} "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
 
 
 def one_line(exc: BaseException) -> str:
@@ -114,34 +118,49 @@ def diameter_value(text: str) -> float | str | None:
 
 def add_diameter_argument(p: argparse.ArgumentParser) -> None:
     """The shared ``--diameter`` option."""
-    p.add_argument("--diameter", type=diameter_value, default="auto",
-                   help="typical nucleus diameter in pixels; 'auto' (default) estimates it, "
-                        "'none' runs at the image's own scale")
+    p.add_argument(
+        "--diameter",
+        type=diameter_value,
+        default="auto",
+        help="typical nucleus diameter in pixels; 'auto' (default) estimates it, "
+        "'none' runs at the image's own scale",
+    )
 
 
 def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
     """The shared ``--overwrite`` option."""
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace outputs of an earlier run (never other files, never inputs)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs of an earlier run (never other files, never inputs)",
+    )
 
 
 def _add_segment(sub: argparse._SubParsersAction) -> None:
     from ._postprocess import DEFAULT_MIN_SIZE
 
-    p = sub.add_parser("segment", help="segment image files or folders of them",
-                       description="Write DIR/<stem>.tif, one label image per input.")
+    p = sub.add_parser(
+        "segment",
+        help="segment image files or folders of them",
+        description="Write DIR/<stem>.tif, one label image per input.",
+    )
     p.add_argument("inputs", nargs="+", help="TIFF/PNG/JPEG files or folders of them")
     p.add_argument("--output", "-o", required=True, help="folder for the label images")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="foreground cut, 0-1 (default 0.5)")
+    p.add_argument(
+        "--threshold", type=float, default=None, help="foreground cut, 0-1 (default 0.5)"
+    )
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
-    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
-                   help="smallest nucleus, pixels")
+    p.add_argument(
+        "--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus, pixels"
+    )
     add_diameter_argument(p)
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--weights", default=None,
-                   help="a weights file, or a bundled model: general (default), stained")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="a weights file, or a bundled model: general (default), stained",
+    )
     add_overwrite_argument(p)
     p.set_defaults(func=_segment)
 
@@ -164,8 +183,10 @@ def _sample(args: argparse.Namespace) -> int:
     _write(args.output, lambda fh: tifffile.imwrite(fh, image, software=SOFTWARE))
     if args.labels:
         write_tiff(args.labels, labels)
-    print(f"wrote a {args.size}x{args.size} synthetic image with {int(labels.max())} nuclei "
-          f"to {args.output}")
+    print(
+        f"wrote a {args.size}x{args.size} synthetic image with {int(labels.max())} nuclei "
+        f"to {args.output}"
+    )
     return 0
 
 
@@ -207,13 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its sub-commands."""
     from . import _cli_export, _cli_finetune, _cli_large, evaluate, train
 
-    parser = argparse.ArgumentParser(prog="napari-unet-nuclei", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="napari-unet-nuclei",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_segment(sub)
     _add_sample(sub)
-    p = sub.add_parser("segment-large", help="segment one big TIFF / zarr / OME-Zarr image "
-                       "block by block (bounded memory, optional dask cluster)")
+    p = sub.add_parser(
+        "segment-large",
+        help="segment one big TIFF / zarr / OME-Zarr image "
+        "block by block (bounded memory, optional dask cluster)",
+    )
     _cli_large.add_arguments(p)
     p.set_defaults(func=_cli_large.run)
     p = sub.add_parser("train", help="train the U-Net on a DSB2018-style folder")
@@ -245,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("interrupted: earlier outputs are untouched, no partial file is left",
-              file=sys.stderr)
+        print(
+            "interrupted: earlier outputs are untouched, no partial file is left", file=sys.stderr
+        )
         return 130
     finally:
         if in_main:

@@ -30,9 +30,16 @@ def summarize(per_image: list[list[Counts]]) -> dict[str, float]:
     return row
 
 
-def evaluate(data: str | Path, split: str = "val", weights: str | None = None,
-             device: str = "auto", threshold: float | None = None, split_touching: bool = True,
-             limit: int | None = None, **predict_options) -> dict[str, dict[str, float]]:
+def evaluate(
+    data: str | Path,
+    split: str = "val",
+    weights: str | None = None,
+    device: str = "auto",
+    threshold: float | None = None,
+    split_touching: bool = True,
+    limit: int | None = None,
+    **predict_options,
+) -> dict[str, dict[str, float]]:
     """Scores for all images of a split and per ``kind``."""
     entries = read_index(data, split)[:limit]
     if not entries:
@@ -60,8 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei evaluate``."""
     p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
     p.add_argument("--split", default="val")
-    p.add_argument("--weights", default=None,
-                   help="a weights file, or a bundled model: general (default), stained")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="a weights file, or a bundled model: general (default), stained",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
@@ -75,8 +85,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
     t0 = time.perf_counter()
-    scores = evaluate(args.data, args.split, args.weights, args.device, args.threshold,
-                      not args.no_split, args.limit, diameter=args.diameter, tta=args.tta)
+    scores = evaluate(
+        args.data,
+        args.split,
+        args.weights,
+        args.device,
+        args.threshold,
+        not args.no_split,
+        args.limit,
+        diameter=args.diameter,
+        tta=args.tta,
+    )
     print(format_table(scores))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0

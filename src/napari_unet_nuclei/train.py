@@ -63,8 +63,7 @@ def parse_kind_weights(text: str) -> dict[str, float]:
     return weights
 
 
-def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = None
-                      ) -> TrainingSet:
+def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = None) -> TrainingSet:
     """Read and prepare the ``train`` split of a DSB2018-style folder.
 
     Each kind of image is drawn with probability ``kind_weights[kind]`` (default KIND_WEIGHTS).
@@ -85,9 +84,16 @@ def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = No
     return TrainingSet(images, tgts, prob, np.asarray(diams))
 
 
-def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
-                 crop: int, zoom: tuple[float, float], base: float = 1.0, blur: bool = False,
-                 strong: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def _sample_crop(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    tgt: np.ndarray,
+    crop: int,
+    zoom: tuple[float, float],
+    base: float = 1.0,
+    blur: bool = False,
+    strong: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One augmented crop.
 
     Random zoom (times ``base``), position, flips, rotation, intensity, blur and noise.
@@ -104,7 +110,9 @@ def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
         tgt = np.pad(tgt, ((0, 0), *pad), mode="reflect")
         h, w = image.shape
     y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-    stack = np.concatenate([image[None, y:y + size, x:x + size], tgt[:, y:y + size, x:x + size]])
+    stack = np.concatenate(
+        [image[None, y : y + size, x : x + size], tgt[:, y : y + size, x : x + size]]
+    )
     t = torch.from_numpy(np.ascontiguousarray(stack))[None]
     if size != crop:
         t = F.interpolate(t, size=(crop, crop), mode="bilinear", align_corners=False)
@@ -125,15 +133,25 @@ def _sample_crop(rng: np.random.Generator, image: np.ndarray, tgt: np.ndarray,
     return img, tg
 
 
-def make_batch(step: int, seed: int, data: TrainingSet, batch: int, crop: int,
-               zoom: tuple[float, float], diameter: float = 0.0, blur: bool = False,
-               strong: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def make_batch(
+    step: int,
+    seed: int,
+    data: TrainingSet,
+    batch: int,
+    crop: int,
+    zoom: tuple[float, float],
+    diameter: float = 0.0,
+    blur: bool = False,
+    strong: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch of a given step; depends only on (seed, step)."""
     rng = np.random.default_rng([seed, step])
     picks = rng.choice(len(data.images), size=batch, p=data.prob)
     bases = data.zoom_bases(diameter)
-    pairs = [_sample_crop(rng, data.images[i], data.targets[i], crop, zoom, bases[i], blur, strong)
-             for i in picks]
+    pairs = [
+        _sample_crop(rng, data.images[i], data.targets[i], crop, zoom, bases[i], blur, strong)
+        for i in picks
+    ]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
@@ -148,12 +166,22 @@ class _StepBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.args
-        return make_batch(step, a.seed, self.data, a.batch, a.crop, (a.zoom_min, a.zoom_max),
-                          a.diameter, a.blur, a.strong)
+        return make_batch(
+            step,
+            a.seed,
+            self.data,
+            a.batch,
+            a.crop,
+            (a.zoom_min, a.zoom_max),
+            a.diameter,
+            a.blur,
+            a.strong,
+        )
 
 
-def step_batches(data: TrainingSet, args: argparse.Namespace, start: int
-                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def step_batches(
+    data: TrainingSet, args: argparse.Namespace, start: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The batches of steps ``start``...; made by ``args.workers`` processes if > 0.
 
     Each batch depends only on (seed, step), so the worker count never changes the result.
@@ -161,9 +189,14 @@ def step_batches(data: TrainingSet, args: argparse.Namespace, start: int
     batches = _StepBatches(data, args)
     if args.workers <= 0:
         return (batches[step] for step in range(start, args.steps))
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=args.workers,
-                                         sampler=range(start, args.steps), prefetch_factor=4,
-                                         pin_memory=torch.device(args.device).type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        batches,
+        batch_size=None,
+        num_workers=args.workers,
+        sampler=range(start, args.steps),
+        prefetch_factor=4,
+        pin_memory=torch.device(args.device).type == "cuda",
+    )
     return iter(loader)
 
 
@@ -187,14 +220,23 @@ def warmup_share(steps: int) -> float:
 
 def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> None:
     with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "step": step, "args": args}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "step": step,
+                "args": args,
+            },
+            tmp,
+        )
 
 
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training and export the final half-precision weights."""
-    args.output = str(check_training_paths(args.output, args.run_dir, args.init, args.data,
-                                           args.overwrite))
+    args.output = str(
+        check_training_paths(args.output, args.run_dir, args.init, args.data, args.overwrite)
+    )
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -210,14 +252,17 @@ def train(args: argparse.Namespace) -> Path:
     config = UNetConfig(base=args.base, depth=args.depth)
     model = UNet(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
-                                                pct_start=warmup_share(args.steps))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.steps, pct_start=warmup_share(args.steps)
+    )
     ckpt, start = run_dir / "checkpoint.pt", 0
     if args.init and not ckpt.exists():
         init = load_model(args.init)
         if init.config != config:
-            raise ValueError(f"--init weights {args.init} have a different architecture: "
-                             f"{init.config} vs {config}")
+            raise ValueError(
+                f"--init weights {args.init} have a different architecture: "
+                f"{init.config} vs {config}"
+            )
         model.load_state_dict(init.state_dict())
         log.info("initialised from %s", args.init)
     if ckpt.exists():
@@ -231,8 +276,7 @@ def train(args: argparse.Namespace) -> Path:
     model_diameter = args.diameter or float(np.median(data.diameters[data.diameters > 0]))
     model.train()
     t0, running = time.time(), 0.0
-    for step, (x, y) in zip(range(start, args.steps), step_batches(data, args, start),
-                            strict=True):
+    for step, (x, y) in zip(range(start, args.steps), step_batches(data, args, start), strict=True):
         loss = loss_fn(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -241,13 +285,22 @@ def train(args: argparse.Namespace) -> Path:
         running = running + loss.detach()  # no GPU sync per step
         if (step + 1) % args.log_every == 0:
             rate = (step + 1 - start) / (time.time() - t0)
-            log.info("step %d/%d loss %.4f  %.2f steps/s", step + 1, args.steps,
-                     float(running) / args.log_every, rate)
+            log.info(
+                "step %d/%d loss %.4f  %.2f steps/s",
+                step + 1,
+                args.steps,
+                float(running) / args.log_every,
+                rate,
+            )
             running = 0.0
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
             _save_checkpoint(ckpt, model, opt, sched, step + 1, plain_args)
-    meta = {"train_args": plain_args, "steps": args.steps, "config": asdict(config),
-            "diameter": model_diameter}
+    meta = {
+        "train_args": plain_args,
+        "steps": args.steps,
+        "config": asdict(config),
+        "diameter": model_diameter,
+    }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model.cpu().eval(), out, meta)
@@ -260,27 +313,43 @@ def train(args: argparse.Namespace) -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei train``."""
     p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
-    p.add_argument("--output", default=None,
-                   help=f"weights file to write (default: a new {TRAINED_WEIGHTS} here)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace --output when it holds weights of an earlier run")
+    p.add_argument(
+        "--output",
+        default=None,
+        help=f"weights file to write (default: a new {TRAINED_WEIGHTS} here)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --output when it holds weights of an earlier run",
+    )
     p.add_argument("--run-dir", default="runs/train", help="checkpoints (resumed from)")
     p.add_argument("--steps", type=int, default=7000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=160)
     p.add_argument("--zoom-min", type=float, default=0.5)
     p.add_argument("--zoom-max", type=float, default=2.0)
-    p.add_argument("--diameter", type=float, default=0.0,
-                   help="resample every training image so its median nucleus diameter is this "
-                        "many pixels (0: keep each image's own scale)")
+    p.add_argument(
+        "--diameter",
+        type=float,
+        default=0.0,
+        help="resample every training image so its median nucleus diameter is this "
+        "many pixels (0: keep each image's own scale)",
+    )
     p.add_argument("--blur", action="store_true", help="also augment with Gaussian blur")
-    p.add_argument("--strong", action="store_true",
-                   help="augment for reach: wide zoom (0.2-5x) on 30 %% of crops, uneven "
-                        "illumination, haze, dim and saturated nuclei, chromatin texture, "
-                        "defocus and Poisson noise")
-    p.add_argument("--kind-weights", default="",
-                   help="how often each kind of image is drawn, e.g. 'stained=0.45' "
-                        "(default fluorescence=0.6,stained=0.3,brightfield=0.1)")
+    p.add_argument(
+        "--strong",
+        action="store_true",
+        help="augment for reach: wide zoom (0.2-5x) on 30 %% of crops, uneven "
+        "illumination, haze, dim and saturated nuclei, chromatin texture, "
+        "defocus and Poisson noise",
+    )
+    p.add_argument(
+        "--kind-weights",
+        default="",
+        help="how often each kind of image is drawn, e.g. 'stained=0.45' "
+        "(default fluorescence=0.6,stained=0.3,brightfield=0.1)",
+    )
     p.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--base", type=int, default=16)
@@ -288,7 +357,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="processes preparing batches ahead (0: in the training process)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes preparing batches ahead (0: in the training process)",
+    )
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--checkpoint-every", type=int, default=200)

@@ -17,8 +17,9 @@ RUN_TIMEOUT_MS = 120_000
 def run_and_wait(qtbot, widget) -> None:
     """Click Segment nuclei and wait until the worker has finished."""
     widget._segment.native.click()
-    qtbot.waitUntil(lambda: not widget._session.running and widget._segment.enabled,
-                    timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: not widget._session.running and widget._segment.enabled, timeout=RUN_TIMEOUT_MS
+    )
 
 
 def settle(qtbot, widget, change: Callable[[], None]) -> None:

@@ -71,8 +71,7 @@ def test_error_goes_to_a_notification(qtbot, docked, monkeypatch):
 
     monkeypatch.setattr(_api, "predict_maps", failing)
     run_and_wait(qtbot, docked)
-    errors = [n for n in notification_manager.records
-              if n.severity == NotificationSeverity.ERROR]
+    errors = [n for n in notification_manager.records if n.severity == NotificationSeverity.ERROR]
     assert errors and "Choose CPU" in errors[-1].message
     assert not [lay for lay in docked._viewer.layers if isinstance(lay, Labels)]
     assert "failed" in docked._status.value
@@ -142,8 +141,9 @@ def test_save_button_writes_labels_and_csv(qtbot, docked, tmp_path, monkeypatch,
     run_and_wait(qtbot, docked)
     target = tmp_path / f"nuclei{suffix}"
     (tmp_path / "nuclei_measurements.csv").write_text("keep me")
-    monkeypatch.setattr(_widget.QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *a, **k: (str(target), "")))
+    monkeypatch.setattr(
+        _widget.QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), ""))
+    )
     docked._save.native.click()
     labels = np.asarray(only_labels(docked._viewer).data)
     back = tifffile.imread(target) if suffix == ".tif" else imread(target)
@@ -159,8 +159,9 @@ def test_file_save_selected_layers_writes_imagej_tiff(qtbot, docked, tmp_path):
     run_and_wait(qtbot, docked)
     viewer = docked._viewer
     viewer.layers.selection = {only_labels(viewer)}
-    [path] = viewer.layers.save(str(tmp_path / "nuclei.tif"), selected=True,
-                                plugin="napari-unet-nuclei")
+    [path] = viewer.layers.save(
+        str(tmp_path / "nuclei.tif"), selected=True, plugin="napari-unet-nuclei"
+    )
     with tifffile.TiffFile(path) as tif:
         assert tif.is_imagej
         assert np.array_equal(tif.asarray(), np.asarray(only_labels(viewer).data))

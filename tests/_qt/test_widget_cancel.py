@@ -71,8 +71,10 @@ def _cancel_promptly(qtbot, widget) -> None:
     """Press Cancel; the worker must be gone within PROMPT_S and the status say so."""
     widget._cancel.native.click()
     t0 = time.perf_counter()
-    qtbot.waitUntil(lambda: not widget._session.running and widget._segment.enabled,
-                    timeout=int(1000 * 2 * PROMPT_S))
+    qtbot.waitUntil(
+        lambda: not widget._session.running and widget._segment.enabled,
+        timeout=int(1000 * 2 * PROMPT_S),
+    )
     assert time.perf_counter() - t0 < PROMPT_S
     assert widget._status.value == "Cancelled; the previous result is unchanged."
 
@@ -84,13 +86,18 @@ def _next_run_works(qtbot, viewer, widget, passes: SlowPasses) -> None:
     assert " nuclei" in widget._status.value and "Cancelled" not in widget._status.value
 
 
-@pytest.mark.parametrize(("whole_stack", "slow_pass", "kinds"), [
-    (False, 1, ["estimate"]),  # 2D image, the size-estimating pass
-    (True, 1, ["estimate"]),  # whole stack, the middle plane's size estimate
-    (True, "main", ["estimate", "main"]),  # whole stack, inside the first plane's pass
-], ids=["2d-estimating", "stack-estimating", "stack-inside-a-plane"])
-def test_cancel_stops_every_network_pass(qtbot, make_napari_viewer, monkeypatch,
-                                         whole_stack, slow_pass, kinds):
+@pytest.mark.parametrize(
+    ("whole_stack", "slow_pass", "kinds"),
+    [
+        (False, 1, ["estimate"]),  # 2D image, the size-estimating pass
+        (True, 1, ["estimate"]),  # whole stack, the middle plane's size estimate
+        (True, "main", ["estimate", "main"]),  # whole stack, inside the first plane's pass
+    ],
+    ids=["2d-estimating", "stack-estimating", "stack-inside-a-plane"],
+)
+def test_cancel_stops_every_network_pass(
+    qtbot, make_napari_viewer, monkeypatch, whole_stack, slow_pass, kinds
+):
     maker = stack_widget if whole_stack else _image_widget
     viewer, widget = maker(make_napari_viewer)
     widget._stack_mode.value = _widget.WHOLE_STACK

@@ -12,8 +12,19 @@ from napari_unet_nuclei._sample_data import synthetic_sample
 from ._helpers import n_labels, only_labels, run_and_wait
 
 SHAPE = (128, 96)
-DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-          "float16", "float32", "float64"]
+DTYPES = [
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "float16",
+    "float32",
+    "float64",
+]
 
 
 def _image(kind: str) -> np.ndarray:
@@ -32,20 +43,22 @@ def _image(kind: str) -> np.ndarray:
     if dtype.kind == "f":
         return unit.astype(dtype)
     info = np.iinfo(dtype)
-    low, high = max(info.min, -2 ** 40), min(info.max, 2 ** 40)
+    low, high = max(info.min, -(2**40)), min(info.max, 2**40)
     return (low + unit * (high - low)).astype(dtype)
 
 
 def _errors() -> list[str]:
-    return [n.message for n in notification_manager.records
-            if n.severity >= NotificationSeverity.ERROR]
+    return [
+        n.message for n in notification_manager.records if n.severity >= NotificationSeverity.ERROR
+    ]
 
 
 @pytest.mark.parametrize("kind", [*DTYPES, "nan-inf", "constant"])
 def test_every_dtype_gives_labels_of_the_image_shape(qtbot, make_napari_viewer, kind):
     image = _image(kind)
-    assert image.dtype == (np.float32 if kind == "nan-inf" else
-                           np.uint16 if kind == "constant" else np.dtype(kind))
+    assert image.dtype == (
+        np.float32 if kind == "nan-inf" else np.uint16 if kind == "constant" else np.dtype(kind)
+    )
     viewer = make_napari_viewer()
     viewer.add_image(image, name="cells")
     widget = _widget.NucleiWidget(viewer)

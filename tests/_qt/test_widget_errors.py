@@ -12,8 +12,11 @@ from ._helpers import run_and_wait, slow_network
 
 
 def _messages(severity=None) -> list[str]:
-    return [n.message for n in notification_manager.records
-            if severity is None or n.severity == severity]
+    return [
+        n.message
+        for n in notification_manager.records
+        if severity is None or n.severity == severity
+    ]
 
 
 def test_no_image_layer_asks_for_one(qtbot, make_napari_viewer, counted_predict):
@@ -40,15 +43,20 @@ def _save_fails(docked, path, *reasons: str) -> None:
 
 def test_missing_folder_is_a_clear_error_and_the_layer_is_untouched(qtbot, docked, tmp_path):
     run_and_wait(qtbot, docked)
-    _save_fails(docked, tmp_path / "missing" / "deeper" / "nuclei.tif",
-                "No such file or directory")
+    _save_fails(docked, tmp_path / "missing" / "deeper" / "nuclei.tif", "No such file or directory")
     assert not (tmp_path / "missing").exists()
 
 
 def test_read_only_location_is_a_clear_error(qtbot, docked, read_only_dir):
     run_and_wait(qtbot, docked)
-    _save_fails(docked, read_only_dir / "nuclei.tif", "Permission denied",
-                "Read-only file system", "Operation not permitted", "No such file or directory")
+    _save_fails(
+        docked,
+        read_only_dir / "nuclei.tif",
+        "Permission denied",
+        "Read-only file system",
+        "Operation not permitted",
+        "No such file or directory",
+    )
     assert not (read_only_dir / "nuclei.tif").exists()
 
 

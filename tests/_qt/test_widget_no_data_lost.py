@@ -32,8 +32,9 @@ def test_save_labels_over_the_opened_image_is_refused(qtbot, opened):
     labels = [layer for layer in viewer.layers if isinstance(layer, Labels)][0]
     assert widget.save_to(str(path), widget._image.value, labels) == []
     assert path.read_bytes() == before
-    errors = [n.message for n in notification_manager.records
-              if n.severity == NotificationSeverity.ERROR]
+    errors = [
+        n.message for n in notification_manager.records if n.severity == NotificationSeverity.ERROR
+    ]
     assert "would replace the input" in errors[-1]
     assert sorted(p.name for p in path.parent.iterdir()) == ["raw.tif"]
 

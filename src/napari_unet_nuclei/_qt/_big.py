@@ -42,14 +42,20 @@ def scratch_labels(shape: tuple[int, int]) -> np.memmap:
     return labels
 
 
-def blocks_outcome(pixels: object, options: dict, cancel: threading.Event,
-                   report: Callable[[int, int], None]) -> Outcome:
+def blocks_outcome(
+    pixels: object, options: dict, cancel: threading.Event, report: Callable[[int, int], None]
+) -> Outcome:
     """``segment_blocks`` into scratch labels; progress is blocks done / total (worker)."""
     t0 = time.perf_counter()
     try:
         out = scratch_labels(tuple(pixels.shape[:2]))
-        labels, count = segment_blocks(pixels, out=out, block_size=DEFAULT_BLOCK,
-                                       progress=cancellable(cancel, report), **options)
+        labels, count = segment_blocks(
+            pixels,
+            out=out,
+            block_size=DEFAULT_BLOCK,
+            progress=cancellable(cancel, report),
+            **options,
+        )
     except RunCancelled:
         return Outcome()
     except Exception as exc:  # shown to the user by the widget, in words
@@ -61,12 +67,13 @@ def blocks_outcome(pixels: object, options: dict, cancel: threading.Event,
 def big_plan(layer: Image, settings: dict) -> tuple[object, dict, str]:
     """(pixels, ``segment_blocks`` options, status line) for a big 2D image layer."""
     h, w = spatial_shape(layer)
-    status = (f"Segmenting '{layer.name}' ({w} × {h} px) block by block on "
-              f"{settings['device']}…")
+    status = f"Segmenting '{layer.name}' ({w} × {h} px) block by block on {settings['device']}…"
     return layer_pixels(layer), dict(settings), status
 
 
 def big_summary(count: int, seconds: float, device: str) -> str:
     """The status line after a block-by-block run."""
-    return (f"{count} nuclei · big image, segmented block by block · {seconds:.1f} s on "
-            f"{device} · change a setting, then press Segment nuclei again")
+    return (
+        f"{count} nuclei · big image, segmented block by block · {seconds:.1f} s on "
+        f"{device} · change a setting, then press Segment nuclei again"
+    )

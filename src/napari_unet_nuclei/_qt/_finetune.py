@@ -16,34 +16,53 @@ from ._fit import StatusLine
 from ._planes import image_plane, plane_index
 
 WHOLE, LABELLED_BOX = "Whole image", "Labelled area only"
-REGION_TIP = ("Whole image: every unlabelled pixel is taught as background, so correct every "
-              "nucleus first. Labelled area only: the box around the labels you drew (plus a "
-              "margin); inside it, unlabelled pixels are still background.")
+REGION_TIP = (
+    "Whole image: every unlabelled pixel is taught as background, so correct every "
+    "nucleus first. Labelled area only: the box around the labels you drew (plus a "
+    "margin); inside it, unlabelled pixels are still background."
+)
 MARGIN = 16  # px around the labelled area
 
 
 class FinetuneControls:
     """Labels to learn from, region, steps, Fine-tune / Cancel, progress and status."""
 
-    def __init__(self, viewer: object, image: Callable[[], Image | None],
-                 base: Callable[[], str], device: Callable[[], str],
-                 on_model: Callable[[str], object]) -> None:
+    def __init__(
+        self,
+        viewer: object,
+        image: Callable[[], Image | None],
+        base: Callable[[], str],
+        device: Callable[[], str],
+        on_model: Callable[[str], object],
+    ) -> None:
         self._viewer, self._image, self._base, self._device = viewer, image, base, device
         self._on_model = on_model
         self._job: FinetuneJob | None = None
         self.title = Label(value="Fine-tune on your corrections")
-        self.labels = ComboBox(label="Corrected labels", choices=self._labels_choices,
-                               tooltip="A Labels layer of the image: the nuclei layer you "
-                                       "corrected with the paint / erase / fill tools, or any.")
-        self.region = ComboBox(label="Learn from", choices=[WHOLE, LABELLED_BOX], value=WHOLE,
-                               tooltip=REGION_TIP)
+        self.labels = ComboBox(
+            label="Corrected labels",
+            choices=self._labels_choices,
+            tooltip="A Labels layer of the image: the nuclei layer you "
+            "corrected with the paint / erase / fill tools, or any.",
+        )
+        self.region = ComboBox(
+            label="Learn from", choices=[WHOLE, LABELLED_BOX], value=WHOLE, tooltip=REGION_TIP
+        )
         self.steps = SpinBox(label="Most steps", min=10, max=10_000, value=DEFAULT_STEPS)
         self.start = PushButton(text="Fine-tune model")
         self.cancel = PushButton(text="Cancel fine-tune", enabled=False)
         self.progress = ProgressBar(label="Steps", min=0, max=1, value=0)
         self.status = StatusLine("Correct a Labels layer of this image, then fine-tune.")
-        self.widgets = [self.title, self.labels, self.region, self.steps, self.start,
-                        self.cancel, self.progress, self.status]
+        self.widgets = [
+            self.title,
+            self.labels,
+            self.region,
+            self.steps,
+            self.start,
+            self.cancel,
+            self.progress,
+            self.status,
+        ]
         self._timer = QTimer()
         self._timer.setInterval(200)
         self._timer.timeout.connect(self.poll)
@@ -68,8 +87,10 @@ class FinetuneControls:
         labels = np.asarray(labels_layer.data)
         labels = labels[plane] if labels.ndim > 2 and plane else labels
         if labels.shape != image.shape[:2]:
-            raise ValueError(f"'{labels_layer.name}' ({labels.shape}) does not match the "
-                             f"image's plane ({image.shape[:2]}).")
+            raise ValueError(
+                f"'{labels_layer.name}' ({labels.shape}) does not match the "
+                f"image's plane ({image.shape[:2]})."
+            )
         if self.region.value == LABELLED_BOX:
             image, labels = labelled_box(image, labels)
         return image, labels
@@ -86,8 +107,14 @@ class FinetuneControls:
         if not labels.any():
             show_warning("The chosen Labels layer has no nuclei to learn from.")
             return
-        self._job = FinetuneJob([image], [labels], self._base(), self.steps.value,
-                                self._device(), default_output(self._base()))
+        self._job = FinetuneJob(
+            [image],
+            [labels],
+            self._base(),
+            self.steps.value,
+            self._device(),
+            default_output(self._base()),
+        )
         self._set_running(True)
         self.status.value = "Fine-tuning (held-out band: the last quarter of the image)…"
         self._timer.start()
@@ -99,8 +126,9 @@ class FinetuneControls:
         for event in self._job.events():
             if event["event"] == "progress":
                 self.progress.max, self.progress.value = event["steps"], event["step"]
-                self.status.value = f"Step {event['step']}/{event['steps']}, " \
-                                    f"loss {event['loss']:.3f}"
+                self.status.value = (
+                    f"Step {event['step']}/{event['steps']}, loss {event['loss']:.3f}"
+                )
             elif event["event"] == "done":
                 self._finish(finished_status(event))
                 if event["path"]:

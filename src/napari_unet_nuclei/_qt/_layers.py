@@ -38,17 +38,25 @@ def find_result(viewer: napari.viewer.Viewer, source: Image) -> Labels | None:
     return found[0] if found else None
 
 
-def show_labels(viewer: napari.viewer.Viewer, source: Image, labels: np.ndarray,
-                features: dict) -> None:
+def show_labels(
+    viewer: napari.viewer.Viewer, source: Image, labels: np.ndarray, features: dict
+) -> None:
     """Put ``labels`` in the image's nuclei layer (added once, then updated in place)."""
     layer = find_result(viewer, source)
     if layer is None:
-        viewer.add_labels(labels, name=result_name(source), scale=source.scale,
-                          translate=source.translate, features=features)
+        viewer.add_labels(
+            labels,
+            name=result_name(source),
+            scale=source.scale,
+            translate=source.translate,
+            features=features,
+        )
         return
     layer.data = labels
-    if not (np.array_equal(layer.scale, source.scale)
-            and np.array_equal(layer.translate, source.translate)):
+    if not (
+        np.array_equal(layer.scale, source.scale)
+        and np.array_equal(layer.translate, source.translate)
+    ):
         layer.scale, layer.translate = source.scale, source.translate
     layer.features = features
 
@@ -60,8 +68,12 @@ def placeholder_result(viewer: napari.viewer.Viewer, source: Image) -> Labels | 
     """
     if find_result(viewer, source) is not None:
         return None
-    return viewer.add_labels(np.zeros(spatial_shape(source), np.uint16), name=result_name(source),
-                             scale=source.scale, translate=source.translate)
+    return viewer.add_labels(
+        np.zeros(spatial_shape(source), np.uint16),
+        name=result_name(source),
+        scale=source.scale,
+        translate=source.translate,
+    )
 
 
 def remove_placeholder(viewer: napari.viewer.Viewer, layer: Labels | None) -> None:
@@ -70,16 +82,21 @@ def remove_placeholder(viewer: napari.viewer.Viewer, layer: Labels | None) -> No
         viewer.layers.remove(layer)
 
 
-def label_and_measure(prediction: Prediction, settings: tuple[float, bool, int],
-                      image: np.ndarray, scale: Sequence[float],
-                      translate: Sequence[float]) -> Labelled:
+def label_and_measure(
+    prediction: Prediction,
+    settings: tuple[float, bool, int],
+    image: np.ndarray,
+    scale: Sequence[float],
+    translate: Sequence[float],
+) -> Labelled:
     """Labels of ``prediction`` at ``settings`` and their measurements (in the worker)."""
     labels = prediction.labels(*settings)
     return Labelled(settings, labels, measure_nuclei(labels, image, scale, translate))
 
 
-def merge_plane(layer: Labels | None, shape: tuple[int, ...], labels: np.ndarray,
-                plane: tuple[int, ...]) -> np.ndarray:
+def merge_plane(
+    layer: Labels | None, shape: tuple[int, ...], labels: np.ndarray, plane: tuple[int, ...]
+) -> np.ndarray:
     """The stack's labels (uint32, ``shape``) with ``plane`` replaced; the others kept."""
     data = None if layer is None else layer.data
     if not (isinstance(data, np.ndarray) and data.shape == shape):
@@ -90,16 +107,22 @@ def merge_plane(layer: Labels | None, shape: tuple[int, ...], labels: np.ndarray
     return data
 
 
-def show_plane_labels(viewer: napari.viewer.Viewer, source: Image, plane: tuple[int, ...],
-                      labels: np.ndarray, table: dict | None = None) -> int:
+def show_plane_labels(
+    viewer: napari.viewer.Viewer,
+    source: Image,
+    plane: tuple[int, ...],
+    labels: np.ndarray,
+    table: dict | None = None,
+) -> int:
     """Show the labels of one plane of ``source`` (the image for 2D) with their measurements.
 
     ``table``: the measurements when already made. The other planes of a stack keep their
     labels. Returns the number of nuclei.
     """
     if table is None:
-        table = measure_nuclei(labels, image_plane(source, plane), source.scale[-2:],
-                               source.translate[-2:])
+        table = measure_nuclei(
+            labels, image_plane(source, plane), source.scale[-2:], source.translate[-2:]
+        )
     if plane:
         labels = merge_plane(find_result(viewer, source), spatial_shape(source), labels, plane)
     show_labels(viewer, source, labels, as_features(table))

@@ -22,13 +22,19 @@ class ModelControls:
     def __init__(self) -> None:
         self._loaded: list[tuple[str, str]] = []
         self._previous = "general"
-        self.choice = ComboBox(label="Model", choices=self._choices, value="general",
-                               tooltip="General: fluorescence and most images; Stained tissue: "
-                                       "H&E stains; (yours): models you fine-tuned or loaded.")
+        self.choice = ComboBox(
+            label="Model",
+            choices=self._choices,
+            value="general",
+            tooltip="General: fluorescence and most images; Stained tissue: "
+            "H&E stains; (yours): models you fine-tuned or loaded.",
+        )
         self.remove = PushButton(text="Remove this model…", visible=False)
-        self.export = PushButton(text="Export for bioimage.io…",
-                                 tooltip="Write the chosen model as a BioImage Model Zoo "
-                                         "package (.zip) for other bioimage.io tools.")
+        self.export = PushButton(
+            text="Export for bioimage.io…",
+            tooltip="Write the chosen model as a BioImage Model Zoo "
+            "package (.zip) for other bioimage.io tools.",
+        )
         self.exporting: subprocess.Popen | None = None
         self._timer = QTimer()
         self._timer.setInterval(200)
@@ -50,9 +56,12 @@ class ModelControls:
 
     def _on_changed(self, value: str) -> None:
         if value == LOAD_FILE:
-            path, _ = QFileDialog.getOpenFileName(self.choice.native, "Load a model",
-                                                  str(user_models_dir()),
-                                                  "napari-unet-nuclei weights (*.pt)")
+            path, _ = QFileDialog.getOpenFileName(
+                self.choice.native,
+                "Load a model",
+                str(user_models_dir()),
+                "napari-unet-nuclei weights (*.pt)",
+            )
             if not path or not self.add(path):
                 self.choice.value = self._previous
             return
@@ -78,9 +87,13 @@ class ModelControls:
         """Delete a model from the user's models folder (never a bundled or outside file)."""
         if not is_user_model(path):
             return False
-        if confirm and QMessageBox.question(
-                self.choice.native, "Remove model",
-                f"Delete the model file {path}?") != QMessageBox.StandardButton.Yes:
+        if (
+            confirm
+            and QMessageBox.question(
+                self.choice.native, "Remove model", f"Delete the model file {path}?"
+            )
+            != QMessageBox.StandardButton.Yes
+        ):
             return False
         Path(path).unlink(missing_ok=True)
         load_model.cache_clear()
@@ -89,12 +102,15 @@ class ModelControls:
         show_info(f"Removed the model {Path(path).stem}.")
         return True
 
-
     def export_dialog(self) -> None:
         """Ask where to write the chosen model's bioimage.io package, then export it."""
         stem = Path(self.value).stem if self.value.endswith(".pt") else f"nuclei-{self.value}"
-        path, _ = QFileDialog.getSaveFileName(self.choice.native, "Export for bioimage.io",
-                                              f"{stem}.zip", "bioimage.io package (*.zip)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.choice.native,
+            "Export for bioimage.io",
+            f"{stem}.zip",
+            "bioimage.io package (*.zip)",
+        )
         if path:
             self.export_to(path)
 
@@ -107,7 +123,10 @@ class ModelControls:
             return False
         self.exporting = subprocess.Popen(
             [sys.executable, "-m", "napari_unet_nuclei.cli", "export", self.value, str(path)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.export.enabled = False
         self._timer.start()
         return True
@@ -118,8 +137,11 @@ class ModelControls:
             return
         self._timer.stop()
         self.exporting, self.export.enabled = None, True
-        lines = [line for line in (proc.stdout.read() if proc.stdout else "").splitlines()
-                 if line.strip() and "Warning" not in line]
+        lines = [
+            line
+            for line in (proc.stdout.read() if proc.stdout else "").splitlines()
+            if line.strip() and "Warning" not in line
+        ]
         if proc.returncode == 0:
             show_info(" ".join(lines[-2:]))
         else:

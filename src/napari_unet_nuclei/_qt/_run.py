@@ -63,9 +63,11 @@ class ProgressRelay(QObject):
     advanced = Signal(int, int)
 
 
-def cancellable(cancel: threading.Event, report: Callable[[int, int], None]
-                ) -> Callable[[int, int], None]:
+def cancellable(
+    cancel: threading.Event, report: Callable[[int, int], None]
+) -> Callable[[int, int], None]:
     """A progress callback that reports, or raises ``RunCancelled`` once Cancel was pressed."""
+
     def progress(done: int, total: int) -> None:
         if cancel.is_set():
             raise RunCancelled
@@ -74,9 +76,13 @@ def cancellable(cancel: threading.Event, report: Callable[[int, int], None]
     return progress
 
 
-def predict_outcome(image: np.ndarray, options: dict, cancel: threading.Event,
-                    report: Callable[[int, int], None], label: Labeller | None = None
-                    ) -> Outcome:
+def predict_outcome(
+    image: np.ndarray,
+    options: dict,
+    cancel: threading.Event,
+    report: Callable[[int, int], None],
+    label: Labeller | None = None,
+) -> Outcome:
     """Call ``predict(image, **options)``, then ``label`` on the prediction when given.
 
     Cancel and errors become an ``Outcome`` too.
@@ -92,8 +98,9 @@ def predict_outcome(image: np.ndarray, options: dict, cancel: threading.Event,
     return Outcome() if cancel.is_set() else Outcome(prediction=prediction, labelled=labelled)
 
 
-def stack_outcome(stack: object, options: dict, cancel: threading.Event,
-                  report: Callable[[int, int], None]) -> Outcome:
+def stack_outcome(
+    stack: object, options: dict, cancel: threading.Event, report: Callable[[int, int], None]
+) -> Outcome:
     """Call ``segment_stack(stack, **options)``; progress is planes done / total (worker)."""
     t0 = time.perf_counter()
     try:
@@ -139,23 +146,38 @@ class Session:
 Done = Callable[[Outcome, int, object], None]
 
 
-def start_run(image: np.ndarray, options: dict, session: Session, relay: ProgressRelay,
-              on_done: Done, source: object, on_finished: Callable[[], None],
-              label: Labeller | None = None) -> FunctionWorker:
+def start_run(
+    image: np.ndarray,
+    options: dict,
+    session: Session,
+    relay: ProgressRelay,
+    on_done: Done,
+    source: object,
+    on_finished: Callable[[], None],
+    label: Labeller | None = None,
+) -> FunctionWorker:
     """Start a worker for one prediction (``options``: device, weights, diameter).
 
     ``label(prediction)`` also runs in the worker. ``on_done(outcome, generation, source)``
     follows, then ``on_finished()``.
     """
     session.cancel = threading.Event()
-    worker = create_worker(predict_outcome, image, options, session.cancel, relay.advanced.emit,
-                           label)
+    worker = create_worker(
+        predict_outcome, image, options, session.cancel, relay.advanced.emit, label
+    )
     return _launch(worker, session, on_done, source, on_finished)
 
 
-def start_stack_run(stack: object, options: dict, session: Session, relay: ProgressRelay,
-                    on_done: Done, source: object, on_finished: Callable[[], None],
-                    job: Callable[..., Outcome] = stack_outcome) -> FunctionWorker:
+def start_stack_run(
+    stack: object,
+    options: dict,
+    session: Session,
+    relay: ProgressRelay,
+    on_done: Done,
+    source: object,
+    on_finished: Callable[[], None],
+    job: Callable[..., Outcome] = stack_outcome,
+) -> FunctionWorker:
     """Start a worker for a whole stack (or, with ``job``, a big image block by block).
 
     ``job(stack, options, cancel, report)`` runs in the worker; ``on_done(outcome,
@@ -166,8 +188,13 @@ def start_stack_run(stack: object, options: dict, session: Session, relay: Progr
     return _launch(worker, session, on_done, source, on_finished)
 
 
-def _launch(worker: FunctionWorker, session: Session, on_done: Done, source: object,
-            on_finished: Callable[[], None]) -> FunctionWorker:
+def _launch(
+    worker: FunctionWorker,
+    session: Session,
+    on_done: Done,
+    source: object,
+    on_finished: Callable[[], None],
+) -> FunctionWorker:
     """Wire the callbacks, record the worker on the session, then start it.
 
     Everything is connected before the start: a run that ends at once (a constant image)
@@ -195,8 +222,10 @@ def failure_status(outcome: Outcome, stale: bool) -> str | None:
 def prediction_status(prediction: _api.Prediction, count: int, where: str, ms: float) -> str:
     """The status line after a (re-)label: nuclei ``where``, size, network and re-label time."""
     size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
-    return (f"{count} nuclei{where}{size} · network {prediction.seconds:.1f} s on "
-            f"{prediction.device} · re-label {ms:.0f} ms")
+    return (
+        f"{count} nuclei{where}{size} · network {prediction.seconds:.1f} s on "
+        f"{prediction.device} · re-label {ms:.0f} ms"
+    )
 
 
 def model_hint(session: Session, layer: object, image: np.ndarray, model: str) -> str | None:
@@ -204,16 +233,20 @@ def model_hint(session: Session, layer: object, image: np.ndarray, model: str) -
     if model != "general" or id(layer) in session.hinted or not looks_stained(image):
         return None
     session.hinted.add(id(layer))
-    return (f"'{getattr(layer, 'name', 'This image')}' looks like stained tissue: "
-            "Model ▸ Stained tissue (H&E) is tuned for such images.")
+    return (
+        f"'{getattr(layer, 'name', 'This image')}' looks like stained tissue: "
+        "Model ▸ Stained tissue (H&E) is tuned for such images."
+    )
 
 
 def friendly_message(exc: BaseException) -> str:
     """Word an error so that a biologist can act on it."""
     text = str(exc) or type(exc).__name__
     if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return ("Segmentation ran out of memory. Choose CPU as the device, or crop the image "
-                f"into smaller pieces. ({text})")
+        return (
+            "Segmentation ran out of memory. Choose CPU as the device, or crop the image "
+            f"into smaller pieces. ({text})"
+        )
     if isinstance(exc, (FileNotFoundError, OSError)):
         return f"Could not read a file the model needs: {text}"
     return f"Segmentation failed: {text}"

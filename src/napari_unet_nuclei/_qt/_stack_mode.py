@@ -21,9 +21,12 @@ class StackControls:
     """
 
     def __init__(self, chosen: Callable[[], Image | None]) -> None:
-        self.mode = ComboBox(label="Stack", choices=[CURRENT_PLANE, WHOLE_STACK],
-                             value=CURRENT_PLANE,
-                             tooltip="Segment the plane on screen, or every plane.")
+        self.mode = ComboBox(
+            label="Stack",
+            choices=[CURRENT_PLANE, WHOLE_STACK],
+            value=CURRENT_PLANE,
+            tooltip="Segment the plane on screen, or every plane.",
+        )
         self.link_z = CheckBox(text="Link Z planes (3D nuclei)", value=False)
         self.mode.changed.connect(lambda *_: self.update(chosen()))
 
@@ -50,15 +53,19 @@ class StackControls:
 def whole_stack_plan(layer: Image, device: str) -> tuple[str, str, str]:
     """(axes for ``segment_stack``, status line, a notice or "") for a whole-stack run."""
     axes, note = stack_axes(layer)
-    notice = (f"'{layer.name}': {note}. If an axis holds channels, split the stack first "
-              "(right-click the layer > Split Stack)." if note else "")
-    status = (f"Segmenting all planes of '{layer.name}' ({axes}) on {device}…"
-              + (f" Note: {note}." if note else ""))
+    notice = (
+        f"'{layer.name}': {note}. If an axis holds channels, split the stack first "
+        "(right-click the layer > Split Stack)."
+        if note
+        else ""
+    )
+    status = f"Segmenting all planes of '{layer.name}' ({axes}) on {device}…" + (
+        f" Note: {note}." if note else ""
+    )
     return axes, status, notice
 
 
 def stack_summary(labels: np.ndarray, seconds: float, device: str) -> str:
     """The status line after a whole-stack run: nuclei, planes, time, device."""
     planes = int(np.prod(labels.shape[:-2]))
-    return (f"{int(labels.max(initial=0))} nuclei in {planes} planes · "
-            f"{seconds:.1f} s on {device}")
+    return f"{int(labels.max(initial=0))} nuclei in {planes} planes · {seconds:.1f} s on {device}"
