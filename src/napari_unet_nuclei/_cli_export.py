@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._outputs import UnsafeOutputError, check_new_file
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei export``."""
@@ -46,12 +48,10 @@ def run(args: argparse.Namespace) -> int:
     """Export and validate; exit 0 when written (and valid), 1 when invalid, 2 on errors."""
     from ._export import export_bioimageio
 
-    out = Path(args.output)
-    if out.exists():
-        print(
-            f"error: {out} exists; give a new file name (export never replaces a file)",
-            file=sys.stderr,
-        )
+    try:
+        out = check_new_file(args.output, "export")
+    except UnsafeOutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         path = export_bioimageio(

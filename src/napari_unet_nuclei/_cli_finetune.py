@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._outputs import UnsafeOutputError, check_new_file
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei finetune``."""
@@ -39,12 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from ._finetune import finetune
     from ._io import read_image
 
-    out = Path(args.output)
-    if out.exists():
-        print(
-            f"error: {out} exists; give a new file name (fine-tuning never replaces a file)",
-            file=sys.stderr,
-        )
+    try:
+        out = check_new_file(args.output, "fine-tuning")
+    except UnsafeOutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     images, labels, problems = label_pairs(Path(args.images), Path(args.labels))
     for problem in problems:

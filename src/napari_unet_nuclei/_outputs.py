@@ -106,6 +106,16 @@ def check_output(
     return Path(target)
 
 
+def check_new_file(target: str | os.PathLike, action: str) -> Path:
+    """For outputs that are never replaced (models, packages): ``target`` must not exist."""
+    target = Path(target)
+    if target.exists() or target.is_symlink():
+        raise UnsafeOutputError(
+            f"{target} exists; give a new file name ({action} never replaces a file)"
+        )
+    return target
+
+
 def check_output_folder(folder: str | os.PathLike) -> None:
     """Files go into a new or empty folder, or one holding only our outputs (and hidden files)."""
     folder = Path(folder)
