@@ -27,10 +27,10 @@ from napari_unet_nuclei._blocks import (
 from napari_unet_nuclei._cli_large import (
     add_arguments,
     create_output,
-    open_source,
     run,
     segment_large,
 )
+from napari_unet_nuclei._sources import open_source
 from napari_unet_nuclei._stack import AmbiguousAxesError
 from napari_unet_nuclei._synthetic import _paint_ellipse, _render, synthetic_nuclei
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._cli_common import one_line
 from ._outputs import UnsafeOutputError, check_new_file
 
 
@@ -21,11 +22,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="an author's name (repeat for several; default: the plugin's developers)",
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def validation_report(path: Path) -> tuple[int, str]:
@@ -58,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             args.model, out, name=args.name, description=args.description, authors=args.author
         )
     except (FileNotFoundError, FileExistsError, ValueError, OSError, RuntimeError) as exc:
-        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     code, message = validation_report(path)

@@ -19,6 +19,7 @@ from ._blocks import DEFAULT_BLOCK, BlockSettings, as_image2d, make_settings
 from ._inference import ProgressCallback
 from ._outputs import SOFTWARE, ZARR_MARK, atomic_path, check_output
 from ._postprocess import DEFAULT_MIN_SIZE
+from ._sources import open_source
 
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr", ".npy")
 DEFAULT_TIMEOUT = 30.0  # seconds a dask scheduler has to answer
@@ -34,53 +35,6 @@ class LargeResult:
     shape: tuple[int, int]
     seconds: float
     settings: BlockSettings
-
-
-TIFF_AXES = {"S": "C"}  # tifffile's samples axis is our colour axis; Q, I etc. stay unknown
-
-
-def _tiff_axes(path: Path, ndim: int) -> str | None:
-    """The axes tifffile reads from the file's metadata, in our letters, when usable."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        axes = "".join(TIFF_AXES.get(a, a) for a in tif.series[0].axes)
-    ok = len(axes) == ndim and len(set(axes)) == ndim and set(axes) <= set("TZCYX")
-    return axes if ok and "Y" in axes and "X" in axes else None
-
-
-def _zarr_node(path: Path, axes: str | None):
-    """The full-resolution array of a zarr or OME-Zarr store, and its axes when named."""
-    import zarr
-
-    node = zarr.open(str(path), mode="r")
-    if not isinstance(node, zarr.Group):
-        return node, axes
-    attrs = dict(node.attrs)
-    scales = attrs.get("ome", attrs).get("multiscales")
-    if not scales:
-        raise ValueError(f"{path}: a zarr group without OME-Zarr multiscales metadata")
-    names = [a["name"] if isinstance(a, dict) else str(a) for a in scales[0].get("axes", [])]
-    return node[scales[0]["datasets"][0]["path"]], axes or ("".join(names).upper() or None)
-
-
-def open_source(path: str | Path, axes: str | None = None, channel: int | None = None):
-    """A big TIFF (read as zarr, lazily), a zarr / OME-Zarr store or a small image, as 2D."""
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-        import zarr
-
-        node = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
-        node = node["0"] if isinstance(node, zarr.Group) else node  # a pyramid's full level
-        axes = axes or _tiff_axes(path, node.ndim)
-    elif path.is_dir() or path.suffix.lower() == ".zarr":
-        node, axes = _zarr_node(path, axes)
-    else:
-        from ._io import read_image
-
-        node = read_image(path)
-    return as_image2d(node, axes, channel)
 
 
 def create_output(
@@ -185,7 +139,7 @@ def segment_large(
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``segment-large``."""
-    from .cli import add_diameter_argument
+    from ._cli_common import add_diameter_argument
 
     p.add_argument("input", help="big TIFF (read lazily as zarr), .zarr or OME-Zarr folder")
     p.add_argument(
@@ -226,7 +180,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"{DEFAULT_TIMEOUT:.0f}, at most {MAX_TIMEOUT:.0f})",
     )
     p.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
-    from .cli import add_overwrite_argument
+    from ._cli_common import add_overwrite_argument
 
     add_overwrite_argument(p)
 
@@ -285,7 +239,7 @@ def _run(args: argparse.Namespace) -> LargeResult:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``segment-large``; 0 on success, 1 when it fails, 2 for settings that cannot work."""
-    from .cli import one_line
+    from ._cli_common import one_line
 
     try:
         _check_args(args)

@@ -30,9 +30,9 @@ from ._blocks import (
     read_region,
     stitch_all,
 )
-from ._cli_large import open_source
 from ._inference import ProgressCallback
 from ._outputs import check_output, check_output_folder
+from ._sources import open_source
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import _export_files as files
+from ._export_files import (
+    ARCHITECTURE_CALLABLE,
+    architecture_kwargs,
+    architecture_source,
+    cover_image,
+    documentation,
+    load_architecture,
+    run_network,
+    sigmoid_network,
+    synthetic_input,
+)
 from ._inference import DEFAULT_HALO
 from ._model import BUNDLED_MODELS, UNet, bundled_weights_path, load_model, weights_file
 
@@ -117,9 +127,9 @@ def sha256(path: Path) -> str:
 
 def write_files(folder: Path, model: UNet, test_size: int, seed: int) -> dict[str, np.ndarray]:
     """Write weights, architecture, test tensors and cover into ``folder``; return the tensors."""
-    net = files.sigmoid_network(model)
-    image = files.synthetic_input(test_size, seed)
-    maps = files.run_network(net, image)
+    net = sigmoid_network(model)
+    image = synthetic_input(test_size, seed)
+    maps = run_network(net, image)
     np.save(folder / NAMES["input"], image)
     np.save(folder / NAMES["output"], maps)
     import tifffile
@@ -127,7 +137,7 @@ def write_files(folder: Path, model: UNet, test_size: int, seed: int) -> dict[st
     tifffile.imwrite(folder / NAMES["sample_input"], image[0, 0])
     tifffile.imwrite(folder / NAMES["sample_output"], maps[0])
     torch.save(net.state_dict(), folder / NAMES["state_dict"])
-    (folder / NAMES["arch"]).write_text(files.architecture_source(), encoding="utf-8")
+    (folder / NAMES["arch"]).write_text(architecture_source(), encoding="utf-8")
     with torch.no_grad(), warnings.catch_warnings():
         # TorchScript is deprecated in recent torch, but it is bioimage.io's torch format
         warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
@@ -135,16 +145,16 @@ def write_files(folder: Path, model: UNet, test_size: int, seed: int) -> dict[st
         torch.jit.save(traced, str(folder / NAMES["torchscript"]))
     import imageio.v3 as iio
 
-    iio.imwrite(folder / NAMES["cover"], files.cover_image(image, maps))
+    iio.imwrite(folder / NAMES["cover"], cover_image(image, maps))
     return {"input": image, "output": maps}
 
 
 def check_architecture(folder: Path, kwargs: dict, tensors: dict[str, np.ndarray]) -> None:
     """Rebuild the network from the written source and weights; it must give the test output."""
-    net = files.load_architecture(folder / NAMES["arch"], kwargs)
+    net = load_architecture(folder / NAMES["arch"], kwargs)
     state = torch.load(folder / NAMES["state_dict"], map_location="cpu", weights_only=True)
     net.load_state_dict(state)
-    maps = files.run_network(net.eval(), tensors["input"])
+    maps = run_network(net.eval(), tensors["input"])
     if not np.allclose(maps, tensors["output"], atol=1e-5):
         raise RuntimeError("the exported architecture does not reproduce the network's output")
 
@@ -208,7 +218,7 @@ def inputs_outputs(folder: Path, sizes: dict[str, int]) -> dict[str, list[dict]]
 def weights_entries(folder: Path, kwargs: dict) -> dict[str, dict]:
     """The rdf's ``weights``: the state dict with its architecture, and TorchScript from it."""
     version = torch.__version__.split("+")[0]
-    arch = {**_file(folder, "arch"), "callable": files.ARCHITECTURE_CALLABLE, "kwargs": kwargs}
+    arch = {**_file(folder, "arch"), "callable": ARCHITECTURE_CALLABLE, "kwargs": kwargs}
     return {
         "pytorch_state_dict": {
             **_file(folder, "state_dict"),
@@ -295,12 +305,12 @@ def write_package(
     """Write every file of the package, rdf.yaml last, into ``folder``."""
     import yaml
 
-    sizes, kwargs = tensor_sizes(model), files.architecture_kwargs(model.config)
+    sizes, kwargs = tensor_sizes(model), architecture_kwargs(model.config)
     if test_size < sizes["min"] or (test_size - sizes["min"]) % sizes["step"]:
         raise ValueError(f"test_size must be {sizes['min']} + n * {sizes['step']}")
     check_architecture(folder, kwargs, write_files(folder, model, test_size, seed))
     (folder / NAMES["doc"]).write_text(
-        files.documentation(
+        documentation(
             heading["name"], heading["description"], meta, card, {**sizes, "arch": NAMES["arch"]}
         ),
         encoding="utf-8",

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import _model
-from ._model import UNet, UNetConfig
+from ._model import UNet, UNetConfig, _block
 from ._normalize import percentile_normalize
 from ._synthetic import synthetic_nuclei
 
@@ -47,10 +46,7 @@ from torch import nn
 
 def architecture_source() -> str:
     """Standalone Python source of ``UNetNuclei``, taken from this package's own code."""
-    parts = [
-        inspect.getsource(obj)
-        for obj in (_model.UNetConfig, _model._block, _model.UNet, UNetNuclei)
-    ]
+    parts = [inspect.getsource(obj) for obj in (UNetConfig, _block, UNet, UNetNuclei)]
     return "\n\n".join([_HEADER.format(callable=ARCHITECTURE_CALLABLE), *parts])
 
 

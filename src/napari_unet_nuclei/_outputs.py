@@ -71,10 +71,11 @@ def is_ours(path: str | os.PathLike) -> bool:
         if suffix == ".npy":
             arr = np.load(path, mmap_mode="r")
             return arr.ndim == 2 and arr.dtype == np.uint32
-        if suffix == ".pt":
-            from ._model import _read_checkpoint
+        if suffix == ".pt":  # our weights format (_model.save_weights), read without pickles
+            import torch
 
-            return "config" in _read_checkpoint(path)
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            return isinstance(blob, dict) and {"config", "state_dict"} <= blob.keys()
     except Exception:  # unreadable: not ours
         return False
     return False
@@ -142,25 +143,27 @@ def free_path(path: str | os.PathLike) -> Path:
 
 
 def check_training_paths(
-    output: str | None, run_dir: str, init: str | None, data: str, overwrite: bool = False
+    output: str | None,
+    run_dir: str,
+    inputs: Iterable[str | os.PathLike],
+    protected: Iterable[str | os.PathLike],
+    overwrite: bool = False,
 ) -> Path:
-    """Where ``train`` may write: never in the package or its weights/ (a link in a checkout).
+    """Where ``train`` may write: never inside a ``protected`` folder (the package, weights/).
 
     Without ``output``: a new ``TRAINED_WEIGHTS`` file in the current folder. Nothing may
-    replace ``init`` or what is read from the ``data`` folder.
+    replace one of the ``inputs`` (the initial weights, what is read from the data folder).
     """
-    from ._dataset import data_paths
-    from ._model import bundled_weights_path
-
     target = Path(output) if output else free_path(TRAINED_WEIGHTS)
+    protected = list(protected)
     for path, what in ((target, "--output"), (Path(run_dir), "--run-dir")):
-        if any(is_inside(path, p) for p in (Path(__file__).parent, bundled_weights_path().parent)):
+        if any(is_inside(path, p) for p in protected):
             raise UnsafeOutputError(
                 f"{what} {path} lies inside the installed package or its "
                 "weights/ folder; choose a path elsewhere"
             )
     check_run_dir(Path(run_dir))
-    return check_output(target, [p for p in (init, *data_paths(data)) if p], overwrite)
+    return check_output(target, inputs, overwrite)
 
 
 def check_run_dir(run_dir: Path) -> None:

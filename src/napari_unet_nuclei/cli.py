@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+from ._cli_common import add_diameter_argument, add_overwrite_argument, one_line
+
 
 def _check_segment(args: argparse.Namespace) -> None:
     """Settings that can never work, refused before any file is read."""
@@ -68,14 +70,6 @@ def _segment_file(path: Path, target: Path, args: argparse.Namespace) -> str:
     )
 
 
-def one_line(exc: BaseException) -> str:
-    """An error in one line: its message, with the type when that says more."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, (ValueError, OSError)) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _segment(args: argparse.Namespace) -> int:
     from ._io import find_images
 
@@ -101,39 +95,6 @@ def _segment(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
-
-
-def diameter_value(text: str) -> float | str | None:
-    """``auto``, ``none`` (run at the image's own scale) or a diameter in pixels."""
-    if text.lower() in ("auto", "none"):
-        return None if text.lower() == "none" else "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto, none or pixels, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the diameter must be positive")
-    return value
-
-
-def add_diameter_argument(p: argparse.ArgumentParser) -> None:
-    """The shared ``--diameter`` option."""
-    p.add_argument(
-        "--diameter",
-        type=diameter_value,
-        default="auto",
-        help="typical nucleus diameter in pixels; 'auto' (default) estimates it, "
-        "'none' runs at the image's own scale",
-    )
-
-
-def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
-    """The shared ``--overwrite`` option."""
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace outputs of an earlier run (never other files, never inputs)",
-    )
 
 
 def _add_segment(sub: argparse._SubParsersAction) -> None:

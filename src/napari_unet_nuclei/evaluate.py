@@ -76,7 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    from .cli import add_diameter_argument
+    from ._cli_common import add_diameter_argument
 
     add_diameter_argument(p)
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")

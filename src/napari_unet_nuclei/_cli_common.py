@@ -1,0 +1,46 @@
+"""Options and messages shared by the command-line fronts (no engine code here)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def one_line(exc: BaseException) -> str:
+    """An error in one line: its message, with the type when that says more."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, (ValueError, OSError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def diameter_value(text: str) -> float | str | None:
+    """``auto``, ``none`` (run at the image's own scale) or a diameter in pixels."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, none or pixels, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the diameter must be positive")
+    return value
+
+
+def add_diameter_argument(p: argparse.ArgumentParser) -> None:
+    """The shared ``--diameter`` option."""
+    p.add_argument(
+        "--diameter",
+        type=diameter_value,
+        default="auto",
+        help="typical nucleus diameter in pixels; 'auto' (default) estimates it, "
+        "'none' runs at the image's own scale",
+    )
+
+
+def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
+    """The shared ``--overwrite`` option."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs of an earlier run (never other files, never inputs)",
+    )
