@@ -65,7 +65,7 @@ def menu_shot(viewer: napari.Viewer, out: Path) -> None:
 def main() -> None:
     """Open the sample, segment it with the widget, save a window grab and the menu grab."""
     viewer = napari.Viewer(title="napari-unet-nuclei")
-    viewer.window.resize(1500, 900)
+    viewer.window.resize(1500, 1000)
     viewer.open_sample(PLUGIN, "synthetic_nuclei_2d")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment nuclei")
     widget.run()
