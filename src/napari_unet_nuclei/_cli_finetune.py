@@ -71,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
         f"({result.images} images, {result.nuclei} nuclei, {result.seconds:.0f} s)"
     )
     if not result.improved:
-        print("the base model stayed better on the held-out labels: no model written")
+        print(
+            "the fine-tuned model did not beat the base by 0.05 AP@0.5 on the held-out "
+            "labels: no model written"
+        )
         return 1
     print(
         f"wrote {result.path} (best after {result.steps} steps); use it with "

@@ -158,7 +158,7 @@ def finished_status(event: dict) -> str:
     """What a finished run says: the held-out scores and whether a model was saved."""
     scores = f"held-out AP@0.5 {event['base_score']:.3f} -> {event['score']:.3f}"
     if event["path"] is None:
-        return f"The base model stayed better ({scores}); no model was saved."
+        return f"No clear gain over the base model ({scores}); no model was saved."
     return f"New model saved and selected ({scores}, {event['seconds']:.0f} s)."
 
 
