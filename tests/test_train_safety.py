@@ -147,6 +147,16 @@ def _break(root: Path, how: str) -> None:
         (root / "images" / "im1.png").unlink()
 
 
+def _command(command: str, data: Path, tmp_path: Path, weights: str) -> list[str]:
+    """``train`` (tiny, into tmp_path) or ``evaluate`` (tiny weights) on ``data``."""
+    extra = (
+        ["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
+        if command == "train"
+        else ["--weights", weights, "--device", "cpu"]
+    )
+    return [command, "--data", str(data), *extra]
+
+
 BROKEN = ["no index", "garbled index", "missing columns", "empty split", "missing image"]
 
 
@@ -155,12 +165,7 @@ BROKEN = ["no index", "garbled index", "missing columns", "empty split", "missin
 def test_a_bad_data_folder_is_one_line(tmp_path, tiny_weights, capsys, how, command):
     data = _data(tmp_path / "data")
     _break(data, how)
-    extra = (
-        ["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
-        if command == "train"
-        else ["--weights", tiny_weights, "--device", "cpu"]
-    )
-    assert main([command, "--data", str(data), *extra]) == 2
+    assert main(_command(command, data, tmp_path, tiny_weights)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "w.pt").exists()
@@ -172,11 +177,6 @@ def test_labels_of_another_shape_are_refused(tmp_path, tiny_weights, capsys, com
     for i in range(2):  # labels cut to a shape that differs from the image's
         path = data / "labels" / f"im{i}.tif"
         tifffile.imwrite(path, tifffile.imread(path)[:60, :70])
-    extra = (
-        ["--output", str(tmp_path / "w.pt"), "--run-dir", str(tmp_path / "run"), *TINY]
-        if command == "train"
-        else ["--weights", tiny_weights, "--device", "cpu"]
-    )
-    assert main([command, "--data", str(data), *extra]) == 2
+    assert main(_command(command, data, tmp_path, tiny_weights)) == 2
     err = capsys.readouterr().err
     assert "do not match the image" in err and err.count("\n") == 1

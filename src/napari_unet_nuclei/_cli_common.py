@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def one_line(exc: BaseException) -> str:
@@ -44,3 +46,14 @@ def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace outputs of an earlier run (never other files, never inputs)",
     )
+
+
+def new_output(path: str, action: str) -> Path | None:
+    """``path`` for an output that is never replaced, or None after printing why not."""
+    from ._outputs import UnsafeOutputError, check_new_file
+
+    try:
+        return check_new_file(path, action)
+    except UnsafeOutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

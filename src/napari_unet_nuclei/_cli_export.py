@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._cli_common import one_line
-from ._outputs import UnsafeOutputError, check_new_file
+from ._cli_common import new_output, one_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,10 +43,8 @@ def run(args: argparse.Namespace) -> int:
     """Export and validate; exit 0 when written (and valid), 1 when invalid, 2 on errors."""
     from ._export import export_bioimageio
 
-    try:
-        out = check_new_file(args.output, "export")
-    except UnsafeOutputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    out = new_output(args.output, "export")
+    if out is None:
         return 2
     try:
         path = export_bioimageio(

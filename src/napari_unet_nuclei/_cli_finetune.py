@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._outputs import UnsafeOutputError, check_new_file
+from ._cli_common import new_output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,10 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from ._finetune import finetune
     from ._io import read_image
 
-    try:
-        out = check_new_file(args.output, "fine-tuning")
-    except UnsafeOutputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    out = new_output(args.output, "fine-tuning")
+    if out is None:
         return 2
     images, labels, problems = label_pairs(Path(args.images), Path(args.labels))
     for problem in problems:
