@@ -105,7 +105,7 @@ def test_a_bad_block_size_is_refused_before_anything_is_written(
         ]
     )
     assert (tmp_path / "prev.tif").read_bytes() == before
-    assert code == 2 and "block size" in capsys.readouterr().err
+    assert code == 2 and "block_size" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".zarr"])

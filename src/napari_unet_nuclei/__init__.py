@@ -1,11 +1,12 @@
 """Nucleus segmentation with a bundled U-Net, for napari, the shell and scripts."""
 
-from ._api import Prediction, predict, segment_nuclei
-from ._blocks import segment_blocks
+from ._api import Prediction, predict, segment_blocks, segment_nuclei, segment_stack
 from ._device import available_devices
+from ._engine import NucleusModel
 from ._export import export_bioimageio
 from ._finetune import FinetuneResult, finetune
-from ._stack import AmbiguousAxesError, guess_axes, segment_stack
+from ._settings import Settings
+from ._stack import AmbiguousAxesError, guess_axes
 
 try:  # written from the git tag by setuptools-scm at install time (editable installs too)
     from ._version import version as __version__
@@ -16,6 +17,8 @@ __all__ = [
     "Prediction",
     "__version__",
     "FinetuneResult",
+    "NucleusModel",
+    "Settings",
     "available_devices",
     "export_bioimageio",
     "finetune",

@@ -17,15 +17,14 @@ def one_line(exc: BaseException) -> str:
 
 def diameter_value(text: str) -> float | str | None:
     """``auto``, ``none`` (run at the image's own scale) or a diameter in pixels."""
-    if text.lower() in ("auto", "none"):
-        return None if text.lower() == "none" else "auto"
+    from ._settings import parse_diameter
+
     try:
-        value = float(text)
+        return parse_diameter(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto, none or pixels, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the diameter must be positive")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"expected auto, none or a positive number of pixels, got {text!r}"
+        ) from None
 
 
 def add_diameter_argument(p: argparse.ArgumentParser) -> None:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._blocks import DEFAULT_BLOCK, BlockSettings, as_image2d, make_settings
-from ._inference import ProgressCallback
+from ._blocks import as_image2d
+from ._engine import Decisions, NucleusModel
 from ._outputs import SOFTWARE, ZARR_MARK, atomic_path, check_output
 from ._postprocess import DEFAULT_MIN_SIZE
+from ._settings import DEFAULT_BLOCK, ProgressCallback, Settings
 from ._sources import open_source
 
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".zarr", ".npy")
@@ -28,13 +29,13 @@ MAX_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class LargeResult:
-    """Where the labels went, how many nuclei, and the settings used for every block."""
+    """Where the labels went, how many nuclei, and the decisions used for every block."""
 
     output: Path
     count: int
     shape: tuple[int, int]
     seconds: float
-    settings: BlockSettings
+    decisions: Decisions
 
 
 def create_output(
@@ -82,12 +83,8 @@ def _close(out) -> None:
         out.flush()
 
 
-def check_request(
-    source, output: str | Path, block_size: int, margin: int | None, overwrite: bool = False
-) -> Path:
+def check_request(source, output: str | Path, margin: int | None, overwrite: bool = False) -> Path:
     """Settings and an output that can never work, refused before anything is written."""
-    if block_size < 1:
-        raise ValueError(f"the block size must be at least 1 pixel, got {block_size}")
     if margin is not None and margin < 0:
         raise ValueError(f"the margin must not be negative, got {margin}")
     if Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
@@ -106,35 +103,38 @@ def segment_large(
     client=None,
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
-    **options,
+    device: str = "auto",
+    weights: str | None = None,
+    **settings,
 ) -> LargeResult:
     """Label a big image (a file path or an array) block by block into the file ``output``.
 
     ``client``: a dask.distributed Client to label the blocks on (default: this process).
-    ``options`` go to ``make_settings`` (``diameter``, ``threshold``, ``device`` ...).
+    ``settings``: those of ``Settings`` (``diameter``, ``threshold`` ...).
     The labels go to a temporary name beside ``output``, renamed only once complete; an
     existing ``output`` is replaced only when it is ours and ``overwrite`` is set.
     """
     t0 = time.perf_counter()
-    target = check_request(source, output, block_size, margin, overwrite)
+    s = Settings.of(block_size=block_size, **settings)
+    target = check_request(source, output, margin, overwrite)
     is_path = isinstance(source, (str, Path))
     image = open_source(source, axes, channel) if is_path else as_image2d(source, axes, channel)
-    settings = make_settings(image, **options)
-    run = dict(block_size=block_size, margin=margin, settings=settings, progress=progress)
+    model = NucleusModel(weights, device)
+    decisions = model.decide(image, s)[0]
     with atomic_path(target) as tmp:
         out = create_output(tmp, image.shape[:2], block_size, target.suffix)
         if client is None:
-            from ._blocks import segment_blocks
-
-            _, count = segment_blocks(image, out, **run)
+            _, count = model.label_blocks(image, out, progress, margin, s, decisions)
         else:
             from ._distributed import PathSource, segment_blocks_distributed
 
             remote = PathSource(str(source), axes, channel) if is_path else image
-            _, count = segment_blocks_distributed(client, remote, out, **run)
+            options = dict(model=model, progress=progress, decisions=decisions, **s.as_dict())
+            _, count = segment_blocks_distributed(client, remote, out, margin, **options)
         _close(out)
         del out
-    return LargeResult(target, count, tuple(image.shape[:2]), time.perf_counter() - t0, settings)
+    seconds = time.perf_counter() - t0
+    return LargeResult(target, count, tuple(image.shape[:2]), seconds, decisions)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -211,18 +211,13 @@ def _run_with(args: argparse.Namespace, client) -> LargeResult:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Everything that can be known wrong before the image is read: exit 2."""
-    from ._device import resolve_device
-    from ._model import load_model
-
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise ValueError(f"--threshold must lie between 0 and 1, got {args.threshold}")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if not 0 < args.scheduler_timeout <= MAX_TIMEOUT:
         raise ValueError(f"--scheduler-timeout must lie in (0, {MAX_TIMEOUT:.0f}] seconds")
-    check_request(args.input, args.output, args.block_size, args.margin, args.overwrite)
-    resolve_device(args.device)
-    load_model(args.weights)
+    Settings.of(threshold=args.threshold, min_size=args.min_size, block_size=args.block_size)
+    check_request(args.input, args.output, args.margin, args.overwrite)
+    NucleusModel(args.weights, args.device)
 
 
 def _run(args: argparse.Namespace) -> LargeResult:
@@ -254,6 +249,6 @@ def run(args: argparse.Namespace) -> int:
     h, w = result.shape
     print(
         f"{args.input}: {h}x{w}, {result.count} nuclei, diameter "
-        f"{result.settings.diameter:.0f} px -> {result.output} ({result.seconds:.1f} s)"
+        f"{result.decisions.size:.0f} px -> {result.output} ({result.seconds:.1f} s)"
     )
     return 0

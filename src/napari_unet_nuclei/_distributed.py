@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,19 +19,11 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, LocalCluster, as_completed
 
-from ._blocks import (
-    DEFAULT_BLOCK,
-    Block,
-    BlockSettings,
-    block_plan,
-    label_region,
-    make_settings,
-    read_region,
-    stitch_all,
-)
-from ._inference import ProgressCallback
+from ._engine import Decisions, NucleusModel
 from ._outputs import check_output, check_output_folder
+from ._settings import ProgressCallback, Settings
 from ._sources import open_source
+from ._stitch import Block, in_order, read_region, stitch_all
 
 
 @dataclass(frozen=True)
@@ -109,17 +100,19 @@ def cluster_client(
 
 
 def segment_file(path: str, target: str, options: dict) -> FileResult:
-    """Task: segment one image file and write its labels to ``target`` (checked already)."""
-    from ._api import predict
+    """Task: segment one image file and write its labels to ``target`` (checked already).
+
+    ``options``: ``device``, ``weights`` and the settings of ``Settings``.
+    """
     from ._io import check_fits_memory, read_image
     from ._writer import write_tiff
 
     t0 = time.perf_counter()
-    label_options = {k: options[k] for k in ("threshold", "split", "min_size") if k in options}
-    predict_options = {k: v for k, v in options.items() if k not in label_options}
     try:
+        s = Settings.of(**{k: v for k, v in options.items() if k not in ("device", "weights")})
         check_fits_memory(path)
-        labels = predict(read_image(path), **predict_options).labels(**label_options)
+        model = NucleusModel(options.get("weights"), options.get("device", "auto"))
+        labels = model.predict(read_image(path), settings=s).labels(**s.label_options())
         target = str(write_tiff(target, labels))
     except Exception as exc:  # one file's failure is its result; the others go on
         return FileResult(str(path), None, error=f"{type(exc).__name__}: {exc}")
@@ -167,57 +160,47 @@ def _opened(source: PathSource):
     return open_source(source.path, source.axes, source.channel)
 
 
-def label_block(source, region: tuple[slice, slice], settings: BlockSettings) -> np.ndarray:
+def label_block(
+    source, region: tuple[slice, slice], model: NucleusModel, s: Settings, d: Decisions
+) -> np.ndarray:
     """Task: read one block plus margin (from a path or an array) and label it."""
     array = _opened(source) if isinstance(source, PathSource) else source
-    return label_region(read_region(array, region), settings)
-
-
-def _submit(client: Client, source, region: tuple[slice, slice], settings: BlockSettings):
-    if hasattr(source, "compute"):  # a dask array: the cluster computes the block's data
-        data = client.compute(source[region])
-        return client.submit(label_block, data, (slice(None), slice(None)), settings, pure=False)
-    return client.submit(label_block, source, region, settings, pure=False)
+    return model.label_region(read_region(array, region), s, d)
 
 
 def segment_blocks_distributed(
     client: Client,
     source,
     out=None,
-    block_size: int = DEFAULT_BLOCK,
     margin: int | None = None,
-    settings: BlockSettings | None = None,
+    model: NucleusModel | None = None,
     window: int | None = None,
     progress: ProgressCallback | None = None,
-    **options,
+    decisions: Decisions | None = None,
+    **settings,
 ) -> tuple[object, int]:
-    """``segment_blocks`` with the blocks labelled as tasks on the cluster; same labels.
+    """``NucleusModel.label_blocks`` with the blocks labelled as tasks on the cluster.
 
     ``source``: a path or ``PathSource`` (each worker opens the file itself), a numpy
-    array (scattered once) or a dask array. Settings are computed here, on the client.
-    At most ``window`` blocks (default: 2 per worker thread) are in flight, so only a few
-    block results wait for the client at a time. Returns (out, count).
+    array (scattered once) or a dask array. Decisions are made here, on the client, and
+    shipped with every task, so the labels are those of a single-process run. At most
+    ``window`` blocks (default: 2 per worker thread) are in flight. Returns (out, count).
     """
+    model = model or NucleusModel()
+    s = Settings.of(**settings)
     source = PathSource(str(source)) if isinstance(source, (str, Path)) else source
     local = _opened(source) if isinstance(source, PathSource) else source
-    settings = settings or make_settings(local, **options)
+    d = decisions or model.decide(local, s)[0]
     remote = client.scatter(source, broadcast=True) if isinstance(source, np.ndarray) else source
-    blocks = block_plan(local.shape, settings, block_size, margin)
+    blocks = model.plan(local.shape, s, d, margin)
     window = window or 2 * max(1, sum(client.nthreads().values()))
-    labelled = _in_order(client, remote, blocks, settings, window)
-    return stitch_all(local.shape, out, blocks, labelled, settings.min_size, progress)
 
+    def submit(block: Block):
+        if hasattr(remote, "compute"):  # a dask array: the cluster computes the block's data
+            data = client.compute(remote[block.region])
+            whole = (slice(None), slice(None))
+            return client.submit(label_block, data, whole, model, s, d, pure=False)
+        return client.submit(label_block, remote, block.region, model, s, d, pure=False)
 
-def _in_order(
-    client: Client, remote, blocks: list[Block], settings: BlockSettings, window: int
-) -> Iterator[np.ndarray]:
-    """Block labels in raster order, computed ``window`` blocks ahead on the cluster."""
-    pending: deque = deque()
-    submitted = 0
-    for _ in blocks:
-        while submitted < len(blocks) and len(pending) < window:
-            pending.append(_submit(client, remote, blocks[submitted].region, settings))
-            submitted += 1
-        future = pending.popleft()
-        yield future.result()
-        future.release()
+    labelled = in_order(submit, blocks, window)
+    return stitch_all(local.shape, out, blocks, labelled, s.min_size, progress)

@@ -6,21 +6,16 @@ and only their inner block is written back, so results barely depend on the tile
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from ._device import resolve_device
-from ._model import UNet, fused_for_inference, load_model
+from ._model import UNet, fused_for_inference, load_model, weights_file
 from ._scale import resize, scaled_shape
-
-ProgressCallback = Callable[[int, int], None]
-DEFAULT_TILE = 1024
-DEFAULT_HALO = 64
-# Tiles per network call. One was faster than 4 both on the 2-core CPU (2048²: 1.15 against
-# 1.6 s) and on an H200 (4096²: 118 against 74 MP/s in fp16), and needs less memory.
-DEFAULT_BATCH = 1
+from ._settings import DEFAULT_BATCH, DEFAULT_HALO, DEFAULT_TILE, ProgressCallback
 
 
 def _round_up(n: int, k: int) -> int:
@@ -60,36 +55,40 @@ def _batches(items: list, size: int) -> Iterator[list]:
 FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 
 
-# bf16 halves the CPU network time where the CPU has it, but moved val fluorescence
-# AP@0.5 from 0.850 to 0.847 (base-16 model); it stays off until a model is trained to keep
-# its figures, and most laptop CPUs lack bf16 arithmetic anyway.
-CPU_BF16 = False
-# fp16 autocast on CUDA (bench/bench_gpu.py compares it with fp32 on val).
-CUDA_FP16 = True
+_AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def _run(model: UNet, x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Logits of one batch: fp16 on CUDA; bf16 on the CPU only if CPU_BF16.
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a precision setting on ``device`` (None: fp32)."""
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    return _AUTOCAST.get(precision)
+
+
+def _run(model: UNet, x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
+    """Logits of one batch, under autocast when ``precision`` asks for it on this device.
 
     Batches are copied from ordinary memory: pinning every new batch first costs a page-locked
     allocation per batch for a copy that is a small share of the time.
     """
-    if device.type == "cuda":
-        with torch.autocast("cuda", dtype=torch.float16, enabled=CUDA_FP16):
-            x = x.to(device).contiguous(memory_format=torch.channels_last)
-            return model(x).float()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=device.type == "cpu" and CPU_BF16):
-        return model(x.to(device).contiguous(memory_format=torch.channels_last)).float()
+    dtype = autocast_dtype(precision, device)
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    cast = torch.autocast(kind, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    with cast:
+        x = x.to(device).contiguous(memory_format=torch.channels_last)
+        return model(x).float()
 
 
-def _forward(model: UNet, x: torch.Tensor, device: torch.device, tta: bool = False) -> np.ndarray:
+def _forward(
+    model: UNet, x: torch.Tensor, device: torch.device, tta: bool, precision: str
+) -> np.ndarray:
     """Sigmoid maps of one batch; with ``tta`` the mean over the four flips."""
     if not tta:
-        return torch.sigmoid(_run(model, x, device)).cpu().numpy()
+        return torch.sigmoid(_run(model, x, device, precision)).cpu().numpy()
     total = sum(
-        torch.sigmoid(_run(model, x.flip(f), device)).flip(f)
+        torch.sigmoid(_run(model, x.flip(f), device, precision)).flip(f)
         if f
-        else torch.sigmoid(_run(model, x, device))
+        else torch.sigmoid(_run(model, x, device, precision))
         for f in FLIPS
     )
     return (total / len(FLIPS)).cpu().numpy()
@@ -104,6 +103,7 @@ def predict_normalized(
     batch_size: int = DEFAULT_BATCH,
     progress: ProgressCallback | None = None,
     tta: bool = False,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Run the network over a normalised 2D image; returns (2, H, W) probabilities.
 
@@ -123,7 +123,7 @@ def predict_normalized(
             x = np.stack(
                 [padded[y : y + th + 2 * halo, x : x + tw + 2 * halo] for y, x, th, tw in batch]
             )[:, None]
-            pred = _forward(model, torch.from_numpy(x), device, tta)
+            pred = _forward(model, torch.from_numpy(x), device, tta, precision)
             for (y, x, th, tw), p in zip(batch, pred, strict=True):
                 out[:, y : y + th, x : x + tw] = p[:, halo : halo + th, halo : halo + tw]
             done += len(batch)
@@ -135,21 +135,22 @@ def predict_normalized(
 def model_on(
     device: str | torch.device | None = "auto", weights: str | None = None
 ) -> tuple[UNet, torch.device]:
-    """The (cached) model moved to the resolved device."""
+    """The ready model (batch-norm folded, channels-last) on the resolved device."""
     dev = resolve_device(device)
-    return _model_on(weights, str(dev)), dev
+    file = weights_file(weights).resolve()
+    stamp = file.stat().st_mtime_ns if file.is_file() else 0  # a replaced file is re-read
+    return _ready_model(str(file), stamp, weights, str(dev)), dev
 
 
-_MODELS: dict[tuple[str | None, str], UNet] = {}
+_READY: dict[tuple[str, int, str], UNet] = {}  # the one model cache (one entry per file+device)
 
 
-def _model_on(weights: str | None, device: str) -> UNet:
-    """Batch-norm folded, channels-last copy of the weights on ``device`` (cached)."""
-    key = (weights, device)
-    if key not in _MODELS:
+def _ready_model(file: str, stamp: int, weights: str | None, device: str) -> UNet:
+    key = (file, stamp, device)
+    if key not in _READY:
         fused = fused_for_inference(load_model(weights))
-        _MODELS[key] = fused.to(device=device, memory_format=torch.channels_last)
-    return _MODELS[key]
+        _READY[key] = fused.to(device=device, memory_format=torch.channels_last)
+    return _READY[key]
 
 
 def predict_maps(
@@ -162,10 +163,12 @@ def predict_maps(
     batch_size: int = DEFAULT_BATCH,
     progress: ProgressCallback | None = None,
     tta: bool = False,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Maps of a normalised image run at ``scale`` x its size, returned on its own grid."""
+    run = (model, device, tile, halo, batch_size, progress, tta, precision)
     if abs(scale - 1.0) < 1e-3:
-        return predict_normalized(norm, model, device, tile, halo, batch_size, progress, tta)
+        return predict_normalized(norm, *run)
     small = resize(norm, scaled_shape(norm.shape, scale))
-    maps = predict_normalized(small, model, device, tile, halo, batch_size, progress, tta)
+    maps = predict_normalized(small, *run)
     return resize(maps, norm.shape)

@@ -7,7 +7,6 @@ border normalised to 1 at each nucleus centre (the watershed's guide).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -132,7 +131,6 @@ def _read_checkpoint(path: Path) -> dict:
     return blob
 
 
-@functools.lru_cache(maxsize=4)
 def load_model(path: str | None = None) -> UNet:
     """Load weights (a file, a bundled model's name, None: the default) in eval mode on the CPU."""
     file = weights_file(path)

@@ -5,6 +5,9 @@ One float32 channel, nuclei bright on dark, intensities scaled by robust percent
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 LOW_PERCENTILE = 1.0
@@ -23,35 +26,76 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
+SAMPLE_PIXELS = 2_000_000  # the percentiles are fitted on at most this many pixels
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Intensities mapped so ``low``/``high`` become 0/1, inverted for dark nuclei."""
+
+    low: float
+    high: float
+    invert: bool
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """Grey float32 network input (NaN/inf become 0 before scaling); a new array."""
+        grey = to_grey(image)
+        finite = np.isfinite(grey)
+        if not finite.all():
+            grey = np.where(finite, grey, 0.0).astype(np.float32)
+        if self.high - self.low < 1e-6:
+            norm = np.zeros(grey.shape, np.float32)
+        else:
+            norm = (grey - np.float32(self.low)) / np.float32(self.high - self.low)
+            norm = norm.astype(np.float32, copy=False)
+        return 1.0 - norm if self.invert else norm
+
+
+def _sample(source, pixels: int) -> np.ndarray:
+    """A strided subsample of at most about ``pixels`` pixels (numpy, dask or zarr)."""
+    h, w = source.shape[:2]
+    step = max(1, math.ceil(math.sqrt(h * w / pixels)))
+    part = source[::step, ::step]
+    return np.asarray(part.compute() if hasattr(part, "compute") else part)
+
+
+def fit_normalization(
+    source,
+    invert: bool | None = None,
+    low: float = LOW_PERCENTILE,
+    high: float = HIGH_PERCENTILE,
+    pixels: int = SAMPLE_PIXELS,
+) -> Normalization:
+    """The one normalisation rule: percentiles of (a strided sample of) the whole image.
+
+    ``invert=None`` decides the polarity: nuclei are dark when the median lies in the upper
+    half of the low-high range (a bright background: brightfield, stains).
+    """
+    grey = to_grey(_sample(source, pixels))
+    values = grey[np.isfinite(grey)]
+    if values.size == 0:
+        return Normalization(0.0, 0.0, bool(invert))
+    lo, mid, hi = (float(v) for v in np.percentile(values, [low, 50.0, high]))
+    if invert is None:
+        invert = hi - lo >= 1e-6 and (mid - lo) / (hi - lo) > 0.5
+    return Normalization(lo, hi, bool(invert))
+
+
 def percentile_normalize(
     grey: np.ndarray, low: float = LOW_PERCENTILE, high: float = HIGH_PERCENTILE
 ) -> np.ndarray:
-    """Map the low/high percentiles to 0/1; NaN/inf become 0. Returns a new array."""
-    arr = np.asarray(grey, dtype=np.float32)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        arr = np.where(finite, arr, 0.0).astype(np.float32)
-    values = arr[finite] if finite.any() else np.zeros(1, np.float32)
-    if values.size > 1_000_000:  # percentiles of a subsample are as good and much faster
-        values = values[:: values.size // 1_000_000 + 1]
-    lo, hi = np.percentile(values, [low, high])
-    if hi - lo < 1e-6:
-        return np.zeros_like(arr, dtype=np.float32)
-    return ((arr - lo) / (hi - lo)).astype(np.float32)
+    """Map the low/high percentiles to 0/1 (never inverted); NaN/inf become 0. A new array."""
+    return fit_normalization(grey, invert=False, low=low, high=high).apply(grey)
 
 
 def is_bright_background(norm: np.ndarray) -> bool:
     """True when the background is brighter than the nuclei (brightfield, stains)."""
-    sample = norm[:: max(1, norm.shape[0] // 512), :: max(1, norm.shape[1] // 512)]
-    return float(np.median(sample)) > 0.5
+    return fit_normalization(norm).invert
 
 
 def normalize_image(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
     """Grey, percentile-normalised, inverted when nuclei are dark (auto if ``invert`` is None)."""
-    norm = percentile_normalize(to_grey(image))
-    if invert is None:
-        invert = is_bright_background(norm)
-    return (1.0 - norm) if invert else norm
+    return fit_normalization(image, invert).apply(image)
 
 
 STAINED_CHROMA = 0.05  # median colourfulness (channel spread / intensity range) of a stain
@@ -75,4 +119,4 @@ def looks_stained(image: np.ndarray) -> bool:
     if hi - lo < 1e-6:
         return False
     chroma = float(np.median(finite.max(axis=-1) - finite.min(axis=-1))) / float(hi - lo)
-    return chroma > STAINED_CHROMA and is_bright_background(percentile_normalize(to_grey(rgb)))
+    return chroma > STAINED_CHROMA and fit_normalization(rgb).invert

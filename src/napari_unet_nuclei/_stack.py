@@ -1,9 +1,8 @@
-"""Stacks: time-lapses, Z-stacks and multichannel images, segmented plane by plane.
+"""Stacks: axes of time-lapses, Z-stacks and multichannel images; planes linked into 3D.
 
 Axes are named with the letters T, Z, C, Y and X (e.g. ``"TZYX"``, ``"CYX"``, ``"YXC"``).
-Label ids are unique across the whole stack; with ``link_z`` the planes of a Z-stack are
-joined into 3D nuclei by overlap. The nucleus size and the background polarity are
-decided once, on the middle plane, so every plane is segmented the same way.
+The engine (``NucleusModel.segment``) segments a stack plane by plane with ids unique
+across the stack; with ``link_z`` the planes of a Z-stack are joined into 3D nuclei here.
 """
 
 from __future__ import annotations
@@ -11,11 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from ._api import DEFAULT_MODEL_DIAMETER, Diameter, predict
-from ._inference import ProgressCallback
-from ._normalize import is_bright_background, percentile_normalize, to_grey
-from ._postprocess import DEFAULT_MIN_SIZE, label_dtype, relabel_sequential
 
 AXIS_LETTERS = "TZCYX"
 MAX_CHANNELS = 4  # a leading axis this short may be channels rather than planes
@@ -118,81 +112,10 @@ def output_axes(axes: str) -> str:
     return axes.replace("C", "")
 
 
-def _plane(view, index: tuple[int, ...]) -> np.ndarray:
+def read_plane(view, index: tuple[int, ...]) -> np.ndarray:
+    """One plane of a canonical view as numpy (computed when lazy)."""
     plane = view[index]
     return np.asarray(plane.compute() if hasattr(plane, "compute") else plane)
-
-
-def _polarity(middle: np.ndarray, invert: bool | None) -> bool:
-    """The given ``invert``, or whether the middle plane has a bright background."""
-    if invert is None:
-        return is_bright_background(percentile_normalize(to_grey(middle)))
-    return invert
-
-
-def _reuse_diameter(info: dict, diameter: Diameter) -> Diameter:
-    """The diameter that reproduces the middle plane's scale on every other plane."""
-    if not (isinstance(diameter, str) and diameter.lower() == "auto"):
-        return diameter
-    return float(info.get("model_diameter", DEFAULT_MODEL_DIAMETER)) / float(info["scale"])
-
-
-def _within_plane(
-    progress: ProgressCallback | None, done: int, total: int
-) -> ProgressCallback | None:
-    """A per-batch callback for ``predict`` that re-reports ``done`` planes, so it can cancel."""
-    if progress is None:
-        return None
-    return lambda _tiles, _of: progress(done, total)
-
-
-def segment_planes(
-    view,
-    n_lead: int,
-    diameter: Diameter = "auto",
-    invert: bool | None = None,
-    label_options: dict | None = None,
-    progress: ProgressCallback | None = None,
-    **predict_options,
-) -> np.ndarray:
-    """Labels of every plane of a ([T][Z], Y, X[, colour]) view; ids unique across planes.
-
-    ``progress(planes done, planes)`` follows each plane, and every batch of tiles of every
-    network pass (size estimate included) with the count so far, so raising from it cancels.
-    """
-    lead = tuple(view.shape[:n_lead])
-    indices = list(np.ndindex(lead))
-    middle_at = len(indices) // 2
-    middle = _plane(view, indices[middle_at])
-    invert = _polarity(middle, invert)
-    first = predict(
-        middle,
-        diameter=diameter,
-        invert=invert,
-        progress=_within_plane(progress, 0, len(indices)),
-        **predict_options,
-    )
-    diameter = _reuse_diameter(first.info, diameter)
-    out = np.zeros(lead + first.shape, np.uint32)
-    next_id = 0
-    for done, index in enumerate(indices, 1):
-        pred = (
-            first
-            if index == indices[middle_at]
-            else predict(
-                _plane(view, index),
-                diameter=diameter,
-                invert=invert,
-                progress=_within_plane(progress, done - 1, len(indices)),
-                **predict_options,
-            )
-        )
-        labels = pred.labels(**(label_options or {}))
-        out[index] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(next_id), 0)
-        next_id += int(labels.max(initial=0))
-        if progress is not None:
-            progress(done, len(indices))
-    return out
 
 
 def match_labels(
@@ -242,50 +165,8 @@ def link_planes(labels: np.ndarray, min_iou: float = DEFAULT_LINK_IOU) -> np.nda
     return out
 
 
-def _link_all(labels: np.ndarray, min_iou: float) -> np.ndarray:
+def link_all(labels: np.ndarray, min_iou: float = DEFAULT_LINK_IOU) -> np.ndarray:
     """Link along the Z axis (the one before Y, X) of a ([T], Z, Y, X) array."""
     flat = labels.reshape((-1,) + labels.shape[-3:])
     linked = np.stack([link_planes(volume, min_iou) for volume in flat])
     return linked.reshape(labels.shape)
-
-
-def segment_stack(
-    stack,
-    axes: str | None = None,
-    channel: int | None = None,
-    link_z: bool = False,
-    link_iou: float = DEFAULT_LINK_IOU,
-    threshold: float | None = None,
-    split: bool = True,
-    min_size: int = DEFAULT_MIN_SIZE,
-    rgb: bool | None = None,
-    progress: ProgressCallback | None = None,
-    **predict_options,
-) -> np.ndarray:
-    """Label a 2D, 2D+t, Z or multichannel stack plane by plane; ids 1..N over the stack.
-
-    ``axes`` like ``"TZYX"`` or ``"CYX"`` (guessed when None; an ambiguous shape raises
-    ``AmbiguousAxesError``). A C axis of 3/4 without ``channel`` is used as colour.
-    The labels keep the input's axis order without C. ``predict_options`` go to ``predict``
-    (``device``, ``weights``, ``diameter``, ``invert``, ``tile_size`` ...).
-    ``progress(planes done, planes)`` may raise to cancel; it is also called mid-plane.
-    """
-    shape = tuple(np.shape(stack)) if not hasattr(stack, "shape") else tuple(stack.shape)
-    axes = resolve_axes(shape, axes, rgb)
-    if link_z and "Z" not in axes:
-        raise ValueError(f"link_z needs a Z axis; axes are {axes!r}")
-    view = canonical_view(stack, axes, channel)
-    n_lead = sum(a in axes for a in "TZ")
-    options = dict(threshold=threshold, split=split, min_size=min_size)
-    labels = segment_planes(
-        view, n_lead, label_options=options, progress=progress, **predict_options
-    )
-    if link_z:
-        labels = _link_all(labels, link_iou)
-    labels = (
-        relabel_sequential(labels)
-        if link_z
-        else labels.astype(label_dtype(int(labels.max(initial=0))))
-    )
-    canonical = [a for a in "TZYX" if a in axes]
-    return np.ascontiguousarray(labels.transpose([canonical.index(a) for a in output_axes(axes)]))

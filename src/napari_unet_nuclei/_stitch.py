@@ -7,17 +7,19 @@ overwrite a pixel. So a nucleus on a seam gets one label, none is lost, and ids 
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ._inference import ProgressCallback
 from ._postprocess import DEFAULT_MIN_SIZE, label_dtype
+from ._settings import DEFAULT_BLOCK, ProgressCallback
 
 Slices = tuple[slice, slice]
-DEFAULT_BLOCK = 2048
 MIN_MARGIN = 64
 MARGIN_FACTOR = 4.0  # margin = 2x the largest expected nucleus, taken as 2x the typical one
 SKIP_SHARE = 0.5  # an object already written to this share is left to the block that wrote it
@@ -60,6 +62,29 @@ def plan_blocks(
             yield slice(start, stop), slice(max(0, start - margin), min(n, stop + margin))
 
     return [Block((iy, ix), (ry, rx)) for iy, ry in spans(h) for ix, rx in spans(w)]
+
+
+def in_order(submit: Callable[[Any], Any], items: list, window: int) -> Iterator[Any]:
+    """Results of ``submit(item)`` futures in the order of ``items``, ``window`` in flight.
+
+    Works with ``concurrent.futures`` and dask futures alike (a dask future is released once
+    read). When the caller stops early (Cancel), futures not yet read are cancelled.
+    """
+    pending: deque = deque()
+    todo = iter(items)
+    try:
+        for item in itertools.islice(todo, max(1, window)):
+            pending.append(submit(item))
+        while pending:
+            future = pending.popleft()
+            for item in itertools.islice(todo, 1):
+                pending.append(submit(item))
+            result = future.result()
+            getattr(future, "release", lambda: None)()
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def read_region(source, region: Slices) -> np.ndarray:

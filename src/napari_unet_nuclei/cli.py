@@ -20,17 +20,13 @@ from ._cli_common import add_diameter_argument, add_overwrite_argument, one_line
 
 def _check_segment(args: argparse.Namespace) -> None:
     """Settings that can never work, refused before any file is read."""
-    from ._device import resolve_device
-    from ._model import load_model
+    from ._engine import NucleusModel
+    from ._settings import Settings
 
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise ValueError(f"output {args.output} exists and is not a folder")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise ValueError(f"--threshold must lie between 0 and 1, got {args.threshold}")
-    if args.min_size < 0:
-        raise ValueError(f"--min-size must not be negative, got {args.min_size}")
-    resolve_device(args.device)
-    load_model(args.weights)
+    Settings.of(threshold=args.threshold, min_size=args.min_size, diameter=args.diameter)
+    NucleusModel(args.weights, args.device)
 
 
 def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Path], list[str]]:

@@ -1,8 +1,9 @@
 """Images too big to segment in one piece: block by block into a disk-backed label array.
 
-Above ``BIG_IMAGE_PIXELS`` a 2D image (a slide scan, a stitched plate) is read a block at
-a time from whatever array the layer holds (numpy, dask, zarr, level 0 of a pyramid) and
-its labels are written to a memory-mapped scratch file, so memory stays bounded.
+Where the engine's ``choose_path`` says "blocks" (a 2D image above ``big_image_pixels``:
+a slide scan, a stitched plate), the image is read a block at a time from whatever array
+the layer holds (numpy, dask, zarr, level 0 of a pyramid) and its labels are written to a
+memory-mapped scratch file, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from collections.abc import Callable
 import numpy as np
 from napari.layers import Image
 
-from .._blocks import DEFAULT_BLOCK, segment_blocks
+from .._api import segment_blocks
+from .._engine import choose_path
+from .._settings import Settings
 from ._planes import layer_pixels, spatial_shape
 from ._run import Outcome, RunCancelled, cancellable
 
-BIG_IMAGE_PIXELS = 36_000_000  # 6000 x 6000: larger 2D images are segmented block by block
-
 
 def is_big(layer: Image | None) -> bool:
-    """True for a 2D image layer (grey or RGB) of more than ``BIG_IMAGE_PIXELS`` pixels."""
+    """True for a 2D image layer (grey or RGB) that the engine segments block by block."""
     if layer is None or layer.ndim != 2:
         return False
-    return int(np.prod(spatial_shape(layer))) > BIG_IMAGE_PIXELS
+    return choose_path(spatial_shape(layer), 0, Settings()) == "blocks"
 
 
 def scratch_labels(shape: tuple[int, int]) -> np.memmap:
@@ -49,13 +50,8 @@ def blocks_outcome(
     t0 = time.perf_counter()
     try:
         out = scratch_labels(tuple(pixels.shape[:2]))
-        labels, count = segment_blocks(
-            pixels,
-            out=out,
-            block_size=DEFAULT_BLOCK,
-            progress=cancellable(cancel, report),
-            **options,
-        )
+        labels = segment_blocks(pixels, out=out, progress=cancellable(cancel, report), **options)
+        count = int(labels.max(initial=0))
     except RunCancelled:
         return Outcome()
     except Exception as exc:  # shown to the user by the widget, in words

@@ -96,7 +96,6 @@ class ModelControls:
         ):
             return False
         Path(path).unlink(missing_ok=True)
-        load_model.cache_clear()
         self.choice.value = "general"
         self.choice.reset_choices()
         show_info(f"Removed the model {Path(path).stem}.")

@@ -18,7 +18,6 @@ from qtpy.QtCore import QObject, Signal
 
 from .. import _api
 from .._normalize import looks_stained
-from .._stack import segment_stack
 
 
 class RunCancelled(Exception):
@@ -104,7 +103,7 @@ def stack_outcome(
     """Call ``segment_stack(stack, **options)``; progress is planes done / total (worker)."""
     t0 = time.perf_counter()
     try:
-        labels = segment_stack(stack, progress=cancellable(cancel, report), **options)
+        labels = _api.segment_stack(stack, progress=cancellable(cancel, report), **options)
     except RunCancelled:
         return Outcome()
     except Exception as exc:  # shown to the user by the widget, in words

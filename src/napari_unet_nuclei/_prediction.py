@@ -1,0 +1,82 @@
+"""``Prediction``: the network's maps of one 2D image, re-labelled at any threshold cheaply."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._label_blocks import labels_in_blocks, peaks_in_blocks, use_blocks
+from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps, seed_peaks
+from ._settings import DEFAULT_WORKERS
+
+COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
+
+
+@dataclass(eq=False)
+class Prediction:
+    """The network's output for one 2D image; ``labels`` re-labels it without the network.
+
+    ``expected_diameter``: the nucleus size (px) known before labelling, if any; it decides
+    the coarse seed search and whether big maps are post-processed block by block.
+    """
+
+    foreground: np.ndarray
+    distance: np.ndarray
+    seconds: float = 0.0
+    device: str = "cpu"
+    info: dict = field(default_factory=dict)
+    expected_diameter: float | None = None
+    workers: int = DEFAULT_WORKERS  # threads post-processing big maps block by block
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Height and width of the image."""
+        return self.foreground.shape
+
+    @property
+    def diameter(self) -> float | None:
+        """The typical nucleus diameter (pixels) measured on this prediction."""
+        return self.info.get("diameter")
+
+    @property
+    def peak_step(self) -> int:
+        """2 (seeds searched at half resolution) when nuclei are known to be large enough."""
+        d = self.expected_diameter
+        return 2 if d is not None and d >= COARSE_SEEDS_DIAMETER else 1
+
+    @property
+    def _in_blocks(self) -> bool:
+        return use_blocks(self.shape, self.expected_diameter, self.workers)
+
+    @functools.cached_property
+    def peaks(self) -> np.ndarray:
+        """Seeds of the split, computed once: they do not depend on the threshold."""
+        if self._in_blocks:
+            return peaks_in_blocks(
+                self.distance, self.expected_diameter, self.peak_step, self.workers
+            )
+        return seed_peaks(self.distance, step=self.peak_step)
+
+    def labels(
+        self, threshold: float | None = None, split: bool = True, min_size: int = DEFAULT_MIN_SIZE
+    ) -> np.ndarray:
+        """Instance labels (uint16, or uint32 past 65,535 nuclei); no network call."""
+        t = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+        key = (t, bool(split), int(min_size))
+        if self._last[0] != key:  # the size measurement and segment_nuclei ask for the same
+            peaks = self.peaks if split else None
+            maps = (self.foreground, self.distance, t, split, min_size, peaks)
+            self._last[:] = [
+                key,
+                labels_in_blocks(*maps, self.expected_diameter, self.workers)
+                if self._in_blocks
+                else labels_from_maps(*maps),
+            ]
+        return self._last[1].copy()
+
+    @functools.cached_property
+    def _last(self) -> list:
+        """The latest (settings, labels), so asking twice runs the watershed once."""
+        return [None, None]

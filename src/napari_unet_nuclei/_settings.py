@@ -1,0 +1,123 @@
+"""Every segmentation setting: one name, one default, validated once (``Settings.of``).
+
+The engine, the command line and the widget all pass these names; nothing else switches
+behaviour (no module globals).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
+
+ProgressCallback = Callable[[int, int], None]  # (done, total); raising from it cancels
+Diameter = float | str | None
+DEFAULT_TILE = 1024
+DEFAULT_HALO = 64
+# Tiles per network call. One was faster than 4 both on the 2-core CPU (2048²: 1.15 against
+# 1.6 s) and on an H200 (4096²: 118 against 74 MP/s in fp16), and needs less memory.
+DEFAULT_BATCH = 1
+DEFAULT_BLOCK = 2048  # block edge (pixels) of images segmented block by block
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # threads post-processing blocks side by side
+BIG_IMAGE_PIXELS = 36_000_000  # 6000 x 6000: larger 2D images are segmented block by block
+# "auto": fp16 on CUDA (bench/bench_gpu.py compares it with fp32 on val), fp32 elsewhere.
+# bf16 halves the CPU network time where the CPU has it, but moved val fluorescence AP@0.5
+# from 0.850 to 0.847 (base-16 model), so it is only used when asked for.
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def parse_diameter(value: object) -> Diameter:
+    """``"auto"``, None (the image's own scale) or a positive number of pixels.
+
+    Accepts the words ``auto`` and ``none`` (any case) as the command line gives them.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"diameter must be a positive number of pixels, 'auto' or None, got {value!r}"
+        ) from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(
+            f"diameter must be a positive number of pixels, 'auto' or None, got {value!r}"
+        )
+    return number
+
+
+def _at_least(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to segment: label settings, nucleus size, polarity and how to run the network."""
+
+    threshold: float = DEFAULT_THRESHOLD  # foreground cut, 0-1
+    split: bool = True  # split touching nuclei
+    min_size: int = DEFAULT_MIN_SIZE  # smallest nucleus kept, pixels
+    diameter: Diameter = "auto"  # nucleus diameter (px), "auto", or None: the image's scale
+    invert: bool | None = None  # dark nuclei on a bright background; None: detect
+    tta: bool = False  # average the four flips (4x the network time)
+    tile_size: int = DEFAULT_TILE  # network tile edge, pixels
+    halo: int = DEFAULT_HALO  # tile overlap, pixels
+    batch_size: int = DEFAULT_BATCH  # tiles per network call
+    precision: str = "auto"  # see PRECISIONS
+    block_size: int = DEFAULT_BLOCK  # block edge for images segmented block by block
+    workers: int = DEFAULT_WORKERS  # threads labelling blocks side by side
+    big_image_pixels: int = BIG_IMAGE_PIXELS  # 2D images larger than this go block by block
+
+    def __post_init__(self) -> None:
+        t = float(self.threshold)
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"threshold must lie between 0 and 1, got {self.threshold}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if self.invert not in (None, True, False):
+            raise ValueError(f"invert must be True, False or None, got {self.invert!r}")
+        checked = dict(
+            threshold=t,
+            split=bool(self.split),
+            tta=bool(self.tta),
+            diameter=parse_diameter(self.diameter),
+            min_size=_at_least("min_size", self.min_size, 0),
+            tile_size=_at_least("tile_size", self.tile_size, 16),
+            halo=_at_least("halo", self.halo, 0),
+            batch_size=_at_least("batch_size", self.batch_size, 1),
+            block_size=_at_least("block_size", self.block_size, 64),
+            workers=_at_least("workers", self.workers, 1),
+            big_image_pixels=_at_least("big_image_pixels", self.big_image_pixels, 1),
+        )
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)  # canonical types, set once at creation
+
+    @classmethod
+    def of(cls, **options: object) -> Settings:
+        """Settings from keyword arguments; None means the default, unknown names fail."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise TypeError(
+                f"unknown setting {', '.join(map(repr, unknown))}; the settings are: "
+                + ", ".join(names)
+            )
+        given = {k: v for k, v in options.items() if v is not None or k in ("diameter", "invert")}
+        return cls(**given)
+
+    def label_options(self) -> dict:
+        """What ``Prediction.labels`` takes."""
+        return dict(threshold=self.threshold, split=self.split, min_size=self.min_size)
+
+    def as_dict(self) -> dict:
+        """Plain values, e.g. for a model card or a log line."""
+        return asdict(self)
