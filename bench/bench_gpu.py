@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 import torch
-from bench_segment import NetworkTimer  # same folder: the script's own directory is on sys.path
 
-from napari_unet_nuclei import _api, _inference, segment_nuclei
-from napari_unet_nuclei._inference import model_on, predict_maps
+from napari_unet_nuclei import NucleusModel, segment_nuclei
+from napari_unet_nuclei._inference import predict_maps
 from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._normalize import normalize_image
+from napari_unet_nuclei._settings import DEFAULT_TILE
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 PATTERN = 1024
@@ -54,15 +54,15 @@ def pipeline_table(sizes: list[int], device: str, repeat: int, weights: str | No
     for size in sizes:
         image = big_image(size)
         mp = size * size / 1e6
-        timer = NetworkTimer()
+        model = NucleusModel(weights, device)
         torch.cuda.reset_peak_memory_stats()
         runs = []
         for _ in range(repeat):
-            timer.seconds = 0.0
             t0 = time.perf_counter()
-            labels = segment_nuclei(image, device=device, weights=weights)
-            runs.append((time.perf_counter() - t0, timer.seconds))
-        _api.predict_maps = timer._real
+            pred = model.predict(image)  # what segment() runs for an image this size
+            labels = pred.labels()
+            torch.cuda.synchronize()
+            runs.append((time.perf_counter() - t0, pred.info["network_seconds"]))
         total, net = min(runs)
         peak = torch.cuda.max_memory_allocated() / 1e9
         print(
@@ -74,50 +74,45 @@ def pipeline_table(sizes: list[int], device: str, repeat: int, weights: str | No
 def network_table(size: int, device: str, repeat: int, weights: str | None) -> None:
     """The network alone at one size, per batch size and precision."""
     norm = normalize_image(big_image(size))
-    model, dev = model_on(device, weights)
+    model = NucleusModel(weights, device)
     mp = size * size / 1e6
-    print(f"network only, {size}², tiles of {_inference.DEFAULT_TILE}²:")
-    for fp16 in (True, False):
-        _inference.CUDA_FP16 = fp16
+    print(f"network only, {size}², tiles of {DEFAULT_TILE}²:")
+    for precision in ("fp16", "fp32"):
         for batch in (1, 4, 8):
 
-            def run(batch=batch):
-                return predict_maps(norm, model, dev, batch_size=batch)
+            def run(batch=batch, precision=precision):
+                net, dev = model.network, model.device
+                return predict_maps(norm, net, dev, batch_size=batch, precision=precision)
 
             run()
             seconds = best(run, repeat)
-            print(f"  {'fp16' if fp16 else 'fp32'} batch {batch}: {mp / seconds:7.1f} MP/s")
-    _inference.CUDA_FP16 = True
+            print(f"  {precision} batch {batch}: {mp / seconds:7.1f} MP/s")
 
 
 def agreement(device: str, weights: str | None) -> None:
     """Labels on the GPU (fp16 and fp32) against the CPU's, on a 1024² synthetic image."""
     image, truth = synthetic_nuclei((PATTERN, PATTERN), seed=11)
     cpu = segment_nuclei(image, device="cpu", weights=weights)
-    for fp16 in (True, False):
-        _inference.CUDA_FP16 = fp16
-        gpu = segment_nuclei(image, device=device, weights=weights)
+    for precision in ("fp16", "fp32"):
+        gpu = segment_nuclei(image, device=device, weights=weights, precision=precision)
         same = match_counts(cpu, gpu, (0.5, 0.9))
         vs_truth = match_counts(truth, gpu, (0.5,))[0].ap
         print(
-            f"  {'fp16' if fp16 else 'fp32'}: AP@0.5 / AP@0.9 against the CPU labels "
+            f"  {precision}: AP@0.5 / AP@0.9 against the CPU labels "
             f"{same[0].ap:.4f} / {same[1].ap:.4f}; against the truth {vs_truth:.4f} "
             f"(CPU {match_counts(truth, cpu, (0.5,))[0].ap:.4f})"
         )
-    _inference.CUDA_FP16 = True
 
 
 def val_scores(data: str, split: str, device: str, weights: str | None) -> None:
     """``evaluate`` on the GPU in fp16 and in fp32."""
     from napari_unet_nuclei.evaluate import evaluate, format_table
 
-    for fp16 in (True, False):
-        _inference.CUDA_FP16 = fp16
+    for precision in ("fp16", "fp32"):
         t0 = time.perf_counter()
-        scores = evaluate(data, split, weights, device=device)
-        print(f"{'fp16' if fp16 else 'fp32'} on {device} ({time.perf_counter() - t0:.0f} s):")
+        scores = evaluate(data, split, weights, device=device, precision=precision)
+        print(f"{precision} on {device} ({time.perf_counter() - t0:.0f} s):")
         print(format_table(scores))
-    _inference.CUDA_FP16 = True
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from napari_unet_nuclei import _label_blocks, predict
+from napari_unet_nuclei import predict
 from napari_unet_nuclei._measure import measure_nuclei
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
@@ -63,10 +63,8 @@ def main() -> None:
         "(default: up to 4, one per core)",
     )
     args = parser.parse_args()
-    if args.label_workers is not None:
-        _label_blocks.WORKERS = args.label_workers
     image, truth = synthetic_nuclei((args.size, args.size), seed=3)
-    prediction = predict(image, device=args.device)
+    prediction = predict(image, device=args.device, workers=args.label_workers)
     mp = args.size * args.size / 1e6
     print(
         f"image {args.size}x{args.size} ({mp:.2f} MP), {truth.max()} true nuclei; "

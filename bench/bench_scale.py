@@ -1,11 +1,14 @@
-"""Time and peak memory of the big-image block pipeline (``segment_large``) by image size.
+"""Time and peak memory of big images by size: ``segment_large`` from a file, or
+``segment_nuclei`` on an array already in memory (``--in-memory``).
 
     nice -n 10 python bench/bench_scale.py [--sizes 1024 2048 4096 8192] [--block 2048]
-                                           [--device cpu]
+                                           [--device cpu] [--in-memory]
 
 Each input is a tiled BigTIFF written tile by tile from eight 1024x1024 synthetic patterns
-(so even 8192x8192 is never held in memory), then segmented in a fresh subprocess that reads
-it lazily and writes a BigTIFF label memmap. Peak RSS is that child's ``ru_maxrss``.
+(so even 8192x8192 is never held in memory here), then segmented in a fresh subprocess: by
+default read lazily with the labels written to a BigTIFF memmap; with ``--in-memory`` read
+whole into a numpy array and given to ``segment_nuclei`` (labels returned in memory). Peak
+RSS is that child's ``ru_maxrss`` (the input array included).
 """
 
 from __future__ import annotations
@@ -46,28 +49,39 @@ def write_input(path: Path, size: int, tiles: list[np.ndarray]) -> None:
     )
 
 
-def child(source: str, output: str, block: int, device: str) -> None:
+def child(source: str, output: str, block: int, device: str, in_memory: bool) -> None:
     """Run in the subprocess: segment and print one JSON line."""
     import torch
 
-    from napari_unet_nuclei._blocks import default_margin
-    from napari_unet_nuclei._cli_large import segment_large
+    from napari_unet_nuclei import NucleusModel, Settings, segment_large, segment_nuclei
 
     t0 = time.perf_counter()
-    result = segment_large(source, output, block_size=block, device=device)
+    if in_memory:
+        import tifffile
+
+        image = tifffile.imread(source)
+        t0 = time.perf_counter()
+        count, margin = int(segment_nuclei(image, device=device, block_size=block).max()), None
+    else:
+        result = segment_large(source, output, block_size=block, device=device)
+        s = Settings(block_size=block)
+        plan = NucleusModel(device=device).plan((4 * block,) * 2, s, result.decisions)
+        count, margin = result.count, plan[0].region[0].stop - plan[0].inner[0].stop
     print(
         json.dumps(
             {
                 "seconds": time.perf_counter() - t0,
-                "count": result.count,
-                "margin": default_margin(result.settings),
+                "count": count,
+                "margin": margin,
                 "threads": torch.get_num_threads(),
             }
         )
     )
 
 
-def run_child(source: Path, output: Path, block: int, device: str) -> tuple[dict, float]:
+def run_child(
+    source: Path, output: Path, block: int, device: str, in_memory: bool
+) -> tuple[dict, float]:
     """The child's JSON result and its peak RSS in GB (from wait4)."""
     cmd = [
         sys.executable,
@@ -79,6 +93,7 @@ def run_child(source: Path, output: Path, block: int, device: str) -> tuple[dict
         str(block),
         "--device",
         device,
+        *(["--in-memory"] if in_memory else []),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     text = proc.stdout.read() if proc.stdout else ""
@@ -94,10 +109,11 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     p.add_argument("--block", type=int, default=2048)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--in-memory", action="store_true", help="segment_nuclei on a numpy array")
     p.add_argument("--child", nargs=2, default=None, metavar=("SOURCE", "OUTPUT"))
     args = p.parse_args()
     if args.child:
-        child(*args.child, args.block, args.device)
+        child(*args.child, args.block, args.device, args.in_memory)
         return
     tiles = patterns()
     rows = []
@@ -105,15 +121,20 @@ def main() -> None:
         for size in args.sizes:
             source, output = Path(tmp) / f"in{size}.tif", Path(tmp) / f"labels{size}.tif"
             write_input(source, size, tiles)
-            res, rss = run_child(source, output, args.block, args.device)
+            res, rss = run_child(source, output, args.block, args.device, args.in_memory)
             mp = size * size / 1e6
             rows.append((size, res, rss, mp))
             print(f"{size}: {res['seconds']:.1f} s, {rss:.2f} GB", file=sys.stderr, flush=True)
             source.unlink()
-            output.unlink()
+            output.unlink(missing_ok=True)
+    how = (
+        "input: a numpy array (segment_nuclei), output: labels in memory"
+        if args.in_memory
+        else "input: tiled BigTIFF, output: BigTIFF memmap (uint32)"
+    )
     print(
         f"block {args.block}, device {args.device}, {rows[0][1]['threads']} torch threads, "
-        f"{os.cpu_count()} CPUs; input: tiled BigTIFF, output: BigTIFF memmap (uint32)\n"
+        f"{os.cpu_count()} CPUs; {how}\n"
     )
     print("| image | MP | nuclei | margin (px) | time (s) | s/MP | peak RSS (GB) |")
     print("|---|---|---|---|---|---|---|")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 import dask.array as da
 import numpy as np
@@ -11,27 +10,14 @@ import pytest
 import tifffile
 import zarr
 
-from napari_unet_nuclei import predict
-from napari_unet_nuclei._blocks import (
-    Block,
-    as_image2d,
-    default_margin,
-    global_normalization,
-    label_region,
-    make_settings,
-    normalize_with,
-    plan_blocks,
-    segment_blocks,
-    stitch_block,
-)
-from napari_unet_nuclei._cli_large import (
-    add_arguments,
-    create_output,
-    run,
-    segment_large,
-)
+from napari_unet_nuclei import NucleusModel, Settings, predict, segment_blocks
+from napari_unet_nuclei._blocks import as_image2d
+from napari_unet_nuclei._cli_large import add_arguments, run
+from napari_unet_nuclei._large import create_output, segment_large
+from napari_unet_nuclei._normalize import Normalization, fit_normalization
 from napari_unet_nuclei._sources import open_source
 from napari_unet_nuclei._stack import AmbiguousAxesError
+from napari_unet_nuclei._stitch import Block, plan_blocks, stitch_block
 from napari_unet_nuclei._synthetic import _paint_ellipse, _render, synthetic_nuclei
 
 
@@ -53,8 +39,28 @@ def image512() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def settings512(image512):
-    return make_settings(image512[0], device="cpu")
+def model() -> NucleusModel:
+    return NucleusModel(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def decided512(image512, model):
+    """(settings, decisions) of the 512² image, made once as the engine makes them."""
+    s = Settings()
+    return s, model.decide(image512[0], s)[0]
+
+
+def blocks_of(model, image, decided, block_size=2048, margin=None, **options):
+    """``label_blocks`` with the module's decisions: (labels, count)."""
+    s, d = decided
+    settings = Settings.of(**{**s.as_dict(), "block_size": block_size, **options})
+    return model.label_blocks(image, None, None, margin, settings, d)
+
+
+def whole_region(model, image, decided, tile):
+    """The same decisions applied to the whole image as one region (no blocks, one tile)."""
+    s, d = decided
+    return model.label_region(image, Settings.of(**{**s.as_dict(), "tile_size": tile}), d)
 
 
 def test_plan_blocks_tiles_the_image_once():
@@ -99,44 +105,64 @@ def test_stitch_drops_what_earlier_blocks_covered_and_tiny_leftovers():
     assert set(np.unique(out)) == {0, 9, 10} and (out[5:8] == 10).all()
 
 
-def test_global_normalization_reads_a_subsample_and_matches_dask(image512):
+def test_one_normalisation_fit_reads_a_subsample_and_matches_dask(image512):
     image = image512[0]
-    low, high, invert = global_normalization(image)
-    assert low < high and invert is False
-    assert global_normalization(da.from_array(image, chunks=100)) == (low, high, invert)
-    assert global_normalization(65535 - image)[2] is True
+    fit = fit_normalization(image)
+    assert fit.low < fit.high and fit.invert is False
+    assert fit_normalization(da.from_array(image, chunks=100)) == fit
+    assert fit_normalization(65535 - image).invert is True
+    assert fit_normalization(image, pixels=10_000) != fit  # a strided sample of a big image
 
 
-def test_normalize_with_leaves_input_alone():
+def test_normalization_apply_leaves_input_alone():
     image = np.arange(12, dtype=np.uint16).reshape(3, 4)
-    norm = normalize_with(image, 1.0, 11.0, invert=True)
+    norm = Normalization(1.0, 11.0, invert=True).apply(image)
     assert norm.dtype == np.float32 and norm[0, 1] == pytest.approx(1.0)
     assert image[0, 1] == 1
 
 
-def test_margin_covers_two_largest_nuclei(settings512):
-    m = default_margin(settings512)
-    assert m >= 4 * settings512.diameter and m >= 64
-    assert default_margin(replace(settings512, diameter=40.0, scale=0.5)) >= 160 + 64
+def test_margin_covers_two_largest_nuclei(model, decided512):
+    s, d = decided512
+    margin = model.plan((4096, 4096), s, d)[0].region[0].stop - 2048
+    assert margin >= 4 * d.size and margin >= 64
+    from dataclasses import replace
+
+    big = replace(d, estimate=40.0, scale=0.5)
+    assert model.plan((4096, 4096), s, big)[0].region[0].stop - 2048 >= 160 + 64
 
 
 @pytest.mark.slow
 def test_blocks_agree_with_the_whole_image_2048():
     """2048^2, real weights, 16 blocks of 512: every nucleus matched with IoU >= 0.95."""
     image, _ = synthetic_nuclei((2048, 2048), seed=3)
-    settings = make_settings(image, device="cpu", tile=1024)
-    blocked, count = segment_blocks(image, block_size=512, settings=settings)
-    whole = label_region(image, replace(settings, tile=2048))  # same settings, no blocks, no tiles
+    model = NucleusModel(device="cpu")
+    decided = Settings(), model.decide(image, Settings())[0]
+    blocked, count = blocks_of(model, image, decided, block_size=512)
+    whole = whole_region(model, image, decided, 2048)  # same decisions, no blocks, no tiles
     assert count == int(blocked.max()) == len(np.unique(blocked)) - 1 > 2000
     assert best_iou(whole, blocked).min() >= 0.95 and best_iou(blocked, whole).min() >= 0.95
-    reference = predict(image, "cpu", tile_size=2048).labels()  # own percentiles and scale
+    reference = predict(image, "cpu", tile_size=2048).labels()  # the 2D path
     assert np.mean(best_iou(reference, blocked) >= 0.95) >= 0.99
 
 
-def test_nuclei_across_block_boundaries_get_one_label(image512, settings512):
+@pytest.mark.slow
+def test_segment_large_and_segment_give_the_same_nuclei_3000(tmp_path):
+    """3000², real weights: ``segment-large`` (blocks of 1024) against the in-memory path."""
+    image, _ = synthetic_nuclei((3000, 3000), seed=5)
+    source = tmp_path / "big.tif"
+    tifffile.imwrite(source, image, tile=(256, 256))
+    large = segment_large(source, tmp_path / "labels.tif", block_size=1024, device="cpu")
+    blocked = tifffile.imread(large.output)
+    whole = NucleusModel(device="cpu").segment(image)
+    assert large.count == int(blocked.max()) > 5000
+    assert np.mean(best_iou(whole, blocked) >= 0.9) >= 0.995
+    assert np.mean(best_iou(blocked, whole) >= 0.9) >= 0.995
+
+
+def test_nuclei_across_block_boundaries_get_one_label(image512, model, decided512):
     image = image512[0]
-    labels, count = segment_blocks(image, block_size=128, settings=settings512)
-    whole = label_region(image, replace(settings512, tile=512))
+    labels, count = blocks_of(model, image, decided512, block_size=128)
+    whole = whole_region(model, image, decided512, 512)
     seams = np.zeros(whole.shape, bool)
     seams[128::128, :] = seams[:, 128::128] = True
     crossing = np.unique(whole[seams & (whole > 0)])
@@ -152,14 +178,14 @@ def test_a_nucleus_on_a_four_block_corner_gets_one_label():
     for i, (y, x) in enumerate([(128, 128), (40, 40), (40, 200), (200, 60), (210, 200)], 1):
         _paint_ellipse(truth, y, x, 14, 11, 0.3, i)
     image = _render(truth, np.random.default_rng(0))
-    settings = make_settings(image, device="cpu", diameter=None)
-    labels, count = segment_blocks(image, block_size=128, margin=64, settings=settings)
+    labels = segment_blocks(image, block_size=128, margin=64, device="cpu", diameter=None)
+    count = int(labels.max())
     found, n = np.unique(labels[truth == 1], return_counts=True)
     assert found[np.argmax(n)] > 0 and n.max() >= 0.85 * (truth == 1).sum()
     assert len(found[found > 0]) == 1 and count >= 5
 
 
-def test_reads_one_block_plus_margin_at_a_time(image512, settings512):
+def test_reads_one_block_plus_margin_at_a_time(image512, model, decided512):
     reads = []
 
     class Recording:
@@ -170,20 +196,20 @@ def test_reads_one_block_plus_margin_at_a_time(image512, settings512):
             reads.append(part.shape)
             return part
 
-    segment_blocks(Recording(), block_size=256, margin=48, settings=settings512)
+    blocks_of(model, Recording(), decided512, block_size=256, margin=48)
     assert len(reads) == 4 and max(h * w for h, w in reads) <= (256 + 2 * 48) ** 2
 
 
-def test_dask_and_zarr_sources_give_the_same_labels(image512, settings512, tmp_path):
+def test_dask_and_zarr_sources_give_the_same_labels(image512, tmp_path):
     image = image512[0][:256, :256]
-    run = dict(block_size=128, margin=32, settings=settings512)
-    expected, _ = segment_blocks(image, **run)
-    lazy, _ = segment_blocks(da.from_array(image, chunks=100), **run)
+    run = dict(block_size=128, margin=32, device="cpu")
+    expected = segment_blocks(image, **run)
+    lazy = segment_blocks(da.from_array(image, chunks=100), **run)
     z = zarr.open_array(
         str(tmp_path / "in.zarr"), mode="w", shape=image.shape, chunks=(100, 100), dtype=image.dtype
     )
     z[:] = image
-    on_disk, _ = segment_blocks(as_image2d(z), **run)
+    on_disk = segment_blocks(as_image2d(z), **run)
     np.testing.assert_array_equal(lazy, expected)
     np.testing.assert_array_equal(on_disk, expected)
 
@@ -196,7 +222,10 @@ def test_segment_large_writes_files(image512, tmp_path, suffix):
     result = segment_large(
         source, tmp_path / f"labels{suffix}", block_size=128, margin=32, device="cpu"
     )
-    expected, count = segment_blocks(image, block_size=128, margin=32, settings=result.settings)
+    s = Settings(block_size=128)
+    expected, count = NucleusModel(device="cpu").label_blocks(
+        image, None, None, 32, s, result.decisions
+    )
     readers = {
         ".tif": tifffile.imread,
         ".npy": np.load,
@@ -260,21 +289,23 @@ def test_cli_segment_large(image512, tmp_path, capsys):
     assert run(bad) == 1
 
 
-def test_seed_search_resolution_follows_predict(image512):
-    """Half-resolution seeds exactly where ``predict`` uses them (nuclei known >= 12 px)."""
-    assert make_settings(image512[0], device="cpu").coarse_seeds
-    assert not make_settings(image512[0], device="cpu", diameter=None).coarse_seeds
-    assert not make_settings(image512[0], device="cpu", diameter=8).coarse_seeds
-    assert make_settings(image512[0], device="cpu", diameter=30).coarse_seeds
+def test_seed_search_resolution_is_one_rule(image512, model):
+    """Half-resolution seeds wherever nuclei are known to be >= 12 px, in every path."""
+    image = image512[0]
+    for diameter, coarse in (("auto", True), (None, False), (8, False), (30, True)):
+        d = model.decide(image, Settings(diameter=diameter))[0]
+        pred = model.predict(image, diameter=diameter)
+        assert (pred.peak_step == 2) == coarse
+        assert (d.diameter is not None and d.diameter >= 12) == coarse
 
 
-def test_blocks_labelled_side_by_side_give_the_same_labels(image512, settings512):
-    one, n1 = segment_blocks(image512[0], block_size=128, settings=settings512, workers=1)
-    three, n3 = segment_blocks(image512[0], block_size=128, settings=settings512, workers=3)
+def test_blocks_labelled_side_by_side_give_the_same_labels(image512, model, decided512):
+    one, n1 = blocks_of(model, image512[0], decided512, block_size=128, workers=1)
+    three, n3 = blocks_of(model, image512[0], decided512, block_size=128, workers=3)
     assert n1 == n3 > 100 and np.array_equal(one, three)
 
 
-def test_stopping_a_threaded_run_returns_at_once(image512, settings512):
+def test_stopping_a_threaded_run_returns_at_once(image512):
     class Stop(Exception):
         pass
 
@@ -283,6 +314,38 @@ def test_stopping_a_threaded_run_returns_at_once(image512, settings512):
             raise Stop
 
     with pytest.raises(Stop):
-        segment_blocks(
-            image512[0], block_size=128, settings=settings512, workers=2, progress=progress
-        )
+        segment_blocks(image512[0], block_size=128, workers=2, progress=progress, device="cpu")
+
+
+ALL_SETTINGS = dict(
+    threshold=0.4,
+    split=False,
+    min_size=30,
+    diameter=18.0,
+    invert=False,
+    tta=True,
+    tile_size=96,
+    halo=32,
+    batch_size=2,
+    precision="fp32",
+    block_size=128,
+    workers=1,
+    big_image_pixels=10_000,
+)
+
+
+def test_every_path_takes_every_setting():
+    """``segment_blocks``, ``NucleusModel.segment`` and ``segment_nuclei`` share the settings."""
+    from napari_unet_nuclei import segment_nuclei
+
+    assert set(ALL_SETTINGS) == set(Settings().as_dict())
+    image = synthetic_nuclei((160, 160), seed=2)[0]
+    for name, value in ALL_SETTINGS.items():
+        via_blocks = segment_blocks(image, device="cpu", **{name: value})
+        via_model = NucleusModel(device="cpu").segment(image, **{name: value})
+        via_api = segment_nuclei(image, device="cpu", **{name: value})
+        assert via_blocks.max() > 0 and via_model.max() > 0 and via_api.max() > 0, name
+    with pytest.raises(TypeError, match="tile'"):
+        segment_blocks(image, tile=512)
+    with pytest.raises(ValueError, match="threshold"):
+        NucleusModel(device="cpu").segment(image, threshold=2)

@@ -7,17 +7,18 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet_nuclei._api import segment_nuclei
-from napari_unet_nuclei._blocks import make_settings, segment_blocks
-from napari_unet_nuclei._distributed import (
+from napari_unet_nuclei import NucleusModel, Settings, segment_nuclei
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei.cluster import (
     PathSource,
     cluster_client,
+    label_blocks_distributed,
     segment_blocks_distributed,
     segment_files,
 )
-from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 RUN = dict(block_size=128, margin=32)
+MODEL = NucleusModel(device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -33,33 +34,38 @@ def image() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def expected(image):
-    settings = make_settings(image, device="cpu")
-    labels, count = segment_blocks(image, settings=settings, **RUN)
+    s = Settings(block_size=128)
+    decisions = MODEL.decide(image, s)[0]
+    labels, count = MODEL.label_blocks(image, None, None, 32, s, decisions)
     assert count > 20
-    return settings, labels
+    return decisions, labels
 
 
 def test_blocks_on_the_cluster_match_one_process(client, image, expected):
-    settings, labels = expected
+    decisions, labels = expected
     done = []
-    out, count = segment_blocks_distributed(
-        client, image, settings=settings, window=2, progress=lambda d, t: done.append(d), **RUN
+    out, count = label_blocks_distributed(
+        client,
+        image,
+        model=MODEL,
+        decisions=decisions,
+        window=2,
+        progress=lambda d, t: done.append(d),
+        **RUN,
     )
     np.testing.assert_array_equal(out, labels)
     assert count == int(labels.max()) and done == [1, 2, 3, 4]
 
 
 def test_dask_and_path_sources_on_the_cluster(client, image, expected, tmp_path):
-    settings, labels = expected
-    lazy, _ = segment_blocks_distributed(
-        client, da.from_array(image, chunks=100), settings=settings, **RUN
+    decisions, labels = expected
+    lazy = segment_blocks_distributed(
+        client, da.from_array(image, chunks=100), model=MODEL, decisions=decisions, **RUN
     )
     np.testing.assert_array_equal(lazy, labels)
     path = tmp_path / "big.tif"
     tifffile.imwrite(path, image, tile=(64, 64))
-    from_file, _ = segment_blocks_distributed(
-        client, PathSource(str(path)), settings=settings, **RUN
-    )
+    from_file = segment_blocks_distributed(client, PathSource(str(path)), model=MODEL, **RUN)
     np.testing.assert_array_equal(from_file, labels)
 
 

@@ -123,7 +123,7 @@ def test_an_earlier_output_is_replaced_whole_only_with_overwrite(
 def test_a_failure_mid_run_keeps_the_old_output_and_leaves_no_temporary(
     tmp_path, image, tiny_weights
 ):
-    from napari_unet_nuclei._cli_large import segment_large
+    from napari_unet_nuclei import segment_large
 
     before = _earlier_output(tmp_path / "prev.tif")
 

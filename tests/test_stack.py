@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet_nuclei import _stack
-from napari_unet_nuclei._api import segment_nuclei
+from napari_unet_nuclei import _engine, segment_nuclei, segment_stack
 from napari_unet_nuclei._stack import (
     AmbiguousAxesError,
     check_axes,
@@ -14,7 +13,6 @@ from napari_unet_nuclei._stack import (
     link_planes,
     match_labels,
     resolve_axes,
-    segment_stack,
 )
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
@@ -131,17 +129,23 @@ def test_axis_order_is_kept():
 
 
 def test_diameter_is_estimated_once_on_the_middle_plane(monkeypatch):
-    seen = []
-    real = _stack.predict
+    decided, scales = [], []
+    real_decide, real_maps = _engine.NucleusModel.decide, _engine.predict_maps
 
-    def spy(image, **kwargs):
-        seen.append(kwargs["diameter"])
-        return real(image, **kwargs)
+    def decide(self, source, settings, progress=None):
+        decided.append(source.copy())
+        return real_decide(self, source, settings, progress)
 
-    monkeypatch.setattr(_stack, "predict", spy)
-    segment_stack(np.stack([plane(s, 96) for s in range(3)]), "TYX", **CPU)
-    assert seen[0] == "auto" and len(seen) == 3
-    assert isinstance(seen[1], float) and seen[1] == seen[2]
+    def maps(*args, **kwargs):
+        scales.append(kwargs["scale"])
+        return real_maps(*args, **kwargs)
+
+    monkeypatch.setattr(_engine.NucleusModel, "decide", decide)
+    monkeypatch.setattr(_engine, "predict_maps", maps)
+    stack = np.stack([plane(s, 96) for s in range(3)])
+    segment_stack(stack, "TYX", **CPU)
+    assert len(decided) == 1 and np.array_equal(decided[0], stack[1])
+    assert len(set(scales[-2:])) == 1  # the other two planes at the middle plane's scale
 
 
 def test_rgb_planes_pass_through_as_colour():
@@ -197,13 +201,11 @@ def test_link_planes_does_not_modify_its_input():
 
 
 def test_cancel_in_the_first_size_estimating_pass_stops_at_once(monkeypatch):
-    from napari_unet_nuclei import _api
-
     class Stop(Exception):
         pass
 
     passes: list[float] = []
-    real = _api.predict_maps
+    real = _engine.predict_maps
 
     def counting(*args, **kwargs):
         passes.append(kwargs["scale"])
@@ -212,7 +214,7 @@ def test_cancel_in_the_first_size_estimating_pass_stops_at_once(monkeypatch):
     def cancel(done: int, total: int) -> None:
         raise Stop
 
-    monkeypatch.setattr(_api, "predict_maps", counting)
+    monkeypatch.setattr(_engine, "predict_maps", counting)
     stack = np.stack([plane(s) for s in range(3)])
     with pytest.raises(Stop):
         segment_stack(stack, "TYX", diameter="auto", progress=cancel, **CPU)

@@ -5,6 +5,7 @@ from ._device import available_devices
 from ._engine import NucleusModel
 from ._export import export_bioimageio
 from ._finetune import FinetuneResult, finetune
+from ._large import LargeResult, segment_large
 from ._settings import Settings
 from ._stack import AmbiguousAxesError, guess_axes
 
@@ -17,6 +18,7 @@ __all__ = [
     "Prediction",
     "__version__",
     "FinetuneResult",
+    "LargeResult",
     "NucleusModel",
     "Settings",
     "available_devices",
@@ -25,6 +27,7 @@ __all__ = [
     "guess_axes",
     "predict",
     "segment_blocks",
+    "segment_large",
     "segment_nuclei",
     "segment_stack",
 ]

@@ -106,6 +106,7 @@ class NucleusModel:
         self.requested_device = str(device)
         self.network, self.device = model_on(device, self.weights)
         self.diameter = trained_diameter(self.network)
+        self.network_seconds = 0.0  # time spent in the network by this object, all calls
 
     def __reduce__(self):  # cluster tasks: each worker loads (and caches) the weights itself
         return NucleusModel, (self.weights, self.requested_device)
@@ -117,17 +118,24 @@ class NucleusModel:
         self, norm: np.ndarray, scale: float, s: Settings, progress=None, tta: bool = False
     ) -> np.ndarray:
         """The network's maps of a normalised image run at ``scale``, on its own grid."""
+        t0 = time.perf_counter()
+        try:
+            return self._network(norm, scale, s, progress, tta)
+        finally:
+            self.network_seconds += time.perf_counter() - t0
+
+    def _network(self, norm: np.ndarray, scale: float, s: Settings, progress, tta: bool):
         return predict_maps(
             norm,
             self.network,
             self.device,
-            scale,
-            s.tile_size,
-            s.halo,
-            s.batch_size,
-            progress,
-            tta,
-            s.precision,
+            scale=scale,
+            tile=s.tile_size,
+            halo=s.halo,
+            batch_size=s.batch_size,
+            progress=progress,
+            tta=tta,
+            precision=s.precision,
         )
 
     def decide(
@@ -164,9 +172,11 @@ class NucleusModel:
         """
         s = settings or Settings.of(**options)
         arr = check_image(image)
-        t0 = time.perf_counter()
+        t0, n0 = time.perf_counter(), self.network_seconds
         decisions, first = self.decide(arr, s, progress)
-        return self._predict(arr, s, decisions, first, progress, t0)
+        pred = self._predict(arr, s, decisions, first, progress, t0)
+        pred.info["network_seconds"] = self.network_seconds - n0
+        return pred
 
     def _predict(
         self,

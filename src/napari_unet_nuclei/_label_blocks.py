@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._postprocess import labels_from_maps, seed_peaks
+from ._settings import DEFAULT_BLOCK
 from ._stitch import Block, in_order, nucleus_margin, plan_blocks, stitch_all
 
 PARALLEL_PIXELS = 8_000_000  # maps larger than this are post-processed block by block
-BLOCK = 2048
+BLOCK = DEFAULT_BLOCK  # post-processing blocks: the same edge as image blocks
 
 
 def use_blocks(

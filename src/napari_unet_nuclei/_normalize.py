@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._stitch import read_region
+
 LOW_PERCENTILE = 1.0
 HIGH_PERCENTILE = 99.8
 
@@ -55,8 +57,7 @@ def _sample(source, pixels: int) -> np.ndarray:
     """A strided subsample of at most about ``pixels`` pixels (numpy, dask or zarr)."""
     h, w = source.shape[:2]
     step = max(1, math.ceil(math.sqrt(h * w / pixels)))
-    part = source[::step, ::step]
-    return np.asarray(part.compute() if hasattr(part, "compute") else part)
+    return read_region(source, (slice(None, None, step), slice(None, None, step)))
 
 
 def fit_normalization(

@@ -78,6 +78,8 @@ class NucleiWidget(Container):
         self._session = Session()
         self._relay = ProgressRelay()
         self._watched: Image | None = None
+        # engine settings without a control (e.g. block_size, big_image_pixels, tta), by name
+        self.engine_options: dict = {}
         self._build_controls()
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
@@ -213,7 +215,7 @@ class NucleiWidget(Container):
             self._start_stack
             if self.whole_stack(layer)
             else self._start_big
-            if is_big(layer)
+            if is_big(layer, self.engine_options)
             else self._start_plane
         )
         try:
@@ -233,7 +235,12 @@ class NucleiWidget(Container):
         def done(outcome: Outcome, generation: int, source: Image) -> None:
             self._on_done(outcome, generation, source, plane)
 
-        options = dict(device=self._device.value, weights=self._model.value, diameter=self.diameter)
+        options = dict(
+            device=self._device.value,
+            weights=self._model.value,
+            diameter=self.diameter,
+            **self.engine_options,
+        )
         label = functools.partial(
             label_and_measure,
             settings=self._label_settings(),
@@ -284,6 +291,7 @@ class NucleiWidget(Container):
             diameter=self.diameter,
             device=self._device.value,
             weights=self._model.value,
+            **self.engine_options,
         )
 
     def _begin(self, status: str, unit: str = "Tiles") -> None:
@@ -368,7 +376,7 @@ class NucleiWidget(Container):
     # --- re-labelling ------------------------------------------------------------------------
     def _schedule_relabel(self, *_args: object) -> None:
         layer = self._image.value
-        if self.whole_stack(layer) or is_big(layer):
+        if self.whole_stack(layer) or is_big(layer, self.engine_options):
             what = "the whole stack" if self.whole_stack(layer) else "the big image"
             self._status.value = f"Press Segment nuclei to apply to {what}."
             return

@@ -171,8 +171,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from ._cli_evaluate import run
     from ._dataset import DataError
-    from .evaluate import run
 
     try:
         return run(args)
@@ -183,7 +183,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its sub-commands."""
-    from . import _cli_export, _cli_finetune, _cli_large, evaluate, train
+    from . import _cli_evaluate, _cli_export, _cli_finetune, _cli_large, train
 
     parser = argparse.ArgumentParser(
         prog="napari-unet-nuclei",
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_export.add_arguments(p)
     p.set_defaults(func=_cli_export.run)
     p = sub.add_parser("evaluate", help="score the weights on a split of a DSB2018-style folder")
-    evaluate.add_arguments(p)
+    _cli_evaluate.add_arguments(p)
     p.set_defaults(func=_evaluate)
     return parser
 

@@ -1,9 +1,7 @@
-"""``napari-unet-nuclei evaluate``: AP@0.5/0.7/0.9 and the DSB2018 score on a split."""
+"""Scores on a split of a DSB2018-style folder: AP@0.5/0.7/0.9 and the DSB2018 score."""
 
 from __future__ import annotations
 
-import argparse
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -61,41 +59,3 @@ def format_table(scores: dict[str, dict[str, float]]) -> str:
     for kind, row in sorted(scores.items(), key=lambda kv: kv[0] != "all"):
         lines.append(f"{kind:<14}{row['images']:>7}" + "".join(f"{row[c]:>9.3f}" for c in cols))
     return "\n".join(lines)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``napari-unet-nuclei evaluate``."""
-    p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
-    p.add_argument("--split", default="val")
-    p.add_argument(
-        "--weights",
-        default=None,
-        help="a weights file, or a bundled model: general (default), stained",
-    )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threshold", type=float, default=None)
-    p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
-    p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    from ._cli_common import add_diameter_argument
-
-    add_diameter_argument(p)
-    p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Evaluate and print the table."""
-    t0 = time.perf_counter()
-    scores = evaluate(
-        args.data,
-        args.split,
-        args.weights,
-        args.device,
-        args.threshold,
-        not args.no_split,
-        args.limit,
-        diameter=args.diameter,
-        tta=args.tta,
-    )
-    print(format_table(scores))
-    print(f"({time.perf_counter() - t0:.0f} s)")
-    return 0

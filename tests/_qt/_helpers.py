@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from napari.layers import Labels
 
-from napari_unet_nuclei import _api, _widget
+from napari_unet_nuclei import _engine, _widget
 
 PLUGIN = "napari-unet-nuclei"
 RUN_TIMEOUT_MS = 120_000
@@ -36,13 +36,13 @@ def n_labels(layer) -> int:
 
 def slow_network(monkeypatch, seconds: float = 0.5) -> None:
     """Make every network pass wait ``seconds`` first (the real network still runs)."""
-    real = _api.predict_maps
+    real = _engine.predict_maps
 
     def slow(*args, **kwargs):
         time.sleep(seconds)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_api, "predict_maps", slow)
+    monkeypatch.setattr(_engine, "predict_maps", slow)
 
 
 def only_labels(viewer) -> Labels:

@@ -9,7 +9,7 @@ import importlib.util
 
 import pytest
 
-from napari_unet_nuclei import _api
+from napari_unet_nuclei import _engine
 
 from ._helpers import PLUGIN
 
@@ -29,15 +29,15 @@ collect_ignore_glob = [] if _qt_available() else ["test_*.py"]
 
 @pytest.fixture
 def counted_predict(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts calls of the network (``_api.predict_maps``); the real one still runs."""
+    """Counts calls of the network (``_engine.predict_maps``); the real one still runs."""
     calls: list[int] = []
-    real = _api.predict_maps
+    real = _engine.predict_maps
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_api, "predict_maps", counting)
+    monkeypatch.setattr(_engine, "predict_maps", counting)
     return calls
 
 

@@ -9,7 +9,7 @@ import pytest
 from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
-from napari_unet_nuclei import _api, _widget
+from napari_unet_nuclei import _api, _engine, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
 
 from ._helpers import n_labels, only_labels, run_and_wait, settle, stack_widget
@@ -69,7 +69,7 @@ def test_error_goes_to_a_notification(qtbot, docked, monkeypatch):
     def failing(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
 
-    monkeypatch.setattr(_api, "predict_maps", failing)
+    monkeypatch.setattr(_engine, "predict_maps", failing)
     run_and_wait(qtbot, docked)
     errors = [n for n in notification_manager.records if n.severity == NotificationSeverity.ERROR]
     assert errors and "Choose CPU" in errors[-1].message
@@ -175,7 +175,7 @@ def test_closing_the_widget_while_running_is_harmless(qtbot, sample_viewer, monk
             time.sleep(0.01)
             kwargs["progress"](done, 500)
 
-    monkeypatch.setattr(_api, "predict_maps", slow_maps)
+    monkeypatch.setattr(_engine, "predict_maps", slow_maps)
     widget.run()
     session = widget._session
     widget.native.close()
@@ -263,8 +263,6 @@ def test_rgb_stack_current_plane_and_whole_stack(qtbot, make_napari_viewer):
 
 
 def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
-    from napari_unet_nuclei._qt import _run
-
     seen: dict = {}
 
     def fake(stack, progress=None, **options):
@@ -272,7 +270,7 @@ def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
         progress(1, 1)
         return np.ones(np.shape(stack), np.uint16)
 
-    monkeypatch.setattr(_run, "segment_stack", fake)
+    monkeypatch.setattr(_api, "segment_stack", fake)
     viewer, widget = stack_widget(make_napari_viewer)
     widget._stack_mode.value = _widget.WHOLE_STACK
     widget._link_z.value = True

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from napari.layers import Labels
 
-from napari_unet_nuclei import _blocks, _widget
+from napari_unet_nuclei import _engine, _widget
 from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._qt import _big
 from napari_unet_nuclei._synthetic import synthetic_nuclei
@@ -20,13 +20,12 @@ from ._helpers import RUN_TIMEOUT_MS, only_labels, run_and_wait
 @pytest.fixture
 def big_widget(make_napari_viewer, monkeypatch):
     """A 512² image that counts as big (threshold lowered), in blocks of 256: 2 x 2 blocks."""
-    monkeypatch.setattr(_big, "BIG_IMAGE_PIXELS", 200_000)
-    monkeypatch.setattr(_big, "DEFAULT_BLOCK", 256)
     image, truth = synthetic_nuclei((512, 512), seed=4)
     viewer = make_napari_viewer()
     viewer.add_image(image, name="slide")
     widget = _widget.NucleiWidget(viewer)
     widget._device.value = "cpu"
+    widget.engine_options.update(big_image_pixels=200_000, block_size=256)
     return viewer, widget, truth
 
 
@@ -64,13 +63,13 @@ def test_cancel_between_blocks_keeps_the_previous_labels(qtbot, big_widget, monk
     viewer, widget, _ = big_widget
     run_and_wait(qtbot, widget)
     before = np.array(only_labels(viewer).data)
-    real = _blocks.label_region
+    real = _engine.NucleusModel.label_region
 
     def slow(*args, **kwargs):
         time.sleep(0.4)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_blocks, "label_region", slow)
+    monkeypatch.setattr(_engine.NucleusModel, "label_region", slow)
     seen: list[int] = []
     widget._relay.advanced.connect(lambda done, total: seen.append(done))
     widget._segment.native.click()

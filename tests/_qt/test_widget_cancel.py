@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from napari.layers import Labels
 
-from napari_unet_nuclei import _api, _stack, _widget
+from napari_unet_nuclei import _engine, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
 
 from ._helpers import n_labels, only_labels, run_and_wait, slow_network, stack_widget
@@ -23,16 +23,16 @@ PROMPT_S = 2.0  # from Cancel to the worker gone
 
 
 class SlowPasses:
-    """``_api.predict_maps`` as batches that report progress, slow for the passes in ``slow``
+    """``_engine.predict_maps`` as batches that report progress, slow for the passes in ``slow``
     (call numbers from 1, or kinds).
 
     Each call is recorded as ``"estimate"`` (inside ``auto_scale``) or ``"main"``.
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, slow: set[int]) -> None:
-        self.real, self.calls, self.slow = _api.predict_maps, [], slow
+        self.real, self.calls, self.slow = _engine.predict_maps, [], slow
         self.started, self._estimating = threading.Event(), False
-        real_auto = _api.auto_scale
+        real_auto = _engine.auto_scale
 
         def auto_scale(*args, **kwargs):
             self._estimating = True
@@ -41,8 +41,8 @@ class SlowPasses:
             finally:
                 self._estimating = False
 
-        monkeypatch.setattr(_api, "auto_scale", auto_scale)
-        monkeypatch.setattr(_api, "predict_maps", self)
+        monkeypatch.setattr(_engine, "auto_scale", auto_scale)
+        monkeypatch.setattr(_engine, "predict_maps", self)
 
     def __call__(self, *args, progress=None, **kwargs) -> np.ndarray:
         self.calls.append("estimate" if self._estimating else "main")
@@ -121,7 +121,7 @@ def test_cancel_between_planes_starts_no_further_plane(qtbot, make_napari_viewer
     run_and_wait(qtbot, widget)
     before = np.asarray(only_labels(viewer).data).copy()
     predicted, plane_done, go_on = [], threading.Event(), threading.Event()
-    real = _stack.predict
+    real = _engine.NucleusModel._predict
 
     def predict(*args, **kwargs):
         predicted.append(1)
@@ -131,7 +131,7 @@ def test_cancel_between_planes_starts_no_further_plane(qtbot, make_napari_viewer
             go_on.wait(10)  # the worker waits here, between planes, for the click
         return out
 
-    monkeypatch.setattr(_stack, "predict", predict)
+    monkeypatch.setattr(_engine.NucleusModel, "_predict", predict)
     widget._segment.native.click()
     qtbot.waitUntil(plane_done.is_set, timeout=60_000)
     widget._cancel.native.click()
@@ -140,7 +140,7 @@ def test_cancel_between_planes_starts_no_further_plane(qtbot, make_napari_viewer
     assert len(predicted) == 2  # the third plane never started
     assert "Cancelled" in widget._status.value
     assert np.array_equal(np.asarray(only_labels(viewer).data), before)
-    monkeypatch.setattr(_stack, "predict", real)
+    monkeypatch.setattr(_engine.NucleusModel, "_predict", real)
     run_and_wait(qtbot, widget)
     assert "3 planes" in widget._status.value
 

@@ -7,7 +7,7 @@ import platformdirs
 import pytest
 from scipy import ndimage as ndi
 
-from napari_unet_nuclei import _api
+from napari_unet_nuclei import _engine
 from napari_unet_nuclei._qt._finetune import LABELLED_BOX, labelled_box
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
@@ -51,8 +51,8 @@ def test_finetune_selects_and_uses_the_new_model(qtbot, corrected, user_dir, mon
     assert chosen.startswith(str(user_dir)) and (user_dir / chosen.split("/")[-1]).exists()
     assert not widget._models.remove.native.isHidden()
     used = []
-    real = _api.model_on
-    monkeypatch.setattr(_api, "model_on", lambda d, w=None: used.append(w) or real(d, w))
+    real = _engine.model_on
+    monkeypatch.setattr(_engine, "model_on", lambda d, w=None: used.append(w) or real(d, w))
     run_and_wait(qtbot, widget)
     assert used == [chosen] and viewer.layers["rings nuclei"].data.max() > 0
 

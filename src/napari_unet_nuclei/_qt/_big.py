@@ -24,11 +24,11 @@ from ._planes import layer_pixels, spatial_shape
 from ._run import Outcome, RunCancelled, cancellable
 
 
-def is_big(layer: Image | None) -> bool:
+def is_big(layer: Image | None, options: dict | None = None) -> bool:
     """True for a 2D image layer (grey or RGB) that the engine segments block by block."""
     if layer is None or layer.ndim != 2:
         return False
-    return choose_path(spatial_shape(layer), 0, Settings()) == "blocks"
+    return choose_path(spatial_shape(layer), 0, Settings.of(**(options or {}))) == "blocks"
 
 
 def scratch_labels(shape: tuple[int, int]) -> np.memmap:

@@ -168,7 +168,16 @@ def label_block(
     return model.label_region(read_region(array, region), s, d)
 
 
-def segment_blocks_distributed(
+def segment_blocks_distributed(client: Client, source, out=None, **options):
+    """``segment_blocks`` on the cluster: the labels (``out`` when given), as one process.
+
+    ``options``: ``margin``, ``model``, ``window``, ``progress``, ``decisions`` and the
+    settings of ``Settings``.
+    """
+    return label_blocks_distributed(client, source, out, **options)[0]
+
+
+def label_blocks_distributed(
     client: Client,
     source,
     out=None,

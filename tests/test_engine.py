@@ -1,0 +1,69 @@
+"""NucleusModel: one place picks the path, one set of decisions serves every path."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from napari_unet_nuclei import (
+    AmbiguousAxesError,
+    NucleusModel,
+    Settings,
+    segment_nuclei,
+    segment_stack,
+)
+from napari_unet_nuclei._engine import choose_path
+from napari_unet_nuclei._synthetic import synthetic_nuclei
+
+MODEL = NucleusModel(device="cpu")
+
+
+def test_choose_path_is_the_one_place():
+    s = Settings(big_image_pixels=10_000)
+    assert choose_path((50, 50), 0, s) == "plane"
+    assert choose_path((200, 200), 0, s) == "blocks"
+    assert choose_path((200, 200, 3), 0, s) == "blocks"  # colour: the last axis is not a side
+    assert choose_path((3, 50, 50), 1, s) == "stack"
+    assert choose_path((1, 50, 50), 1, s) == "plane"  # one plane is an image
+    assert choose_path((2, 1, 50, 50), 2, s) == "stack"
+
+
+def test_segment_nuclei_takes_stacks_and_refuses_ambiguous_shapes():
+    planes = np.stack([synthetic_nuclei((96, 96), seed=s)[0] for s in range(5)])
+    labels = segment_nuclei(planes, device="cpu")
+    assert labels.shape == planes.shape
+    np.testing.assert_array_equal(labels, segment_stack(planes, "ZYX", device="cpu"))
+    with pytest.raises(AmbiguousAxesError, match="axes"):
+        segment_nuclei(planes[:3], device="cpu")
+    assert segment_nuclei(planes[:3], axes="ZYX", device="cpu").shape == planes[:3].shape
+
+
+def test_a_big_image_in_memory_goes_block_by_block_with_the_same_nuclei():
+    image = synthetic_nuclei((400, 400), seed=9)[0]
+    whole = MODEL.segment(image, diameter=16)
+    blocked = MODEL.segment(image, diameter=16, big_image_pixels=50_000, block_size=128)
+    assert blocked.max() > 50 and abs(int(blocked.max()) - int(whole.max())) <= 2
+    assert np.mean((blocked > 0) == (whole > 0)) > 0.995
+
+
+def test_decisions_are_made_once_and_applied_to_every_plane():
+    image = synthetic_nuclei((128, 128), seed=3)[0]
+    d, _ = MODEL.decide(image, Settings())
+    dim = (image // 4).astype(image.dtype)
+    other = d.for_plane(dim)
+    assert other.scale == d.scale and other.diameter == d.diameter
+    assert other.normalization.invert == d.normalization.invert
+    assert other.normalization.high < d.normalization.high  # each plane its own percentiles
+
+
+def test_the_model_travels_to_cluster_workers_by_name():
+    copy = pickle.loads(pickle.dumps(MODEL))
+    assert copy.weights == MODEL.weights and copy.network is MODEL.network  # the one cache
+    assert str(copy.device) == "cpu"
+
+
+def test_predict_reports_the_time_in_the_network():
+    pred = MODEL.predict(synthetic_nuclei((128, 128), seed=1)[0])
+    assert 0 < pred.info["network_seconds"] <= pred.seconds
