@@ -53,16 +53,19 @@ def child(source: str, output: str, block: int, device: str, in_memory: bool) ->
     """Run in the subprocess: segment and print one JSON line."""
     import torch
 
-    from napari_unet_nuclei import NucleusModel, Settings, segment_large, segment_nuclei
-
     t0 = time.perf_counter()
-    if in_memory:
+    if in_memory:  # imports only what older versions also have, to compare them
         import tifffile
+
+        from napari_unet_nuclei import segment_nuclei
 
         image = tifffile.imread(source)
         t0 = time.perf_counter()
-        count, margin = int(segment_nuclei(image, device=device, block_size=block).max()), None
+        options = {} if block == 2048 else {"block_size": block}
+        count, margin = int(segment_nuclei(image, device=device, **options).max()), None
     else:
+        from napari_unet_nuclei import NucleusModel, Settings, segment_large
+
         result = segment_large(source, output, block_size=block, device=device)
         s = Settings(block_size=block)
         plan = NucleusModel(device=device).plan((4 * block,) * 2, s, result.decisions)

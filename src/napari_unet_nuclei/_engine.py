@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ._blocks import block_plan, labelled_in_order
+from ._decisions import Decisions, trained_diameter
 from ._estimate import ESTIMATE_CROP, auto_scale, central_region, measured_diameter
 from ._inference import model_on, predict_maps
-from ._normalize import Normalization, fit_normalization
+from ._normalize import fit_normalization
 from ._postprocess import label_dtype, relabel_sequential
 from ._prediction import Prediction
 from ._settings import ProgressCallback, Settings
@@ -30,38 +30,6 @@ from ._stack import (
     resolve_axes,
 )
 from ._stitch import nucleus_margin, read_region, stitch_all
-
-DEFAULT_MODEL_DIAMETER = 16.0  # nucleus size for weights files that do not store their own
-
-
-@dataclass(frozen=True)
-class Decisions:
-    """What is decided once per image (or stack, or big image) and applied to every part."""
-
-    normalization: Normalization
-    scale: float = 1.0  # the image is resampled by this before the network
-    diameter: float | None = None  # expected nucleus diameter (image px); None: not known
-    estimate: float | None = None  # what ``diameter="auto"`` measured
-    model_diameter: float = DEFAULT_MODEL_DIAMETER
-
-    @property
-    def size(self) -> float:
-        """The best known nucleus size (image px): block margins are sized by it."""
-        return self.estimate or self.diameter or self.model_diameter
-
-    @property
-    def constant(self) -> bool:
-        """True for an image without contrast: nothing to find, no network pass."""
-        return self.normalization.high - self.normalization.low < 1e-6
-
-    def for_plane(self, plane: np.ndarray) -> Decisions:
-        """These decisions for another plane of a stack: its own percentiles, same polarity."""
-        return replace(self, normalization=fit_normalization(plane, self.normalization.invert))
-
-
-def trained_diameter(network: object) -> float:
-    """The nucleus diameter (px) the weights were trained at, from their metadata."""
-    return float(getattr(network, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
 
 
 def check_image(image: np.ndarray) -> np.ndarray:

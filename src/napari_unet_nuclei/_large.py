@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ._blocks import as_image2d
-from ._engine import Decisions, NucleusModel
+from ._decisions import Decisions
+from ._engine import NucleusModel
 from ._outputs import SOFTWARE, ZARR_MARK, atomic_path, check_output
 from ._settings import DEFAULT_BLOCK, ProgressCallback, Settings
 from ._sources import open_source

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, LocalCluster, as_completed
 
-from ._engine import Decisions, NucleusModel
+from ._decisions import Decisions
+from ._engine import NucleusModel
 from ._outputs import check_output, check_output_folder
 from ._settings import ProgressCallback, Settings
 from ._sources import open_source
