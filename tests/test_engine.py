@@ -67,3 +67,14 @@ def test_the_model_travels_to_cluster_workers_by_name():
 def test_predict_reports_the_time_in_the_network():
     pred = MODEL.predict(synthetic_nuclei((128, 128), seed=1)[0])
     assert 0 < pred.info["network_seconds"] <= pred.seconds
+
+
+def test_a_finetune_result_gives_its_model():
+    from napari_unet_nuclei import FinetuneResult
+    from napari_unet_nuclei._model import bundled_weights_path
+
+    kept = FinetuneResult(None, 0.8, 0.8, 40, 1.0, 1, 10)
+    assert kept.model() is None
+    made = FinetuneResult(bundled_weights_path(), 0.5, 0.7, 40, 1.0, 1, 10)
+    model = made.model("cpu")
+    assert isinstance(model, NucleusModel) and str(model.device) == "cpu"

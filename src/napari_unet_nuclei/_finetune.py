@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ._device import resolve_device
+from ._engine import NucleusModel
 from ._inference import predict_normalized
 from ._metrics import match_counts
 from ._model import UNet, fused_for_inference, load_model, save_weights, user_models_dir
@@ -66,6 +67,10 @@ class FinetuneResult:
     def improved(self) -> bool:
         """True when a model better than the base on the held-out labels was written."""
         return self.path is not None
+
+    def model(self, device: str = "auto") -> NucleusModel | None:
+        """The fine-tuned model, ready to segment (None when none was written)."""
+        return None if self.path is None else NucleusModel(str(self.path), device)
 
 
 def default_output(base: str) -> Path:
