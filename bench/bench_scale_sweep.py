@@ -2,7 +2,7 @@
 
     python bench/bench_scale_sweep.py --data ../shared/data/dsb2018_train [--images 12]
         [--zooms 0.5 1 2 3 4 6 8] [--max-side 1536] [--range 5 160] [--no-texture]
-        [--oracle] [--verbose]
+        [--oracle] [--verbose] [--weights FILE]
 
 Each image is cropped centrally to ``max-side / max(zooms)`` px first (192² by default), so
 the most magnified image stays within ``max-side``² px, then resampled bilinearly (labels by
@@ -88,14 +88,14 @@ def add_texture(image: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def run_one(image: np.ndarray, truth: np.ndarray, oracle: bool) -> dict:
+def run_one(image: np.ndarray, truth: np.ndarray, oracle: bool, weights: str | None) -> dict:
     """Counts at IoU 0.5, the estimated and the true diameter (``diameter="auto"``).
 
     With ``oracle`` the true diameter is given instead, to tell the estimate's errors apart
     from the model's.
     """
     true_d = typical_diameter(truth)
-    pred = predict(image, "cpu", diameter=true_d if oracle and true_d else "auto")
+    pred = predict(image, "cpu", weights, diameter=true_d if oracle and true_d else "auto")
     info = pred.info
     estimate = info.get("estimate")
     if "estimate" not in info:  # before the estimate was recorded: what set the scale
@@ -113,6 +113,7 @@ def sweep(
     oracle: bool,
     verbose: bool,
     plain: dict[float, list[dict]] | None = None,
+    weights: str | None = None,
 ) -> dict[float, list[dict]]:
     """Per zoom, one result per image; textured where ``plain`` (the untextured run) is given."""
     rows: dict[float, list[dict]] = {z: [] for z in zooms}
@@ -128,7 +129,7 @@ def sweep(
             img = magnify(image, z)
             if textured:
                 img = add_texture(img, truth, seed=i)
-            rows[z].append(run_one(img, truth, oracle))
+            rows[z].append(run_one(img, truth, oracle, weights))
             if verbose:
                 print(f"  {entry.id[:8]} {entry.kind[:5]} x{z:g}: {rows[z][-1]}", flush=True)
     return rows
@@ -188,6 +189,7 @@ def main() -> None:
     )
     p.add_argument("--oracle", action="store_true", help="give the true diameter, not 'auto'")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--weights", default=None, help="weights file (default: the bundled model)")
     args = p.parse_args()
     entries = pick(args.data, args.images)
     side = int(args.max_side / max(args.zooms))
@@ -199,12 +201,12 @@ def main() -> None:
         f"{setting}, cpu; true diameters {args.range[0]:g}-{args.range[1]:g} px count\n"
     )
     t0 = time.perf_counter()
-    plain = sweep(entries, args.zooms, side, args.oracle, args.verbose)
+    plain = sweep(entries, args.zooms, side, args.oracle, args.verbose, None, args.weights)
     print(table(plain, "plain magnification", tuple(args.range)))
     print(f"({time.perf_counter() - t0:.0f} s)\n", flush=True)
     if not args.no_texture:
         t0 = time.perf_counter()
-        textured = sweep(entries, args.zooms, side, args.oracle, args.verbose, plain)
+        textured = sweep(entries, args.zooms, side, args.oracle, args.verbose, plain, args.weights)
         print(table(textured, "textured (zoom >= 2, fluorescence images)", tuple(args.range)))
         print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
