@@ -6,9 +6,9 @@ from napari_unet_nuclei._inference import tile_grid
 
 
 def test_tiled_equals_whole_image(tiny_weights, synthetic):
-    image = synthetic[0][:200, :232]
-    whole = predict(image, "cpu", tiny_weights, tile_size=1024)
-    tiled = predict(image, "cpu", tiny_weights, tile_size=64, batch_size=3)
+    image = synthetic[0][:200, :232]  # at its own scale: the tiles, not the size estimate
+    whole = predict(image, "cpu", tiny_weights, diameter=None, tile_size=1024)
+    tiled = predict(image, "cpu", tiny_weights, diameter=None, tile_size=64, batch_size=3)
     np.testing.assert_allclose(tiled.foreground, whole.foreground, atol=1e-4)
     np.testing.assert_allclose(tiled.distance, whole.distance, atol=1e-4)
 
