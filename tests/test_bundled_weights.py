@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from napari_unet_nuclei import predict, segment_nuclei
 from napari_unet_nuclei._metrics import match_counts
@@ -51,28 +50,6 @@ def test_dsb_val_figures_of_the_model_card(data_dir):
     assert scores["fluorescence"]["AP@0.5"] >= 0.85, scores
     assert scores["all"]["DSB"] >= 0.56, scores
     assert scores["stained"]["AP@0.5"] >= 0.59, scores
-
-
-def test_bundled_models_by_name():
-    from napari_unet_nuclei._model import (
-        MODEL_CHOICES,
-        bundled_weights_path,
-        load_model,
-        weights_file,
-    )
-
-    assert weights_file(None) == weights_file("general") == bundled_weights_path()
-    assert weights_file("stained").name == "unet_nuclei_stained.pt"
-    assert weights_file("stained").is_file()
-    assert {value for _, value in MODEL_CHOICES} == {"general", "stained"}
-    general, stained = load_model("general"), load_model("stained")
-    assert general.config == stained.config and stained.meta["diameter"] == 16
-    assert not all(
-        torch.equal(a, b)
-        for a, b in zip(general.state_dict().values(), stained.state_dict().values(), strict=True)
-    )
-    with pytest.raises(FileNotFoundError, match="no-such-model"):
-        load_model("no-such-model")
 
 
 @pytest.mark.slow

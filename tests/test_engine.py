@@ -11,6 +11,8 @@ from napari_unet_nuclei import (
     AmbiguousAxesError,
     NucleusModel,
     Settings,
+    predict,
+    segment_blocks,
     segment_nuclei,
     segment_stack,
 )
@@ -67,3 +69,51 @@ def test_the_model_travels_to_cluster_workers_by_name():
 def test_predict_reports_the_time_in_the_network():
     pred = MODEL.predict(synthetic_nuclei((128, 128), seed=1)[0])
     assert 0 < pred.info["network_seconds"] <= pred.seconds
+
+
+def test_seed_search_resolution_is_one_rule():
+    """Half-resolution seeds wherever nuclei are known to be >= 12 px, in every path."""
+    image, model = synthetic_nuclei((512, 512), seed=11)[0], MODEL
+    for diameter, coarse in (("auto", True), (None, False), (8, False), (30, True)):
+        d = model.decide(image, Settings(diameter=diameter))[0]
+        pred = model.predict(image, diameter=diameter)
+        assert (pred.peak_step == 2) == coarse
+        assert (d.diameter is not None and d.diameter >= 12) == coarse
+
+
+ALL_SETTINGS = dict(
+    threshold=0.4,
+    split=False,
+    min_size=30,
+    diameter=18.0,
+    invert=False,
+    tta=True,
+    tile_size=96,
+    halo=32,
+    batch_size=2,
+    precision="fp32",
+    block_size=128,
+    workers=1,
+    big_image_pixels=10_000,
+)
+
+
+def test_every_path_takes_every_setting():
+    """``segment_blocks``, ``NucleusModel.segment`` and ``segment_nuclei`` share the settings."""
+    assert set(ALL_SETTINGS) == set(Settings().as_dict())
+    image = synthetic_nuclei((160, 160), seed=2)[0]
+    for name, value in ALL_SETTINGS.items():
+        via_blocks = segment_blocks(image, device="cpu", **{name: value})
+        via_model = NucleusModel(device="cpu").segment(image, **{name: value})
+        via_api = segment_nuclei(image, device="cpu", **{name: value})
+        assert via_blocks.max() > 0 and via_model.max() > 0 and via_api.max() > 0, name
+    with pytest.raises(TypeError, match="tile'"):
+        segment_blocks(image, tile=512)
+    with pytest.raises(ValueError, match="threshold"):
+        NucleusModel(device="cpu").segment(image, threshold=2)
+
+
+@pytest.mark.parametrize("value", [0, 7, 65535])
+def test_constant_image_has_no_nuclei(value):
+    image = np.full((40, 50), value, np.uint16)
+    assert predict(image, "cpu").labels().max() == 0

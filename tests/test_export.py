@@ -142,17 +142,6 @@ def test_existing_output_is_refused(tmp_path, capsys):
     assert out.read_bytes() == b"user's file"
 
 
-@pytest.mark.parametrize("content", [None, b"not a weights file"])
-def test_missing_or_corrupt_weights_give_one_line(tmp_path, capsys, content):
-    weights = tmp_path / "model.pt"
-    if content is not None:
-        weights.write_bytes(content)
-    assert cli.main(["export", str(weights), str(tmp_path / "out.zip")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err
-    assert not list(tmp_path.glob("*.zip")) and not list(tmp_path.glob(".*"))
-
-
 @pytest.mark.slow
 def test_bioimageio_core_reproduces_the_test_output(package):
     core = pytest.importorskip(

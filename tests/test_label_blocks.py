@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_blocks import best_iou
+from _helpers import best_iou
 
 from napari_unet_nuclei import Prediction, _prediction, predict
 from napari_unet_nuclei._label_blocks import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import he_like
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
 from napari_unet_nuclei import _widget
@@ -90,10 +91,8 @@ def test_instant_runs_always_release_the_button(qtbot, make_napari_viewer):
 
 
 def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer):
-    from test_normalize import _he_like
-
     viewer = make_napari_viewer()
-    viewer.add_image(_he_like(), name="slide", rgb=True)
+    viewer.add_image(he_like(), name="slide", rgb=True)
     widget = _widget.NucleiWidget(viewer)
     widget._device.value = "cpu"
 
@@ -105,7 +104,7 @@ def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer)
     assert hints() == before + 1
     run_and_wait(qtbot, widget)
     assert hints() == before + 1  # once per layer
-    viewer.add_image(_he_like(1), name="other", rgb=True)
+    viewer.add_image(he_like(1), name="other", rgb=True)
     widget._image.value = viewer.layers["other"]
     widget._model.value = "stained"
     run_and_wait(qtbot, widget)
