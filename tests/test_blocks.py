@@ -21,14 +21,18 @@ def image512() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def model() -> NucleusModel:
-    return NucleusModel(device="cpu")
+def model(tiny_weights) -> NucleusModel:
+    return NucleusModel(tiny_weights, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def decided512(image512, model):
-    """(settings, decisions) of the 512² image, made once as the engine makes them."""
-    s = Settings()
+    """(settings, decisions) of the 512² image, made once as the engine makes them.
+
+    At the model's nucleus size (no resampling), so that a block sees the very pixels the
+    whole image does: the labels must then agree exactly, not within interpolation.
+    """
+    s = Settings(diameter=16.0)
     return s, model.decide(image512[0], s)[0]
 
 
@@ -72,7 +76,7 @@ def test_blocks_agree_with_the_whole_image_2048():
 def test_nuclei_across_block_boundaries_get_one_label(image512, model, decided512):
     image = image512[0]
     labels, count = blocks_of(model, image, decided512, block_size=128)
-    whole = whole_region(model, image, decided512, 512)
+    whole = whole_region(model, image, decided512, 2048)
     seams = np.zeros(whole.shape, bool)
     seams[128::128, :] = seams[:, 128::128] = True
     crossing = np.unique(whole[seams & (whole > 0)])
@@ -83,12 +87,13 @@ def test_nuclei_across_block_boundaries_get_one_label(image512, model, decided51
     assert best_iou(whole, labels)[crossing - 1].min() >= 0.95
 
 
-def test_a_nucleus_on_a_four_block_corner_gets_one_label():
+def test_a_nucleus_on_a_four_block_corner_gets_one_label(tiny_weights):
     truth = np.zeros((256, 256), np.uint16)
     for i, (y, x) in enumerate([(128, 128), (40, 40), (40, 200), (200, 60), (210, 200)], 1):
         _paint_ellipse(truth, y, x, 14, 11, 0.3, i)
     image = _render(truth, np.random.default_rng(0))
-    labels = segment_blocks(image, block_size=128, margin=64, device="cpu", diameter=None)
+    run = dict(block_size=128, margin=64, device="cpu", weights=tiny_weights)
+    labels = segment_blocks(image, diameter=None, **run)
     count = int(labels.max())
     found, n = np.unique(labels[truth == 1], return_counts=True)
     assert found[np.argmax(n)] > 0 and n.max() >= 0.85 * (truth == 1).sum()
@@ -110,10 +115,11 @@ def test_reads_one_block_plus_margin_at_a_time(image512, model, decided512):
     assert len(reads) == 4 and max(h * w for h, w in reads) <= (256 + 2 * 48) ** 2
 
 
-def test_dask_and_zarr_sources_give_the_same_labels(image512, tmp_path):
+def test_dask_and_zarr_sources_give_the_same_labels(image512, tmp_path, tiny_weights):
     image = image512[0][:256, :256]
-    run = dict(block_size=128, margin=32, device="cpu")
+    run = dict(block_size=128, margin=32, device="cpu", weights=tiny_weights)
     expected = segment_blocks(image, **run)
+    assert expected.max() > 20
     lazy = segment_blocks(da.from_array(image, chunks=100), **run)
     z = zarr.open_array(
         str(tmp_path / "in.zarr"), mode="w", shape=image.shape, chunks=(100, 100), dtype=image.dtype
@@ -141,7 +147,7 @@ def test_blocks_labelled_side_by_side_give_the_same_labels(image512, model, deci
     assert n1 == n3 > 100 and np.array_equal(one, three)
 
 
-def test_stopping_a_threaded_run_returns_at_once(image512):
+def test_stopping_a_threaded_run_returns_at_once(image512, tiny_weights):
     class Stop(Exception):
         pass
 
@@ -150,4 +156,11 @@ def test_stopping_a_threaded_run_returns_at_once(image512):
             raise Stop
 
     with pytest.raises(Stop):
-        segment_blocks(image512[0], block_size=128, workers=2, progress=progress, device="cpu")
+        segment_blocks(
+            image512[0],
+            block_size=128,
+            workers=2,
+            progress=progress,
+            device="cpu",
+            weights=tiny_weights,
+        )

@@ -8,6 +8,7 @@ from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 from napari_unet_nuclei.evaluate import evaluate
 
+pytestmark = pytest.mark.slow  # the real network, on images where it must find nuclei
 SYNTHETIC_AP50 = 0.90  # README: 0.97 measured on these three images; the test allows some slack
 
 
@@ -42,7 +43,6 @@ def test_dark_on_bright_gives_the_same_nuclei():
     assert abs(int(bright.max()) - int(dark.max())) <= 0.1 * bright.max()
 
 
-@pytest.mark.slow
 def test_dsb_val_figures_of_the_model_card(data_dir):
     # weights/README.md: fluorescence AP@0.5 0.855, all DSB 0.569, stained AP@0.5 0.608
     scores = evaluate(data_dir, "val", device="cpu")
@@ -52,7 +52,6 @@ def test_dsb_val_figures_of_the_model_card(data_dir):
     assert scores["stained"]["AP@0.5"] >= 0.59, scores
 
 
-@pytest.mark.slow
 def test_dsb_val_figures_of_the_stained_model(data_dir):
     # weights/README.md: stained AP@0.5 0.639, fluorescence AP@0.5 0.849
     scores = evaluate(data_dir, "val", "stained", device="cpu")

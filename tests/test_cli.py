@@ -76,11 +76,10 @@ def test_output_that_is_a_file_is_refused(image_folder, tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-def test_empty_folder_and_missing_input(tmp_path, capsys):
+def test_empty_folder_and_missing_input(tmp_path, tiny_weights, capsys):
     (tmp_path / "empty").mkdir()
-    code = main(
-        ["segment", str(tmp_path / "empty"), str(tmp_path / "nope.tif"), "-o", str(tmp_path / "o")]
-    )
+    inputs = [str(tmp_path / "empty"), str(tmp_path / "nope.tif")]
+    code = main(["segment", *inputs, "-o", str(tmp_path / "o"), "--weights", tiny_weights])
     err = capsys.readouterr().err
     assert code == 1 and "holds no" in err and "no such file" in err
 

@@ -218,16 +218,18 @@ def test_a_silent_scheduler_fails_within_the_timeout(tmp_path, image, tiny_weigh
     assert [p.name for p in tmp_path.iterdir()] == ["a.tif"]
 
 
-def test_cli_segment_large(tmp_path, capsys):
+def test_cli_segment_large(tmp_path, tiny_weights, capsys):
     source = tmp_path / "big.tif"
     tifffile.imwrite(source, synthetic_nuclei((512, 512), seed=11)[0][:256, :256])
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     out = tmp_path / "labels.tif"
+    tiny = ["--weights", tiny_weights]
     args = parser.parse_args(
         [str(source), "-o", str(out), "--block-size", "128", "--margin", "32", "--device", "cpu"]
+        + tiny
     )
     assert run(args) == 0
     assert "nuclei" in capsys.readouterr().out and tifffile.imread(out).max() > 20
-    bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(tmp_path / "new.tif")])
+    bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(tmp_path / "new.tif")] + tiny)
     assert run(bad) == 1

@@ -134,6 +134,7 @@ def test_same_nuclei_at_any_magnification():
         assert d / d1 == pytest.approx(factor, rel=0.15), results
 
 
+@pytest.mark.slow
 def test_auto_finds_nuclei_far_larger_than_the_model_size():
     """Two touching 60 px disks: the full-scale pass misses them, a smaller pass finds them."""
     yy, xx = np.mgrid[:192, :256]

@@ -27,15 +27,20 @@ def test_segment_large_and_segment_give_the_same_nuclei_3000(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".zarr", ".npy"])
-def test_segment_large_writes_files(tmp_path, suffix):
+def test_segment_large_writes_files(tmp_path, tiny_weights, suffix):
     image = synthetic_nuclei((512, 512), seed=11)[0][:256, :256]
     source = tmp_path / "big.tif"
     tifffile.imwrite(source, image, tile=(128, 128))
     result = segment_large(
-        source, tmp_path / f"labels{suffix}", block_size=128, margin=32, device="cpu"
+        source,
+        tmp_path / f"labels{suffix}",
+        block_size=128,
+        margin=32,
+        device="cpu",
+        weights=tiny_weights,
     )
     s = Settings(block_size=128)
-    expected, count = NucleusModel(device="cpu").label_blocks(
+    expected, count = NucleusModel(tiny_weights, device="cpu").label_blocks(
         image, None, None, 32, s, result.decisions
     )
     readers = {
