@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -12,11 +13,13 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 from napari_unet_nuclei import _api, _engine, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
 
-from ._helpers import n_labels, only_labels, run_and_wait, settle, stack_widget
+from ._helpers import n_labels, only_labels, run_and_wait, settle
 
 
+@pytest.mark.slow
 def test_segment_sample_gives_plausible_labels(qtbot, docked, counted_predict):
     viewer = docked._viewer
+    docked._model.value = "general"  # real nuclei: the bundled model
     run_and_wait(qtbot, docked)
     layer = only_labels(viewer)
     truth = int(synthetic_sample()[1].max())
@@ -39,7 +42,9 @@ def test_threshold_relabels_without_running_the_network(qtbot, docked, counted_p
     assert len(counted_predict) == network_calls
 
 
+@pytest.mark.slow
 def test_split_toggle_changes_the_count(qtbot, docked, counted_predict):
+    docked._model.value = "general"  # the tiny model's maps never split a nucleus
     run_and_wait(qtbot, docked)
     network_calls = len(counted_predict)
     split = n_labels(only_labels(docked._viewer))
@@ -109,14 +114,14 @@ def test_chooser_follows_the_active_layer(make_napari_viewer):
     assert widget._image.value.name == "second"
 
 
-def test_labels_keep_the_image_scale_and_translate(qtbot, make_napari_viewer):
+def test_labels_keep_the_image_scale_and_translate(qtbot, make_napari_viewer, new_widget):
     viewer = make_napari_viewer()
     image, _ = synthetic_sample((128, 128))
     viewer.add_image(image, name="scaled", scale=(0.5, 0.25), translate=(10, 20))
-    widget = _widget.NucleiWidget(viewer)
-    widget._device.value = "cpu"
+    widget = new_widget(viewer)
     run_and_wait(qtbot, widget)
     layer = only_labels(viewer)
+    assert len(layer.features) == n_labels(layer) > 0
     assert tuple(layer.scale) == (0.5, 0.25)
     assert tuple(layer.translate) == (10, 20)
     assert np.allclose(layer.features["area_scaled"], layer.features["area_px"] * 0.125)
@@ -167,8 +172,10 @@ def test_file_save_selected_layers_writes_imagej_tiff(qtbot, docked, tmp_path):
         assert np.array_equal(tif.asarray(), np.asarray(only_labels(viewer).data))
 
 
-def test_closing_the_widget_while_running_is_harmless(qtbot, sample_viewer, monkeypatch):
-    widget = _widget.NucleiWidget(sample_viewer)
+def test_closing_the_widget_while_running_is_harmless(
+    qtbot, sample_viewer, new_widget, monkeypatch
+):
+    widget = new_widget(sample_viewer)
 
     def slow_maps(*args, **kwargs):
         for done in range(1, 500):
@@ -204,8 +211,8 @@ def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked,
     assert seen == ["auto", 24.0]
 
 
-def test_stack_controls_only_for_stacks(make_napari_viewer):
-    viewer, widget = stack_widget(make_napari_viewer)
+def test_stack_controls_only_for_stacks(stack_widget):
+    viewer, widget = stack_widget()
     assert widget._stack_mode.enabled and not widget._link_z.enabled
     widget._stack_mode.value = _widget.WHOLE_STACK
     assert widget._link_z.enabled
@@ -214,8 +221,8 @@ def test_stack_controls_only_for_stacks(make_napari_viewer):
     assert not widget._stack_mode.enabled and not widget._link_z.enabled
 
 
-def test_current_plane_labels_only_that_plane(qtbot, make_napari_viewer, counted_predict):
-    viewer, widget = stack_widget(make_napari_viewer)
+def test_current_plane_labels_only_that_plane(qtbot, stack_widget, counted_predict):
+    viewer, widget = stack_widget()
     viewer.dims.set_current_step(0, 1)
     run_and_wait(qtbot, widget)
     data = np.array(only_labels(viewer).data)  # copies: the layer's array is updated in place
@@ -234,8 +241,8 @@ def test_current_plane_labels_only_that_plane(qtbot, make_napari_viewer, counted
     assert len(counted_predict) == network_calls
 
 
-def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, make_napari_viewer):
-    viewer, widget = stack_widget(make_napari_viewer)
+def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, stack_widget):
+    viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
     run_and_wait(qtbot, widget)
     data = np.asarray(only_labels(viewer).data)
@@ -251,8 +258,8 @@ def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, make_napari_viewe
     assert np.array_equal(np.asarray(only_labels(viewer).data), data)
 
 
-def test_rgb_stack_current_plane_and_whole_stack(qtbot, make_napari_viewer):
-    viewer, widget = stack_widget(make_napari_viewer, rgb=True)
+def test_rgb_stack_current_plane_and_whole_stack(qtbot, stack_widget):
+    viewer, widget = stack_widget(rgb=True)
     viewer.dims.set_current_step(0, 0)
     run_and_wait(qtbot, widget)
     data = np.asarray(only_labels(viewer).data)
@@ -262,7 +269,7 @@ def test_rgb_stack_current_plane_and_whole_stack(qtbot, make_napari_viewer):
     assert all(plane.max() > 0 for plane in np.asarray(only_labels(viewer).data))
 
 
-def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
+def test_whole_stack_link_z_passes_zyx(qtbot, stack_widget, monkeypatch):
     seen: dict = {}
 
     def fake(stack, progress=None, **options):
@@ -271,7 +278,7 @@ def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
         return np.ones(np.shape(stack), np.uint16)
 
     monkeypatch.setattr(_api, "segment_stack", fake)
-    viewer, widget = stack_widget(make_napari_viewer)
+    viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
     widget._link_z.value = True
     widget._diameter.value = 20
@@ -281,10 +288,10 @@ def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
     assert np.asarray(only_labels(viewer).data).shape == (3, 128, 128)
 
 
-def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, make_napari_viewer, tmp_path):
+def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, stack_widget, tmp_path):
     import tifffile
 
-    viewer, widget = stack_widget(make_napari_viewer)
+    viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
     run_and_wait(qtbot, widget)
     layer = only_labels(viewer)
@@ -295,7 +302,11 @@ def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, make_napari_v
     assert len(rows) == 1 + n_labels(layer) and rows[0].endswith("plane")
 
 
-def test_model_choice_reaches_predict_and_drops_the_cache(qtbot, docked, monkeypatch):
+def test_model_choice_reaches_predict_and_drops_the_cache(
+    qtbot, docked, tiny_weights, tmp_path, monkeypatch
+):
+    other = tmp_path / "other.pt"
+    shutil.copy(tiny_weights, other)
     seen = []
     real = _api.predict
 
@@ -305,8 +316,8 @@ def test_model_choice_reaches_predict_and_drops_the_cache(qtbot, docked, monkeyp
 
     monkeypatch.setattr(_api, "predict", spy)
     run_and_wait(qtbot, docked)
-    assert seen == ["general"] and docked._session.prediction is not None
-    docked._model.value = "stained"
-    assert docked._session.prediction is None
+    assert seen == [tiny_weights] and docked._session.prediction is not None
+    docked._models.add(other)  # offered and chosen, as "Load model file…" does
+    assert docked._model.value == str(other) and docked._session.prediction is None
     run_and_wait(qtbot, docked)
-    assert seen[-1] == "stained"
+    assert seen[-1] == str(other)
