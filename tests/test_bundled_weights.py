@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 
 from napari_unet_nuclei import predict, segment_nuclei
 from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 from napari_unet_nuclei.evaluate import evaluate
 
+pytestmark = pytest.mark.slow  # the real network, on images where it must find nuclei
 SYNTHETIC_AP50 = 0.90  # README: 0.97 measured on these three images; the test allows some slack
 
 
@@ -43,7 +43,6 @@ def test_dark_on_bright_gives_the_same_nuclei():
     assert abs(int(bright.max()) - int(dark.max())) <= 0.1 * bright.max()
 
 
-@pytest.mark.slow
 def test_dsb_val_figures_of_the_model_card(data_dir):
     # weights/README.md: fluorescence AP@0.5 0.855, all DSB 0.569, stained AP@0.5 0.608
     scores = evaluate(data_dir, "val", device="cpu")
@@ -53,29 +52,6 @@ def test_dsb_val_figures_of_the_model_card(data_dir):
     assert scores["stained"]["AP@0.5"] >= 0.59, scores
 
 
-def test_bundled_models_by_name():
-    from napari_unet_nuclei._model import (
-        MODEL_CHOICES,
-        bundled_weights_path,
-        load_model,
-        weights_file,
-    )
-
-    assert weights_file(None) == weights_file("general") == bundled_weights_path()
-    assert weights_file("stained").name == "unet_nuclei_stained.pt"
-    assert weights_file("stained").is_file()
-    assert {value for _, value in MODEL_CHOICES} == {"general", "stained"}
-    general, stained = load_model("general"), load_model("stained")
-    assert general.config == stained.config and stained.meta["diameter"] == 16
-    assert not all(
-        torch.equal(a, b)
-        for a, b in zip(general.state_dict().values(), stained.state_dict().values(), strict=True)
-    )
-    with pytest.raises(FileNotFoundError, match="no-such-model"):
-        load_model("no-such-model")
-
-
-@pytest.mark.slow
 def test_dsb_val_figures_of_the_stained_model(data_dir):
     # weights/README.md: stained AP@0.5 0.639, fluorescence AP@0.5 0.849
     scores = evaluate(data_dir, "val", "stained", device="cpu")

@@ -14,7 +14,10 @@ from napari_unet_nuclei import _inference, predict, segment_nuclei
 from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    pytest.mark.slow,  # the real network, whose labels must hold nuclei
+]
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,18 @@ from napari_unet_nuclei import (
     AmbiguousAxesError,
     NucleusModel,
     Settings,
+    predict,
+    segment_blocks,
     segment_nuclei,
     segment_stack,
 )
 from napari_unet_nuclei._engine import choose_path
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
-MODEL = NucleusModel(device="cpu")
+
+@pytest.fixture(scope="module")
+def model(tiny_weights) -> NucleusModel:
+    return NucleusModel(tiny_weights, device="cpu")
 
 
 def test_choose_path_is_the_one_place():
@@ -30,27 +35,28 @@ def test_choose_path_is_the_one_place():
     assert choose_path((2, 1, 50, 50), 2, s) == "stack"
 
 
-def test_segment_nuclei_takes_stacks_and_refuses_ambiguous_shapes():
+def test_segment_nuclei_takes_stacks_and_refuses_ambiguous_shapes(tiny_weights):
     planes = np.stack([synthetic_nuclei((96, 96), seed=s)[0] for s in range(5)])
-    labels = segment_nuclei(planes, device="cpu")
-    assert labels.shape == planes.shape
-    np.testing.assert_array_equal(labels, segment_stack(planes, "ZYX", device="cpu"))
+    run = dict(device="cpu", weights=tiny_weights)
+    labels = segment_nuclei(planes, **run)
+    assert labels.shape == planes.shape and all(plane.any() for plane in labels)
+    np.testing.assert_array_equal(labels, segment_stack(planes, "ZYX", **run))
     with pytest.raises(AmbiguousAxesError, match="axes"):
-        segment_nuclei(planes[:3], device="cpu")
-    assert segment_nuclei(planes[:3], axes="ZYX", device="cpu").shape == planes[:3].shape
+        segment_nuclei(planes[:3], **run)
+    assert segment_nuclei(planes[:3], axes="ZYX", **run).shape == planes[:3].shape
 
 
-def test_a_big_image_in_memory_goes_block_by_block_with_the_same_nuclei():
+def test_a_big_image_in_memory_goes_block_by_block_with_the_same_nuclei(model):
     image = synthetic_nuclei((400, 400), seed=9)[0]
-    whole = MODEL.segment(image, diameter=16)
-    blocked = MODEL.segment(image, diameter=16, big_image_pixels=50_000, block_size=128)
+    whole = model.segment(image, diameter=16)
+    blocked = model.segment(image, diameter=16, big_image_pixels=50_000, block_size=128)
     assert blocked.max() > 50 and abs(int(blocked.max()) - int(whole.max())) <= 2
     assert np.mean((blocked > 0) == (whole > 0)) > 0.995
 
 
-def test_decisions_are_made_once_and_applied_to_every_plane():
+def test_decisions_are_made_once_and_applied_to_every_plane(model):
     image = synthetic_nuclei((128, 128), seed=3)[0]
-    d, _ = MODEL.decide(image, Settings())
+    d, _ = model.decide(image, Settings())
     dim = (image // 4).astype(image.dtype)
     other = d.for_plane(dim)
     assert other.scale == d.scale and other.diameter == d.diameter
@@ -58,23 +64,77 @@ def test_decisions_are_made_once_and_applied_to_every_plane():
     assert other.normalization.high < d.normalization.high  # each plane its own percentiles
 
 
-def test_the_model_travels_to_cluster_workers_by_name():
-    copy = pickle.loads(pickle.dumps(MODEL))
-    assert copy.weights == MODEL.weights and copy.network is MODEL.network  # the one cache
+def test_the_model_travels_to_cluster_workers_by_name(model):
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.weights == model.weights and copy.network is model.network  # the one cache
     assert str(copy.device) == "cpu"
 
 
-def test_predict_reports_the_time_in_the_network():
-    pred = MODEL.predict(synthetic_nuclei((128, 128), seed=1)[0])
+def test_predict_reports_the_time_in_the_network(model):
+    pred = model.predict(synthetic_nuclei((128, 128), seed=1)[0])
     assert 0 < pred.info["network_seconds"] <= pred.seconds
 
 
-def test_a_finetune_result_gives_its_model():
+def test_seed_search_resolution_is_one_rule(model):
+    """Half-resolution seeds wherever nuclei are known to be >= 12 px, in every path.
+
+    The tiny model reads these large nuclei near its 16 px: "auto" keeps the image's scale
+    and the size-estimating pass serves as the prediction.
+    """
+    image = synthetic_nuclei((512, 512), radius=(20.0, 30.0), seed=11)[0]
+    for diameter, coarse in (("auto", True), (None, False), (8, False), (30, True)):
+        d = model.decide(image, Settings(diameter=diameter))[0]
+        pred = model.predict(image, diameter=diameter)
+        assert (pred.peak_step == 2) == coarse
+        assert (d.diameter is not None and d.diameter >= 12) == coarse
+
+
+ALL_SETTINGS = dict(
+    threshold=0.4,
+    split=False,
+    min_size=30,
+    diameter=18.0,
+    invert=False,
+    tta=True,
+    tile_size=96,
+    halo=32,
+    batch_size=2,
+    precision="fp32",
+    block_size=128,
+    workers=1,
+    big_image_pixels=10_000,
+)
+
+
+def test_every_path_takes_every_setting(model, tiny_weights):
+    """``segment_blocks``, ``NucleusModel.segment`` and ``segment_nuclei`` share the settings."""
+    assert set(ALL_SETTINGS) == set(Settings().as_dict())
+    # nuclei the tiny model reads near its 16 px: "auto" keeps the scale, 39 runs stay quick
+    image = synthetic_nuclei((192, 192), radius=(20.0, 30.0), seed=2)[0]
+    run = dict(device="cpu", weights=tiny_weights)
+    for name, value in ALL_SETTINGS.items():
+        via_blocks = segment_blocks(image, **run, **{name: value})
+        via_model = model.segment(image, **{name: value})
+        via_api = segment_nuclei(image, **run, **{name: value})
+        assert via_blocks.max() > 0 and via_model.max() > 0 and via_api.max() > 0, name
+        assert np.array_equal(via_model, via_api), name
+    with pytest.raises(TypeError, match="tile'"):
+        segment_blocks(image, tile=512, **run)
+    with pytest.raises(ValueError, match="threshold"):
+        model.segment(image, threshold=2)
+
+
+@pytest.mark.parametrize("value", [0, 7, 65535])
+def test_constant_image_has_no_nuclei(tiny_weights, value):
+    image = np.full((40, 50), value, np.uint16)
+    assert predict(image, "cpu", tiny_weights).labels().max() == 0
+
+
+def test_a_finetune_result_gives_its_model(tiny_weights):
     from napari_unet_nuclei import FinetuneResult
-    from napari_unet_nuclei._model import bundled_weights_path
 
     kept = FinetuneResult(None, 0.8, 0.8, 40, 1.0, 1, 10)
     assert kept.model() is None
-    made = FinetuneResult(bundled_weights_path(), 0.5, 0.7, 40, 1.0, 1, 10)
+    made = FinetuneResult(tiny_weights, 0.5, 0.7, 40, 1.0, 1, 10)
     model = made.model("cpu")
     assert isinstance(model, NucleusModel) and str(model.device) == "cpu"

@@ -96,22 +96,3 @@ def test_finetune_learns_a_new_look(tmp_path):
     assert result["path"] == str(tmp_path / "m.pt") and result["score"] > result["base_score"]
     model = load_model(str(tmp_path / "m.pt"))
     assert model.meta["base"] == "general" and model.meta["holdout_ap50"] == result["score"]
-
-
-def test_cli_refuses_existing_output_and_missing_labels(tmp_path, capsys):
-    import tifffile
-
-    from napari_unet_nuclei.cli import main
-
-    (tmp_path / "img").mkdir()
-    (tmp_path / "lab").mkdir()
-    image, labels = synthetic_nuclei((64, 64), seed=0)
-    tifffile.imwrite(tmp_path / "img" / "a.tif", image)
-    out = tmp_path / "m.pt"
-    out.write_bytes(b"keep")
-    args = ["finetune", "--images", str(tmp_path / "img"), "--labels", str(tmp_path / "lab")]
-    assert main(args + ["-o", str(out)]) == 2 and out.read_bytes() == b"keep"
-    assert main(args + ["-o", str(tmp_path / "new.pt")]) == 2
-    err = capsys.readouterr().err
-    assert "exists" in err and "no label file" in err and "no image with a label" in err
-    assert not (tmp_path / "new.pt").exists()

@@ -18,9 +18,11 @@ def _wait(job, until, timeout=240):
     raise AssertionError(f"no end in {timeout} s: {seen[-3:]}")
 
 
-def test_job_reports_progress_and_a_result(tmp_path):
+def test_job_reports_progress_and_a_result(tmp_path, tiny_weights):
     image, labels = synthetic_nuclei((96, 96), seed=0)
-    job = FinetuneJob([image], [labels], steps=2, device="cpu", output=tmp_path / "m.pt")
+    job = FinetuneJob(
+        [image], [labels], tiny_weights, steps=2, device="cpu", output=tmp_path / "m.pt"
+    )
     events = _wait(job, lambda ev: any(e["event"] in ("done", "error") for e in ev))
     kinds = [e["event"] for e in events]
     assert kinds[:2] == ["progress", "progress"] and kinds[-1] == "done", events
@@ -30,16 +32,18 @@ def test_job_reports_progress_and_a_result(tmp_path):
     assert done["images"] == 1 and done["nuclei"] == int(labels.max())
 
 
-def test_bad_labels_come_back_as_an_error():
+def test_bad_labels_come_back_as_an_error(tiny_weights):
     image, _ = synthetic_nuclei((64, 64), seed=0)
-    job = FinetuneJob([image], [np.zeros((10, 10), np.uint16)], steps=2, device="cpu")
+    labels = np.zeros((10, 10), np.uint16)
+    job = FinetuneJob([image], [labels], tiny_weights, steps=2, device="cpu")
     events = _wait(job, lambda ev: any(e["event"] == "error" for e in ev))
     assert events[-1]["event"] == "error" and "do not fit" in events[-1]["message"]
 
 
-def test_cancel_stops_the_child_and_writes_nothing(tmp_path):
+def test_cancel_stops_the_child_and_writes_nothing(tmp_path, tiny_weights):
     image, labels = synthetic_nuclei((128, 128), seed=1)
-    job = FinetuneJob([image], [labels], steps=100000, device="cpu", output=tmp_path / "m.pt")
+    out = tmp_path / "m.pt"
+    job = FinetuneJob([image], [labels], tiny_weights, steps=100000, device="cpu", output=out)
     _wait(job, lambda ev: any(e["event"] == "progress" for e in ev))
     t0 = time.monotonic()
     job.cancel()

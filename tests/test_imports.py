@@ -15,20 +15,23 @@ from napari_unet_nuclei.cli import build_parser, main
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 build_parser()
+weights = sys.argv[1]
 image, _ = synthetic_nuclei((96, 96), seed=3)
-segment_nuclei(image, device="cpu")
-predict(image, device="cpu").labels(0.5)
+segment_nuclei(image, device="cpu", weights=weights)
+predict(image, device="cpu", weights=weights).labels(0.5)
 out = pathlib.Path(tempfile.mkdtemp())
 assert main(["sample", str(out / "s.tif"), "--size", "96"]) == 0
-assert main(["segment", str(out / "s.tif"), "--output", str(out / "labels")]) == 0
+assert main(["segment", str(out / "s.tif"), "-o", str(out / "labels"), "--weights", weights]) == 0
 gui = sorted(m for m in sys.modules if m.split(".")[0] in {GUI_MODULES!r})
 print("GUI:", gui)
 print("DYNAMO:", "torch._dynamo" in sys.modules)
 """
 
 
-def test_package_api_and_cli_need_no_napari_and_no_qt():
-    run = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=300)
+def test_package_api_and_cli_need_no_napari_and_no_qt(tiny_weights):
+    run = subprocess.run(
+        [sys.executable, "-c", CODE, tiny_weights], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     assert "GUI: []" in run.stdout
     assert "DYNAMO: False" in run.stdout  # the API is what the widget runs inside napari

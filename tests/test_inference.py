@@ -6,9 +6,9 @@ from napari_unet_nuclei._inference import tile_grid
 
 
 def test_tiled_equals_whole_image(tiny_weights, synthetic):
-    image = synthetic[0][:200, :232]
-    whole = predict(image, "cpu", tiny_weights, tile_size=1024)
-    tiled = predict(image, "cpu", tiny_weights, tile_size=64, batch_size=3)
+    image = synthetic[0][:200, :232]  # at its own scale: the tiles, not the size estimate
+    whole = predict(image, "cpu", tiny_weights, diameter=None, tile_size=1024)
+    tiled = predict(image, "cpu", tiny_weights, diameter=None, tile_size=64, batch_size=3)
     np.testing.assert_allclose(tiled.foreground, whole.foreground, atol=1e-4)
     np.testing.assert_allclose(tiled.distance, whole.distance, atol=1e-4)
 
@@ -110,22 +110,8 @@ def test_tta_averages_flips(tiny_weights, synthetic):
     assert flipped.foreground.shape == plain.foreground.shape
 
 
-@pytest.mark.parametrize("value", [0, 7, 65535])
-def test_constant_image_has_no_nuclei(value):
-    image = np.full((40, 50), value, np.uint16)
-    assert predict(image, "cpu").labels().max() == 0
-
-
 def test_tiles_are_even_so_little_is_computed_twice():
     grid = tile_grid((2304, 1392), 1024, 16)
     sizes = {(th, tw) for _, _, th, tw in grid}
     assert sizes == {(768, 704)} and len(grid) == 6
     assert all(th % 16 == 0 and tw % 16 == 0 for th, tw in sizes)
-
-
-def test_labels_are_fresh_arrays_even_when_cached(tiny_weights, synthetic):
-    pred = predict(synthetic[0][:64, :64], "cpu", tiny_weights, diameter=None)
-    a = pred.labels(0.3)
-    a[:] = 7
-    b = pred.labels(0.3)
-    assert not (b == 7).all()

@@ -64,3 +64,25 @@ def test_weights_holding_objects_are_refused(tmp_path):
     for path in (evil, tmp_path / "evil2.pt"):
         with pytest.raises(ValueError, match="holds more than tensors|corrupt"):
             load_model(str(path))
+
+
+def test_bundled_models_by_name():
+    from napari_unet_nuclei._model import (
+        MODEL_CHOICES,
+        bundled_weights_path,
+        load_model,
+        weights_file,
+    )
+
+    assert weights_file(None) == weights_file("general") == bundled_weights_path()
+    assert weights_file("stained").name == "unet_nuclei_stained.pt"
+    assert weights_file("stained").is_file()
+    assert {value for _, value in MODEL_CHOICES} == {"general", "stained"}
+    general, stained = load_model("general"), load_model("stained")
+    assert general.config == stained.config and stained.meta["diameter"] == 16
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(general.state_dict().values(), stained.state_dict().values(), strict=True)
+    )
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        load_model("no-such-model")

@@ -1,10 +1,16 @@
+import dask.array as da
 import numpy as np
+import pytest
+from _helpers import he_like
 
 from napari_unet_nuclei._normalize import (
+    Normalization,
+    fit_normalization,
     is_bright_background,
     normalize_image,
     percentile_normalize,
 )
+from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 
 def test_percentiles_map_to_zero_and_one():
@@ -28,20 +34,10 @@ def test_dark_nuclei_on_bright_background_are_inverted(synthetic):
     np.testing.assert_allclose(normalize_image(bright_bg), normalize_image(image), atol=0.1)
 
 
-def _he_like(seed: int = 0) -> np.ndarray:
-    """Purple nuclei on a pale pink background, as in H&E stains."""
-    from napari_unet_nuclei._synthetic import synthetic_nuclei
-
-    _, labels = synthetic_nuclei((200, 240), seed=seed)
-    rng = np.random.default_rng(seed)
-    out = np.where(labels[..., None] > 0, [110.0, 60.0, 150.0], [235.0, 205.0, 225.0])
-    return np.clip(out + rng.normal(0, 6, out.shape), 0, 255).astype(np.uint8)
-
-
 def test_looks_stained_only_for_colour_on_a_bright_background():
     from napari_unet_nuclei._normalize import looks_stained
 
-    he = _he_like()
+    he = he_like()
     assert looks_stained(he)
     assert looks_stained(np.concatenate([he, np.full((*he.shape[:2], 1), 255, np.uint8)], -1))
     grey = he.mean(axis=-1).astype(np.uint8)
@@ -50,3 +46,19 @@ def test_looks_stained_only_for_colour_on_a_bright_background():
     composite[..., 1] = 255 - grey  # green nuclei on black: a fluorescence composite
     assert not looks_stained(composite)
     assert not looks_stained(np.full((50, 50, 3), 200, np.uint8))
+
+
+def test_one_normalisation_fit_reads_a_subsample_and_matches_dask():
+    image = synthetic_nuclei((512, 512), seed=11)[0]
+    fit = fit_normalization(image)
+    assert fit.low < fit.high and fit.invert is False
+    assert fit_normalization(da.from_array(image, chunks=100)) == fit
+    assert fit_normalization(65535 - image).invert is True
+    assert fit_normalization(image, pixels=10_000) != fit  # a strided sample of a big image
+
+
+def test_normalization_apply_leaves_input_alone():
+    image = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    norm = Normalization(1.0, 11.0, invert=True).apply(image)
+    assert norm.dtype == np.float32 and norm[0, 1] == pytest.approx(1.0)
+    assert image[0, 1] == 1

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet_nuclei._io import output_names
 from napari_unet_nuclei._outputs import (
     UnsafeOutputError,
     atomic_path,
@@ -72,15 +71,3 @@ def test_atomic_path_keeps_the_old_output_after_a_failure(tmp_path, kind):
         _fill(tmp, kind, "new")
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     assert _read(target, kind) == "new"
-
-
-def test_output_names_are_distinct_and_predictable(tmp_path):
-    files = [
-        tmp_path / "d1" / "x.tif",
-        tmp_path / "d2" / "x.tif",
-        tmp_path / "d1" / "y.png",
-        tmp_path / "d1" / "y.tif",
-    ]
-    names, notes = output_names(files)
-    assert names == ["d1_x.tif", "d2_x.tif", "y_png.tif", "y_tif.tif"]
-    assert len(notes) == 2 and all("written as" in n for n in notes)

@@ -52,14 +52,8 @@ def only_labels(viewer) -> Labels:
     return found[0]
 
 
-def stack_widget(make_napari_viewer, rgb: bool = False):
-    """A widget on a (3, 128, 128) synthetic stack (RGB: (3, 128, 128, 3)), on the CPU."""
-    from napari_unet_nuclei._synthetic import synthetic_nuclei
-
-    planes = [synthetic_nuclei((128, 128), seed=i)[0] for i in range(3)]
-    stack = np.stack([np.stack([p] * 3, axis=-1) if rgb else p for p in planes])
-    viewer = make_napari_viewer()
-    viewer.add_image(stack, name="stack", rgb=rgb)
-    widget = _widget.NucleiWidget(viewer)
+def on_cpu(widget: _widget.NucleiWidget, weights: str) -> _widget.NucleiWidget:
+    """``widget`` set to run the model in the file ``weights`` (offered and chosen) on the CPU."""
     widget._device.value = "cpu"
-    return viewer, widget
+    assert widget._models.add(weights) and widget._model.value == weights
+    return widget

@@ -1,17 +1,21 @@
 """Widget tests: skipped cleanly where napari, a Qt binding or pytest-qt is missing.
 
-Chained fixtures: a viewer with the sample, the docked widget, a network-call counter.
+Chained fixtures: a viewer with the sample, the docked widget, new widgets and a widget on a
+stack (all on the CPU with the tiny test model: see ``tiny_weights``), a network-call counter.
+A test that needs real nuclei chooses a bundled model itself and is marked slow.
 """
 
 from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 
-from napari_unet_nuclei import _engine
+from napari_unet_nuclei import _engine, _widget
+from napari_unet_nuclei._synthetic import synthetic_nuclei
 
-from ._helpers import PLUGIN
+from ._helpers import PLUGIN, on_cpu
 
 
 def _qt_available() -> bool:
@@ -50,8 +54,27 @@ def sample_viewer(make_napari_viewer):
 
 
 @pytest.fixture
-def docked(sample_viewer):
-    """The "Segment nuclei" widget docked through the manifest, on the CPU."""
+def docked(sample_viewer, tiny_weights):
+    """The "Segment nuclei" widget docked through the manifest, on the CPU, tiny model."""
     _, widget = sample_viewer.window.add_plugin_dock_widget(PLUGIN, "Segment nuclei")
-    widget._device.value = "cpu"
-    return widget
+    return on_cpu(widget, tiny_weights)
+
+
+@pytest.fixture
+def new_widget(tiny_weights):
+    """``new_widget(viewer)``: a widget for ``viewer`` (not docked), on the CPU, tiny model."""
+    return lambda viewer: on_cpu(_widget.NucleiWidget(viewer), tiny_weights)
+
+
+@pytest.fixture
+def stack_widget(make_napari_viewer, new_widget):
+    """``stack_widget(rgb=False)``: (viewer, widget) on a (3, 128, 128[, 3]) synthetic stack."""
+
+    def make(rgb: bool = False):
+        planes = [synthetic_nuclei((128, 128), seed=i)[0] for i in range(3)]
+        stack = np.stack([np.stack([p] * 3, axis=-1) if rgb else p for p in planes])
+        viewer = make_napari_viewer()
+        viewer.add_image(stack, name="stack", rgb=rgb)
+        return viewer, new_widget(viewer)
+
+    return make

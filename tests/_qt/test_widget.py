@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -12,11 +13,13 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 from napari_unet_nuclei import _api, _engine, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
 
-from ._helpers import n_labels, only_labels, run_and_wait, settle, stack_widget
+from ._helpers import n_labels, only_labels, run_and_wait, settle
 
 
+@pytest.mark.slow
 def test_segment_sample_gives_plausible_labels(qtbot, docked, counted_predict):
     viewer = docked._viewer
+    docked._model.value = "general"  # real nuclei: the bundled model
     run_and_wait(qtbot, docked)
     layer = only_labels(viewer)
     truth = int(synthetic_sample()[1].max())
@@ -39,7 +42,9 @@ def test_threshold_relabels_without_running_the_network(qtbot, docked, counted_p
     assert len(counted_predict) == network_calls
 
 
+@pytest.mark.slow
 def test_split_toggle_changes_the_count(qtbot, docked, counted_predict):
+    docked._model.value = "general"  # the tiny model's maps never split a nucleus
     run_and_wait(qtbot, docked)
     network_calls = len(counted_predict)
     split = n_labels(only_labels(docked._viewer))
@@ -109,28 +114,17 @@ def test_chooser_follows_the_active_layer(make_napari_viewer):
     assert widget._image.value.name == "second"
 
 
-def test_labels_keep_the_image_scale_and_translate(qtbot, make_napari_viewer):
+def test_labels_keep_the_image_scale_and_translate(qtbot, make_napari_viewer, new_widget):
     viewer = make_napari_viewer()
     image, _ = synthetic_sample((128, 128))
     viewer.add_image(image, name="scaled", scale=(0.5, 0.25), translate=(10, 20))
-    widget = _widget.NucleiWidget(viewer)
-    widget._device.value = "cpu"
+    widget = new_widget(viewer)
     run_and_wait(qtbot, widget)
     layer = only_labels(viewer)
+    assert len(layer.features) == n_labels(layer) > 0
     assert tuple(layer.scale) == (0.5, 0.25)
     assert tuple(layer.translate) == (10, 20)
     assert np.allclose(layer.features["area_scaled"], layer.features["area_px"] * 0.125)
-
-
-def test_stack_too_deep_gives_a_clear_notification(qtbot, make_napari_viewer, counted_predict):
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((2, 2, 2, 32, 32), np.uint16), name="stack")
-    widget = _widget.NucleiWidget(viewer)
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    widget.run()
-    assert "Whole stack handles up to 4" in notification_manager.records[-1].message
-    assert counted_predict == []
-    assert not widget._session.running
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".png"])
@@ -167,8 +161,10 @@ def test_file_save_selected_layers_writes_imagej_tiff(qtbot, docked, tmp_path):
         assert np.array_equal(tif.asarray(), np.asarray(only_labels(viewer).data))
 
 
-def test_closing_the_widget_while_running_is_harmless(qtbot, sample_viewer, monkeypatch):
-    widget = _widget.NucleiWidget(sample_viewer)
+def test_closing_the_widget_while_running_is_harmless(
+    qtbot, sample_viewer, new_widget, monkeypatch
+):
+    widget = new_widget(sample_viewer)
 
     def slow_maps(*args, **kwargs):
         for done in range(1, 500):
@@ -204,98 +200,11 @@ def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked,
     assert seen == ["auto", 24.0]
 
 
-def test_stack_controls_only_for_stacks(make_napari_viewer):
-    viewer, widget = stack_widget(make_napari_viewer)
-    assert widget._stack_mode.enabled and not widget._link_z.enabled
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    assert widget._link_z.enabled
-    viewer.add_image(np.zeros((32, 32)), name="flat")
-    assert widget._image.value.name == "flat"
-    assert not widget._stack_mode.enabled and not widget._link_z.enabled
-
-
-def test_current_plane_labels_only_that_plane(qtbot, make_napari_viewer, counted_predict):
-    viewer, widget = stack_widget(make_napari_viewer)
-    viewer.dims.set_current_step(0, 1)
-    run_and_wait(qtbot, widget)
-    data = np.array(only_labels(viewer).data)  # copies: the layer's array is updated in place
-    assert data.shape == (3, 128, 128) and data.dtype == np.uint32
-    assert data[1].max() > 0 and not data[0].any() and not data[2].any()
-    assert "(plane 1)" in widget._status.value
-    viewer.dims.set_current_step(0, 2)
-    run_and_wait(qtbot, widget)
-    both = np.array(only_labels(viewer).data)
-    assert np.array_equal(both[1], data[1]) and both[2].max() > 0 and not both[0].any()
-    network_calls = len(counted_predict)
-    settle(qtbot, widget, lambda: setattr(widget._threshold, "value", 0.95))
-    after = np.asarray(only_labels(viewer).data)
-    assert np.array_equal(after[1], data[1])  # only the cached plane (2) is re-labelled
-    assert (after[2] > 0).sum() < (both[2] > 0).sum()
-    assert len(counted_predict) == network_calls
-
-
-def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, make_napari_viewer):
-    viewer, widget = stack_widget(make_napari_viewer)
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    run_and_wait(qtbot, widget)
-    data = np.asarray(only_labels(viewer).data)
-    assert data.shape == (3, 128, 128)
-    ids = [set(np.unique(plane)) - {0} for plane in data]
-    assert all(ids)
-    assert not (ids[0] & ids[1]) and not (ids[1] & ids[2]) and not (ids[0] & ids[2])
-    assert widget._progress.value == widget._progress.max == 3
-    assert "3 planes" in widget._status.value
-    widget._threshold.value = 0.95  # no re-run: a hint instead
-    assert not widget._timer.isActive() and not widget._session.running
-    assert "whole stack" in widget._status.value
-    assert np.array_equal(np.asarray(only_labels(viewer).data), data)
-
-
-def test_rgb_stack_current_plane_and_whole_stack(qtbot, make_napari_viewer):
-    viewer, widget = stack_widget(make_napari_viewer, rgb=True)
-    viewer.dims.set_current_step(0, 0)
-    run_and_wait(qtbot, widget)
-    data = np.asarray(only_labels(viewer).data)
-    assert data.shape == (3, 128, 128) and data[0].max() > 0 and not data[1:].any()
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    run_and_wait(qtbot, widget)
-    assert all(plane.max() > 0 for plane in np.asarray(only_labels(viewer).data))
-
-
-def test_whole_stack_link_z_passes_zyx(qtbot, make_napari_viewer, monkeypatch):
-    seen: dict = {}
-
-    def fake(stack, progress=None, **options):
-        seen.update(options)
-        progress(1, 1)
-        return np.ones(np.shape(stack), np.uint16)
-
-    monkeypatch.setattr(_api, "segment_stack", fake)
-    viewer, widget = stack_widget(make_napari_viewer)
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    widget._link_z.value = True
-    widget._diameter.value = 20
-    run_and_wait(qtbot, widget)
-    assert seen["axes"] == "ZYX" and seen["link_z"] is True
-    assert seen["device"] == "cpu" and seen["diameter"] == 20.0
-    assert np.asarray(only_labels(viewer).data).shape == (3, 128, 128)
-
-
-def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, make_napari_viewer, tmp_path):
-    import tifffile
-
-    viewer, widget = stack_widget(make_napari_viewer)
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    run_and_wait(qtbot, widget)
-    layer = only_labels(viewer)
-    saved = widget.save_to(str(tmp_path / "stack.tif"), widget._image.value, layer)
-    assert [p.name for p in saved] == ["stack.tif", "stack_measurements.csv"]
-    assert np.array_equal(tifffile.imread(saved[0]), np.asarray(layer.data))
-    rows = saved[1].read_text().strip().splitlines()
-    assert len(rows) == 1 + n_labels(layer) and rows[0].endswith("plane")
-
-
-def test_model_choice_reaches_predict_and_drops_the_cache(qtbot, docked, monkeypatch):
+def test_model_choice_reaches_predict_and_drops_the_cache(
+    qtbot, docked, tiny_weights, tmp_path, monkeypatch
+):
+    other = tmp_path / "other.pt"
+    shutil.copy(tiny_weights, other)
     seen = []
     real = _api.predict
 
@@ -305,8 +214,8 @@ def test_model_choice_reaches_predict_and_drops_the_cache(qtbot, docked, monkeyp
 
     monkeypatch.setattr(_api, "predict", spy)
     run_and_wait(qtbot, docked)
-    assert seen == ["general"] and docked._session.prediction is not None
-    docked._model.value = "stained"
-    assert docked._session.prediction is None
+    assert seen == [tiny_weights] and docked._session.prediction is not None
+    docked._models.add(other)  # offered and chosen, as "Load model file…" does
+    assert docked._model.value == str(other) and docked._session.prediction is None
     run_and_wait(qtbot, docked)
-    assert seen[-1] == "stained"
+    assert seen[-1] == str(other)

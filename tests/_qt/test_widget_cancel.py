@@ -16,7 +16,7 @@ from napari.layers import Labels
 from napari_unet_nuclei import _engine, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
 
-from ._helpers import n_labels, only_labels, run_and_wait, slow_network, stack_widget
+from ._helpers import n_labels, only_labels, run_and_wait, slow_network
 
 STEPS = 2000  # a slow pass: STEPS batches of 10 ms (20 s) unless the progress callback raises
 PROMPT_S = 2.0  # from Cancel to the worker gone
@@ -55,12 +55,16 @@ class SlowPasses:
         return self.real(*args, progress=progress, **kwargs)
 
 
-def _image_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.add_image(synthetic_sample((128, 128))[0], name="cells")
-    widget = _widget.NucleiWidget(viewer)
-    widget._device.value = "cpu"
-    return viewer, widget
+@pytest.fixture
+def image_widget(make_napari_viewer, new_widget):
+    """``image_widget()``: (viewer, widget) on a 128² synthetic sample."""
+
+    def make():
+        viewer = make_napari_viewer()
+        viewer.add_image(synthetic_sample((128, 128))[0], name="cells")
+        return viewer, new_widget(viewer)
+
+    return make
 
 
 def _labels(viewer) -> list[Labels]:
@@ -96,10 +100,9 @@ def _next_run_works(qtbot, viewer, widget, passes: SlowPasses) -> None:
     ids=["2d-estimating", "stack-estimating", "stack-inside-a-plane"],
 )
 def test_cancel_stops_every_network_pass(
-    qtbot, make_napari_viewer, monkeypatch, whole_stack, slow_pass, kinds
+    qtbot, stack_widget, image_widget, monkeypatch, whole_stack, slow_pass, kinds
 ):
-    maker = stack_widget if whole_stack else _image_widget
-    viewer, widget = maker(make_napari_viewer)
+    viewer, widget = stack_widget() if whole_stack else image_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
     assert widget.whole_stack(widget._image.value) == whole_stack
     assert widget.diameter == "auto"  # the spin box at 0: a size-estimating pass comes first
@@ -114,8 +117,8 @@ def test_cancel_stops_every_network_pass(
     _next_run_works(qtbot, viewer, widget, passes)
 
 
-def test_cancel_between_planes_starts_no_further_plane(qtbot, make_napari_viewer, monkeypatch):
-    viewer, widget = stack_widget(make_napari_viewer)
+def test_cancel_between_planes_starts_no_further_plane(qtbot, stack_widget, monkeypatch):
+    viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
     widget._diameter.value = 16  # no estimating pass: one prediction per plane
     run_and_wait(qtbot, widget)
@@ -158,8 +161,8 @@ def test_cancel_keeps_the_previous_result(qtbot, docked, monkeypatch):
     assert docked._session.prediction is not None  # the slider still works on the old result
 
 
-def test_whole_stack_cancel_keeps_the_previous_result(qtbot, make_napari_viewer, monkeypatch):
-    viewer, widget = stack_widget(make_napari_viewer)
+def test_whole_stack_cancel_keeps_the_previous_result(qtbot, stack_widget, monkeypatch):
+    viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
     run_and_wait(qtbot, widget)
     before = np.asarray(only_labels(viewer).data).copy()

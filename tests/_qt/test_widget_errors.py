@@ -91,13 +91,13 @@ def test_layer_removed_during_a_run_adds_nothing(qtbot, docked, monkeypatch):
     assert docked._session.prediction is None
 
 
-def test_viewer_closed_during_a_run_is_harmless(qtbot, make_napari_viewer, monkeypatch):
+def test_viewer_closed_during_a_run_is_harmless(qtbot, make_napari_viewer, new_widget, monkeypatch):
     from napari_unet_nuclei._sample_data import synthetic_sample
 
     viewer = make_napari_viewer()
     image, _ = synthetic_sample()
     viewer.add_image(image, name="sample")
-    widget = _widget.NucleiWidget(viewer)
+    widget = new_widget(viewer)
     viewer.window.add_dock_widget(widget)
     slow_network(monkeypatch, 1.0)
     widget._segment.native.click()

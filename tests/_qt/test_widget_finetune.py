@@ -25,7 +25,10 @@ def user_dir(monkeypatch, tmp_path):
 
 @pytest.fixture
 def corrected(make_napari_viewer, user_dir):
-    """A viewer with ring-shaped nuclei (the base model misses them) and their true labels."""
+    """A viewer with ring-shaped nuclei (the base model misses them) and their true labels.
+
+    The widget's model is the bundled "general" one: the base that fine-tuning improves.
+    """
     image, labels = synthetic_nuclei((256, 256), seed=5)
     rings = np.where(ndi.binary_erosion(labels > 0, iterations=3), image.min(), image)
     viewer = make_napari_viewer()
@@ -89,20 +92,18 @@ def test_labelled_area_only_cuts_to_the_labels(corrected):
     assert image.shape == labels.shape
 
 
-def test_load_and_remove_models(qtbot, corrected, user_dir, tmp_path):
+def test_load_and_remove_models(qtbot, corrected, user_dir, tmp_path, tiny_weights):
     import shutil
-
-    from napari_unet_nuclei._model import bundled_weights_path
 
     _, widget = corrected
     outside = tmp_path / "shared_model.pt"
-    shutil.copy(bundled_weights_path(), outside)
+    shutil.copy(tiny_weights, outside)
     assert widget._models.add(outside) and widget._model.value == str(outside)
     assert widget._models.remove.native.isHidden()  # never deletes a file outside the user dir
     assert not widget._models.remove_model(str(outside), confirm=False) and outside.exists()
     user_dir.mkdir(parents=True)
     mine = user_dir / "mine.pt"
-    shutil.copy(bundled_weights_path(), mine)
+    shutil.copy(tiny_weights, mine)
     widget._model.reset_choices()
     widget._model.value = str(mine)
     assert not widget._models.remove.native.isHidden()
@@ -113,11 +114,12 @@ def test_load_and_remove_models(qtbot, corrected, user_dir, tmp_path):
     assert not widget._models.add(bad) and widget._model.value == "general"
 
 
-def test_export_for_bioimageio_in_a_child_process(qtbot, corrected, tmp_path):
+def test_export_for_bioimageio_in_a_child_process(qtbot, corrected, tmp_path, tiny_weights):
     import zipfile
 
     _, widget = corrected
-    out = tmp_path / "general.zip"
+    assert widget._models.add(tiny_weights)  # the chosen model is exported
+    out = tmp_path / "tiny.zip"
     assert widget._models.export_to(out)
     assert not widget._models.export.enabled
     qtbot.waitUntil(lambda: widget._models.exporting is None, timeout=300_000)

@@ -10,19 +10,18 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
-from ._helpers import PLUGIN, run_and_wait
+from ._helpers import PLUGIN, on_cpu, run_and_wait
 
 
 @pytest.fixture
-def opened(make_napari_viewer, tmp_path):
+def opened(make_napari_viewer, tmp_path, tiny_weights):
     """A viewer holding an image opened from a file, the docked widget and that file."""
     path = tmp_path / "raw.tif"
     tifffile.imwrite(path, synthetic_nuclei((128, 128), seed=5)[0])
     viewer = make_napari_viewer()
     viewer.open(str(path), plugin="napari")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment nuclei")
-    widget._device.value = "cpu"
-    return viewer, widget, path
+    return viewer, on_cpu(widget, tiny_weights), path
 
 
 def test_save_labels_over_the_opened_image_is_refused(qtbot, opened):

@@ -5,6 +5,7 @@ Each test reproduces a line of issue 10 (they failed before the fix).
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -17,7 +18,9 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from _helpers import earlier_output
 
+from napari_unet_nuclei._cli_large import add_arguments, run
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 from napari_unet_nuclei.cli import main
 
@@ -45,14 +48,6 @@ def _large(tiny_weights: str, source, output, *extra: str) -> int:
             *extra,
         ]
     )
-
-
-def _earlier_output(path) -> bytes:
-    """A label file as an earlier run of ours wrote it."""
-    tifffile.imwrite(
-        path, np.arange(64, dtype=np.uint32).reshape(8, 8), software="napari-unet-nuclei"
-    )
-    return path.read_bytes()
 
 
 def test_a_tiff_is_never_written_over_itself(tmp_path, image, tiny_weights, capsys):
@@ -89,7 +84,7 @@ def test_a_bad_block_size_is_refused_before_anything_is_written(
     tmp_path, image, tiny_weights, capsys
 ):
     tifffile.imwrite(tmp_path / "a.tif", image)
-    before = _earlier_output(tmp_path / "prev.tif")
+    before = earlier_output(tmp_path / "prev.tif")
     code = main(
         [
             "segment-large",
@@ -120,32 +115,6 @@ def test_an_earlier_output_is_replaced_whole_only_with_overwrite(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", out.name]
 
 
-def test_a_failure_mid_run_keeps_the_old_output_and_leaves_no_temporary(
-    tmp_path, image, tiny_weights
-):
-    from napari_unet_nuclei import segment_large
-
-    before = _earlier_output(tmp_path / "prev.tif")
-
-    def progress(done: int, total: int) -> None:
-        if done == 2:
-            raise RuntimeError("disk went away")
-
-    with pytest.raises(RuntimeError, match="disk went away"):
-        segment_large(
-            image,
-            tmp_path / "prev.tif",
-            block_size=96,
-            margin=32,
-            progress=progress,
-            overwrite=True,
-            device="cpu",
-            weights=tiny_weights,
-        )
-    assert (tmp_path / "prev.tif").read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["prev.tif"]
-
-
 def _wait_for_a_block(proc: subprocess.Popen, seconds: float = 120) -> str:
     """Output lines until the first block is reported (or the process ends)."""
     seen, deadline = "", time.monotonic() + seconds
@@ -161,7 +130,7 @@ def _wait_for_a_block(proc: subprocess.Popen, seconds: float = 120) -> str:
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path, tiny_weights, sig, earlier):
     tifffile.imwrite(tmp_path / "big.tif", synthetic_nuclei((512, 512), seed=4)[0])
     out = tmp_path / "labels.tif"
-    before = _earlier_output(out) if earlier else None
+    before = earlier_output(out) if earlier else None
     cmd = [
         sys.executable,
         "-m",
@@ -247,3 +216,20 @@ def test_a_silent_scheduler_fails_within_the_timeout(tmp_path, image, tiny_weigh
     assert done.returncode == 1 and time.monotonic() - t0 < 60
     assert "did not answer within 2 s" in done.stderr and "Traceback" not in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["a.tif"]
+
+
+def test_cli_segment_large(tmp_path, tiny_weights, capsys):
+    source = tmp_path / "big.tif"
+    tifffile.imwrite(source, synthetic_nuclei((512, 512), seed=11)[0][:256, :256])
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    out = tmp_path / "labels.tif"
+    tiny = ["--weights", tiny_weights]
+    args = parser.parse_args(
+        [str(source), "-o", str(out), "--block-size", "128", "--margin", "32", "--device", "cpu"]
+        + tiny
+    )
+    assert run(args) == 0
+    assert "nuclei" in capsys.readouterr().out and tifffile.imread(out).max() > 20
+    bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(tmp_path / "new.tif")] + tiny)
+    assert run(bad) == 1

@@ -1,0 +1,112 @@
+"""Stacks in the widget: the plane on screen, the whole stack (Link Z), saving a stack."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.utils.notifications import notification_manager
+
+from napari_unet_nuclei import _api, _widget
+
+from ._helpers import n_labels, only_labels, run_and_wait, settle
+
+
+def test_stack_too_deep_gives_a_clear_notification(qtbot, make_napari_viewer, counted_predict):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((2, 2, 2, 32, 32), np.uint16), name="stack")
+    widget = _widget.NucleiWidget(viewer)
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    widget.run()
+    assert "Whole stack handles up to 4" in notification_manager.records[-1].message
+    assert counted_predict == []
+    assert not widget._session.running
+
+
+def test_stack_controls_only_for_stacks(stack_widget):
+    viewer, widget = stack_widget()
+    assert widget._stack_mode.enabled and not widget._link_z.enabled
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    assert widget._link_z.enabled
+    viewer.add_image(np.zeros((32, 32)), name="flat")
+    assert widget._image.value.name == "flat"
+    assert not widget._stack_mode.enabled and not widget._link_z.enabled
+
+
+def test_current_plane_labels_only_that_plane(qtbot, stack_widget, counted_predict):
+    viewer, widget = stack_widget()
+    viewer.dims.set_current_step(0, 1)
+    run_and_wait(qtbot, widget)
+    data = np.array(only_labels(viewer).data)  # copies: the layer's array is updated in place
+    assert data.shape == (3, 128, 128) and data.dtype == np.uint32
+    assert data[1].max() > 0 and not data[0].any() and not data[2].any()
+    assert "(plane 1)" in widget._status.value
+    viewer.dims.set_current_step(0, 2)
+    run_and_wait(qtbot, widget)
+    both = np.array(only_labels(viewer).data)
+    assert np.array_equal(both[1], data[1]) and both[2].max() > 0 and not both[0].any()
+    network_calls = len(counted_predict)
+    settle(qtbot, widget, lambda: setattr(widget._threshold, "value", 0.95))
+    after = np.asarray(only_labels(viewer).data)
+    assert np.array_equal(after[1], data[1])  # only the cached plane (2) is re-labelled
+    assert (after[2] > 0).sum() < (both[2] > 0).sum()
+    assert len(counted_predict) == network_calls
+
+
+def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, stack_widget):
+    viewer, widget = stack_widget()
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    data = np.asarray(only_labels(viewer).data)
+    assert data.shape == (3, 128, 128)
+    ids = [set(np.unique(plane)) - {0} for plane in data]
+    assert all(ids)
+    assert not (ids[0] & ids[1]) and not (ids[1] & ids[2]) and not (ids[0] & ids[2])
+    assert widget._progress.value == widget._progress.max == 3
+    assert "3 planes" in widget._status.value
+    widget._threshold.value = 0.95  # no re-run: a hint instead
+    assert not widget._timer.isActive() and not widget._session.running
+    assert "whole stack" in widget._status.value
+    assert np.array_equal(np.asarray(only_labels(viewer).data), data)
+
+
+def test_rgb_stack_current_plane_and_whole_stack(qtbot, stack_widget):
+    viewer, widget = stack_widget(rgb=True)
+    viewer.dims.set_current_step(0, 0)
+    run_and_wait(qtbot, widget)
+    data = np.asarray(only_labels(viewer).data)
+    assert data.shape == (3, 128, 128) and data[0].max() > 0 and not data[1:].any()
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    assert all(plane.max() > 0 for plane in np.asarray(only_labels(viewer).data))
+
+
+def test_whole_stack_link_z_passes_zyx(qtbot, stack_widget, monkeypatch):
+    seen: dict = {}
+
+    def fake(stack, progress=None, **options):
+        seen.update(options)
+        progress(1, 1)
+        return np.ones(np.shape(stack), np.uint16)
+
+    monkeypatch.setattr(_api, "segment_stack", fake)
+    viewer, widget = stack_widget()
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    widget._link_z.value = True
+    widget._diameter.value = 20
+    run_and_wait(qtbot, widget)
+    assert seen["axes"] == "ZYX" and seen["link_z"] is True
+    assert seen["device"] == "cpu" and seen["diameter"] == 20.0
+    assert np.asarray(only_labels(viewer).data).shape == (3, 128, 128)
+
+
+def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, stack_widget, tmp_path):
+    import tifffile
+
+    viewer, widget = stack_widget()
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    layer = only_labels(viewer)
+    saved = widget.save_to(str(tmp_path / "stack.tif"), widget._image.value, layer)
+    assert [p.name for p in saved] == ["stack.tif", "stack_measurements.csv"]
+    assert np.array_equal(tifffile.imread(saved[0]), np.asarray(layer.data))
+    rows = saved[1].read_text().strip().splitlines()
+    assert len(rows) == 1 + n_labels(layer) and rows[0].endswith("plane")
