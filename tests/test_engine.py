@@ -138,3 +138,13 @@ def test_a_finetune_result_gives_its_model(tiny_weights):
     made = FinetuneResult(tiny_weights, 0.5, 0.7, 40, 1.0, 1, 10)
     model = made.model("cpu")
     assert isinstance(model, NucleusModel) and str(model.device) == "cpu"
+
+
+def test_a_bad_setting_fails_before_the_weights_are_read(tmp_path):
+    missing = str(tmp_path / "no_such_weights.pt")
+    image = np.zeros((32, 32), np.uint16)
+    for call in (segment_blocks, segment_nuclei, predict):
+        with pytest.raises(TypeError, match="tile'"):
+            call(image, weights=missing, tile=512)
+    with pytest.raises(FileNotFoundError):
+        segment_nuclei(image, weights=missing)

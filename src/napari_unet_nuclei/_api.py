@@ -11,9 +11,11 @@ import numpy as np
 
 from ._engine import NucleusModel
 from ._prediction import Prediction
-from ._settings import Diameter, ProgressCallback
+from ._settings import Diameter, ProgressCallback, Settings
 
 __all__ = ["Prediction", "predict", "segment_blocks", "segment_nuclei", "segment_stack"]
+# what ``NucleusModel.segment`` takes besides the settings: the input's layout and the output
+SEGMENT_ARGUMENTS = ("axes", "channel", "link_z", "link_iou", "rgb", "progress", "out")
 
 
 def predict(
@@ -29,8 +31,8 @@ def predict(
     ``diameter``: the typical nucleus diameter in pixels, ``"auto"`` to estimate it, or None
     to run at the image's own scale. Maps come back on the image's grid.
     """
-    model = NucleusModel(weights, device)
-    return model.predict(image, progress, diameter=diameter, **settings)
+    s = Settings.of(diameter=diameter, **settings)  # checked before the weights are loaded
+    return NucleusModel(weights, device).predict(image, progress, s)
 
 
 def segment_nuclei(
@@ -48,9 +50,11 @@ def segment_nuclei(
     A 2D grey or RGB(A) image; stacks, time series and big lazy images too (``axes``,
     ``channel``, ``link_z``: see ``NucleusModel.segment``).
     """
-    model = NucleusModel(weights, device)
-    options = dict(threshold=threshold, split=split, min_size=min_size, diameter=diameter)
-    return model.segment(image, **options, **settings)
+    layout = {k: settings.pop(k) for k in SEGMENT_ARGUMENTS if k in settings}
+    s = Settings.of(
+        threshold=threshold, split=split, min_size=min_size, diameter=diameter, **settings
+    )
+    return NucleusModel(weights, device).segment(image, settings=s, **layout)
 
 
 def segment_stack(
@@ -68,8 +72,9 @@ def segment_stack(
     The nucleus size and the polarity are decided once, on the middle plane.
     ``progress(planes done, planes)`` may raise to cancel; it is also called mid-plane.
     """
+    s = Settings.of(**settings)
     model = NucleusModel(weights, device)
-    return model.segment(stack, axes, channel, link_z, progress=progress, **settings)
+    return model.segment(stack, axes, channel, link_z, progress=progress, settings=s)
 
 
 def segment_blocks(
@@ -87,5 +92,5 @@ def segment_blocks(
     few blocks plus margins are read at a time. ``out`` (uint32, same height and width)
     defaults to a numpy array, cast to the smallest label dtype at the end.
     """
-    model = NucleusModel(weights, device)
-    return model.label_blocks(source, out, progress, margin, **settings)[0]
+    s = Settings.of(**settings)
+    return NucleusModel(weights, device).label_blocks(source, out, progress, margin, s)[0]

@@ -220,6 +220,7 @@ class NucleusModel:
         rgb: bool | None = None,
         progress: ProgressCallback | None = None,
         out=None,
+        settings: Settings | None = None,
         **options,
     ) -> np.ndarray:
         """Labels of a 2D image, a stack or time series, or a lazy image larger than memory.
@@ -229,7 +230,7 @@ class NucleusModel:
         Labels keep the input's axis order without C; ids are 1..N over the whole input.
         ``out`` (2D images only) receives the labels of an image segmented block by block.
         """
-        s = Settings.of(**options)
+        s = settings or Settings.of(**options)
         shape = tuple(image.shape) if hasattr(image, "shape") else np.shape(image)
         axes = resolve_axes(shape, axes, rgb)
         if link_z and "Z" not in axes:
