@@ -23,7 +23,7 @@ def _planes(n: int = 3, side: int = SIDE) -> np.ndarray:
 
 
 def _segment(*args: str) -> int:
-    return main(["segment", *map(str, args), "--device", "cpu"])
+    return main(["segment", *map(str, args), "--device", "cpu", "--workers", "0"])
 
 
 def _without_offset(plane: np.ndarray) -> np.ndarray:

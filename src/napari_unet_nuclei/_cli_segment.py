@@ -1,4 +1,4 @@
-"""The ``segment`` command's options for stacks, and its per-file lines."""
+"""The ``segment`` command's options for stacks and batches, and its per-file lines."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def add_batch_arguments(p: argparse.ArgumentParser) -> None:
-    """``--axes`` and ``--channel``."""
+    """``--axes``, ``--channel`` and ``--workers``."""
     p.add_argument(
         "--axes",
         type=axes_value,
@@ -25,6 +25,13 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--channel", type=int, default=None, help="the channel to segment, from 0 (C axis)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes segmenting side by side (this one included); 0: one file after "
+        "another in one process (default: one per core, for batches of several megapixels)",
     )
 
 

@@ -31,6 +31,8 @@ def _check_segment(args: argparse.Namespace) -> None:
         raise ValueError(f"--min-size must not be negative, got {args.min_size}")
     if args.channel is not None and args.channel < 0:
         raise ValueError(f"--channel counts from 0, got {args.channel}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must not be negative, got {args.workers}")
     resolve_device(args.device)
     load_model(args.weights)
 
@@ -58,7 +60,7 @@ def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Pat
 
 def _segment(args: argparse.Namespace) -> int:
     from ._cli_segment import file_options, reporter
-    from ._file_job import run_file
+    from ._folder import run_batch
     from ._io import find_images
 
     files, problems = find_images(args.inputs)
@@ -71,9 +73,8 @@ def _segment(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", flush=True)
     Path(args.output).mkdir(parents=True, exist_ok=True)
-    options, report = file_options(args), reporter(len(files), problems)
-    for index, (source, target) in enumerate(zip(files, targets, strict=True)):
-        report(run_file(index, source, target, options))
+    jobs = list(zip(files, targets, strict=True))
+    run_batch(jobs, file_options(args), reporter(len(files), problems), args.workers)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
