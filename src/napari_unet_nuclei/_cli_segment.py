@@ -31,7 +31,8 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="processes segmenting side by side (this one included); 0: one file after "
-        "another in one process (default: one per core, for batches of several megapixels)",
+        "another in one process (default: one per core, at most 8, for batches of 12 MP or "
+        "more; else 0)",
     )
 
 

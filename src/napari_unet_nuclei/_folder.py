@@ -24,7 +24,10 @@ from ._reader import Read, Reader
 Job = tuple[Path, Path]  # (input file, label file)
 Report = Callable[[Outcome], None]
 MAX_PROCESSES = 8  # default ceiling: each process holds torch, the model and its own images
-PIPELINE_PIXELS = 4_000_000  # batches smaller than this run in one process by default
+PROCESS_BYTES = 1 << 30  # memory per process by default (1 MP images peak near 0.65 GB)
+# Batches smaller than this run the plain loop by default: below it, starting a worker (importing
+# torch) costs as much as the pipeline gains on two idle cores (README, Performance).
+PIPELINE_PIXELS = 12_000_000
 QUEUED_PER_WORKER = 2  # images handed to each worker at a time: one running, one waiting
 PREFETCH = 2  # images read ahead
 
@@ -38,18 +41,19 @@ def cores() -> int:
 
 
 def default_processes(jobs: list[Job], device: str) -> int:
-    """Processes for a batch: one per core (at most MAX_PROCESSES, 2 on a GPU).
+    """Processes for a batch: one per core, or 0 (the plain loop).
 
-    0 (the plain loop) for a single file or a batch too small to repay starting workers.
+    At most MAX_PROCESSES, 2 on a GPU, and one per PROCESS_BYTES of the memory images may
+    use; 0 for a single file or a batch too small to repay starting workers.
     """
-    from ._io import declared_size
+    from ._io import declared_size, memory_limit
 
     sizes = [declared_size(source) for source, _ in jobs]
     pixels = sum(size[0] for size in sizes if size is not None)
     if len(jobs) < 2 or pixels < PIPELINE_PIXELS:
         return 0
     ceiling = MAX_PROCESSES if device == "cpu" else 2  # each GPU process holds a CUDA context
-    return max(1, min(cores(), ceiling, len(jobs)))
+    return max(1, min(cores(), ceiling, len(jobs), memory_limit() // PROCESS_BYTES))
 
 
 def run_sequential(jobs: list[Job], options: FileOptions, report: Report) -> None:
