@@ -9,10 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._postprocess import DEFAULT_MIN_SIZE
+
+if TYPE_CHECKING:
+    from ._api import Prediction
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,14 @@ class Outcome:
     error: BaseException | None = None
 
 
-def _predict(image: np.ndarray, options: FileOptions):
+def _predict(image: np.ndarray, options: FileOptions) -> Prediction:
     """The network (and size measurement) on one 2D image: a ``Prediction``."""
     from . import _api  # looked up per call, so tests may replace it
 
     return _api.predict(image, options.device, options.weights, options.diameter, tta=options.tta)
 
 
-def _label(prediction, options: FileOptions) -> np.ndarray:
+def _label(prediction: Prediction, options: FileOptions) -> np.ndarray:
     """Post-processing of a ``Prediction``: seeds, watershed, small objects dropped."""
     return prediction.labels(options.threshold, options.split, options.min_size)
 

@@ -18,11 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ._file_job import FileOptions, Outcome, outcome, run_file, segment_array, write_output
+from ._file_job import (
+    FileOptions,
+    Outcome,
+    Segmented,
+    outcome,
+    run_file,
+    segment_array,
+    write_output,
+)
 from ._reader import Read, Reader
 
 Job = tuple[Path, Path]  # (input file, label file)
 Report = Callable[[Outcome], None]
+Result = Segmented | BaseException  # what segmenting one image gave
 MAX_PROCESSES = 8  # default ceiling: each process holds torch, the model and its own images
 PROCESS_BYTES = 1 << 30  # memory per process by default (1 MP images peak near 0.65 GB)
 # Batches smaller than this run the plain loop by default: below it, starting a worker (importing
@@ -106,7 +115,7 @@ def _init_worker(threads: int, options: FileOptions) -> None:
     _predict(np.zeros((16, 16), np.float32), options)  # loads the weights once
 
 
-def _work(arr: np.ndarray, axes: str, options: FileOptions):
+def _work(arr: np.ndarray, axes: str, options: FileOptions) -> Result:
     """In a worker: the labels of one image, or the error (one that survives pickling)."""
     import pickle
 
@@ -178,7 +187,8 @@ class _Pipeline:
             for future in sorted(done, key=lambda f: self.pending[f].index):
                 self._finish(self.pending.pop(future), _result(future))
 
-    def _finish(self, item: Read, result) -> None:
+    def _finish(self, item: Read, result: Result) -> None:
+        """Write the labels and report the outcome (or report the failure)."""
         if isinstance(result, BrokenProcessPool):
             self.pool = None  # a worker died (out of memory?): the rest is segmented here
         if isinstance(result, BaseException):
@@ -193,7 +203,7 @@ class _Pipeline:
         self.order.add(outcome(item.index, item.source, item.target, result, extra))
 
 
-def _here(item: Read, options: FileOptions):
+def _here(item: Read, options: FileOptions) -> Result:
     """Segment in this process: the labels, or the error."""
     try:
         return segment_array(item.arr, item.axes, options)
@@ -201,7 +211,8 @@ def _here(item: Read, options: FileOptions):
         return exc
 
 
-def _result(future: Future):
+def _result(future: Future) -> Result:
+    """A worker's result; a dead worker as an error."""
     try:
         return future.result()
     except BrokenProcessPool as exc:
