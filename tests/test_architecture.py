@@ -18,6 +18,7 @@ FRONTS = {
     "_cli_finetune",
     "_cli_export",
     "_cli_evaluate",
+    "_cli_segment",
     "_widget",
 }
 

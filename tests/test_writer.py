@@ -266,3 +266,22 @@ def test_labels_that_cannot_be_renamed_into_place_leave_no_measurements(tmp_path
     assert str(caught.value).startswith(f"cannot write {tmp_path / 'nuclei.tif'}: ")
     assert [p.name for p in tmp_path.iterdir()] == ["nuclei.tif"]
     assert not any((tmp_path / "nuclei.tif").iterdir())
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_a_stack_is_written_with_its_axes_in_imagej_order(tmp_path, big):
+    from napari_unet_nuclei._outputs import is_ours
+
+    labels = np.stack(
+        [np.stack([_labels(np.uint32, seed=t + z) for t in range(3)]) for z in range(2)]
+    )
+    if big:
+        labels[0, 0, 0, 0] = 70_000  # past uint16: a plain uint32 TIFF, axes in tifffile's metadata
+    path = write_tiff(tmp_path / "stack.tif", labels, axes="ZTYX")
+    with tifffile.TiffFile(path) as tif:
+        assert tif.series[0].axes == "TZYX" and tif.is_imagej != big
+        back = tif.asarray()
+    assert np.array_equal(back, labels.transpose(1, 0, 2, 3)) and is_ours(path)
+    with pytest.raises(ValueError, match="axes"):
+        write_tiff(tmp_path / "bad.tif", labels, axes="ZYX")
+    assert not (tmp_path / "bad.tif").exists()

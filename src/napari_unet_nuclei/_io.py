@@ -42,12 +42,123 @@ def read_image(path: str | Path) -> np.ndarray:
 
             arr = iio.imread(path)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: cannot read as an image ({reason})") from exc
+        raise ValueError(f"{path}: cannot read as an image ({_reason(exc)})") from exc
     arr = np.squeeze(np.asarray(arr))
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4)):
         return arr
     raise ValueError(f"{path}: expected a 2D grey or RGB(A) image, got shape {arr.shape}")
+
+
+KNOWN_TIFF_AXES = "TZCYXS"  # tifffile's letters we use (S: colour samples); others: unknown
+
+
+class ChannelError(ValueError):
+    """An image with several channels (not colour) and no channel chosen, or a bad choice."""
+
+
+def _tiff_letters(axes: str) -> str:
+    """The axes tifffile found, in our letters; samples (S) are colour only when last.
+
+    tifffile writes any array of 3 or 4 leading planes as planar RGB, which says nothing of them.
+    """
+    letters = "".join(a if a in KNOWN_TIFF_AXES else "?" for a in axes)
+    return letters[:-1].replace("S", "?") + letters[-1]
+
+
+def _read_pixels(path: Path) -> tuple[np.ndarray, str]:
+    """The pixels and one letter per axis: T Z C Y X, S for colour samples, ? for unknown."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                arr = series.asarray()
+        except Exception as exc:
+            raise ValueError(f"{path}: cannot read as an image ({_reason(exc)})") from exc
+        return arr, _tiff_letters(series.axes)
+    arr = read_image(path)
+    return arr, "YX" if arr.ndim == 2 else "YXS"
+
+
+def _axes_of(shape: tuple[int, ...], letters: str, path: Path) -> str:
+    """The file's axes, or a guess from the shape when some are unknown (may be ambiguous)."""
+    from ._stack import AmbiguousAxesError, resolve_axes
+
+    if "?" not in letters:
+        try:
+            return resolve_axes(shape, letters.replace("S", "C"))
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    try:
+        return resolve_axes(shape, None, rgb="S" in letters)
+    except AmbiguousAxesError as exc:
+        raise AmbiguousAxesError(
+            f"{path}: cannot tell the axes of shape {shape}: {exc.guess.reason}", exc.guess
+        ) from None
+
+
+def _given_axes(arr: np.ndarray, axes: str, path: Path) -> tuple[np.ndarray, str]:
+    """``axes`` named by the user, for the whole array or for it without its axes of length 1."""
+    from ._stack import resolve_axes
+
+    squeezed = np.squeeze(arr)
+    if len(axes) == arr.ndim:
+        axes = resolve_axes(arr.shape, axes)
+        return squeezed, "".join(a for a, n in zip(axes, arr.shape, strict=True) if n != 1)
+    if len(axes) == squeezed.ndim:
+        return squeezed, resolve_axes(squeezed.shape, axes)
+    raise ValueError(
+        f"{path}: axes {axes!r} name {len(axes)} axes but the image has {squeezed.ndim} "
+        f"(shape {arr.shape})"
+    )
+
+
+def _pick_channel(
+    arr: np.ndarray, axes: str, channel: int | None, colour: bool, path: Path
+) -> tuple[np.ndarray, str]:
+    """One channel of ``arr``, or ``arr`` itself when its C axis (if any) is colour."""
+    at = axes.find("C")
+    if channel is None:
+        if at < 0 or (colour and arr.shape[at] in (3, 4)):
+            return arr, axes
+        raise ChannelError(f"{path}: {arr.shape[at]} channels (axes {axes}); choose one")
+    if at < 0:
+        raise ChannelError(f"{path}: channel {channel} chosen but the image has no channel axis")
+    if not 0 <= channel < arr.shape[at]:
+        raise ChannelError(f"{path}: channel {channel} out of range for {arr.shape[at]} channels")
+    return np.take(arr, channel, axis=at), axes.replace("C", "")
+
+
+def read_stack(
+    path: str | Path, axes: str | None = None, channel: int | None = None
+) -> tuple[np.ndarray, str]:
+    """The pixels of an image or stack and their axes (letters of TZCYX); axes of length 1 dropped.
+
+    Axes come from ``axes`` when given, else from the file (OME-TIFF, ImageJ hyperstacks,
+    tifffile's own), else from the shape (``_stack.AmbiguousAxesError`` when it cannot tell).
+    ``channel`` picks one channel; without it a C axis is kept only when it is colour
+    (RGB(A) samples, or 3 or 4 channels named by ``axes``).
+    """
+    path = Path(path)
+    arr, letters = _read_pixels(path)
+    if axes is not None:
+        arr, found = _given_axes(arr, axes, path)
+        return _pick_channel(arr, found, channel, True, path)
+    keep = [i for i, n in enumerate(arr.shape) if n != 1]
+    arr, letters = np.squeeze(arr), "".join(letters[i] for i in keep)
+    found = _axes_of(arr.shape, letters, path)
+    colour = "S" in letters or ("?" in letters and "C" in found)
+    return _pick_channel(arr, found, channel, colour, path)
+
+
+def image_2d(arr: np.ndarray, axes: str) -> np.ndarray:
+    """A (Y, X) or (Y, X, colour) view of an image whose axes hold no T or Z."""
+    return arr.transpose([axes.index(a) for a in "YXC" if a in axes])
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class ImageTooLargeError(ValueError):
@@ -57,8 +168,8 @@ class ImageTooLargeError(ValueError):
 PIPELINE_BYTES_PER_PIXEL = 40  # float copies, the two maps, seeds and labels of one image
 
 
-def declared_size(path: str | Path) -> tuple[int, int] | None:
-    """(height x width, bytes of all pixels) as the header declares them; no pixel is read."""
+def declared_shape(path: str | Path) -> tuple[tuple[int, ...], int] | None:
+    """(shape, bytes per pixel value) as the header declares them; no pixel is read."""
     path = Path(path)
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
@@ -66,15 +177,24 @@ def declared_size(path: str | Path) -> tuple[int, int] | None:
 
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
-                shape, itemsize = series.shape, series.dtype.itemsize
-        else:
-            from PIL import Image
+                return tuple(int(n) for n in series.shape), series.dtype.itemsize
+        from PIL import Image
 
-            with Image.open(path) as img:
-                shape, itemsize = (*img.size, len(img.getbands())), 2 if "16" in img.mode else 1
-    except Exception:  # unreadable headers are reported by ``read_image``
+        with Image.open(path) as img:
+            bands = len(img.getbands())
+            shape = (img.size[1], img.size[0]) + ((bands,) if bands > 1 else ())
+            return shape, 2 if "16" in img.mode else 1
+    except Exception:  # unreadable headers are reported when the pixels are read
         return None
-    big = sorted(int(n) for n in shape)[-2:]
+
+
+def declared_size(path: str | Path) -> tuple[int, int] | None:
+    """(height x width, bytes of all pixels) as the header declares them; no pixel is read."""
+    declared = declared_shape(path)
+    if declared is None:
+        return None
+    shape, itemsize = declared
+    big = sorted(shape)[-2:]
     return big[0] * big[-1], int(np.prod(shape, dtype=np.float64)) * itemsize
 
 

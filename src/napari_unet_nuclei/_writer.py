@@ -98,21 +98,40 @@ def _fits_uint16(arr: np.ndarray) -> bool:
     return arr.size == 0 or int(arr.max()) <= UINT16_MAX
 
 
+def hyperstack_order(axes: str) -> str:
+    """``axes`` (letters of TZCYX) in the order ImageJ hyperstacks keep them."""
+    return "".join(a for a in "TZCYX" if a in axes)
+
+
+def _in_hyperstack_order(arr: np.ndarray, axes: str | None) -> np.ndarray:
+    if axes is None:
+        return arr
+    if len(axes) != arr.ndim or sorted(axes) != sorted(hyperstack_order(axes)):
+        raise ValueError(f"axes {axes!r} do not name the {arr.ndim} axes of the labels")
+    return arr.transpose([axes.index(a) for a in hyperstack_order(axes)])
+
+
 def tiff_encoder(
-    labels: np.ndarray, scale: Sequence[float] | None = None, unit: str | None = None
+    labels: np.ndarray,
+    scale: Sequence[float] | None = None,
+    unit: str | None = None,
+    axes: str | None = None,
 ) -> Encoder:
     """Check ``labels`` now; the returned function writes them as TIFF (see ``write_tiff``)."""
-    arr = _check_labels(labels)
+    arr = _in_hyperstack_order(_check_labels(labels), axes)
     kwargs: dict[str, Any] = {"software": SOFTWARE}  # marks the file as ours (``_outputs``)
+    metadata = {} if axes is None else {"axes": hyperstack_order(axes)}
     if _fits_uint16(arr):
         arr = arr if arr.dtype == np.uint8 else arr.astype(np.uint16, copy=False)
         kwargs["imagej"] = True
         if scale is not None:
             sy, sx = (abs(float(v)) for v in list(scale)[-2:])
             kwargs["resolution"] = (1.0 / sx, 1.0 / sy)
-            kwargs["metadata"] = {"unit": unit or "pixel"}
+            metadata["unit"] = unit or "pixel"
     else:
         arr = arr.astype(np.uint32, copy=False)  # a uint32 memory map is not copied
+    if metadata:
+        kwargs["metadata"] = metadata  # ImageJ's, or tifffile's own for uint32
     import tifffile
 
     return lambda fh: tifffile.imwrite(fh, arr, **kwargs)
@@ -123,16 +142,18 @@ def write_tiff(
     labels: np.ndarray,
     scale: Sequence[float] | None = None,
     unit: str | None = None,
+    axes: str | None = None,
 ) -> Path:
     """Write a 2D label image (or a 3D/4D stack of them) as TIFF; returns the path.
 
     Labels that fit 16 bits become an ImageJ hyperstack (uint8 kept, other integer
-    types stored as uint16 losslessly), one plane, with the pixel size from ``scale``.
+    types stored as uint16 losslessly), with the pixel size from ``scale``.
     ImageJ has no 32-bit integer images, so larger ids go to a plain uint32 TIFF,
     which Fiji opens as a 32-bit image with the same values; ids past uint32 are
-    relabelled 1..n (``fit_uint32``).
+    relabelled 1..n (``fit_uint32``). ``axes`` (e.g. ``"TYX"``) name the axes of a stack:
+    it is written in ImageJ's order (``hyperstack_order``) with them in its metadata.
     """
-    return _write(path, tiff_encoder(labels, scale, unit))
+    return _write(path, tiff_encoder(labels, scale, unit, axes))
 
 
 def png_encoder(

@@ -12,10 +12,10 @@ import logging
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from ._cli_common import add_diameter_argument, add_overwrite_argument, one_line
+from ._cli_segment import add_batch_arguments
 
 
 def _check_segment(args: argparse.Namespace) -> None:
@@ -26,11 +26,16 @@ def _check_segment(args: argparse.Namespace) -> None:
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise ValueError(f"output {args.output} exists and is not a folder")
     Settings.of(threshold=args.threshold, min_size=args.min_size, diameter=args.diameter)
+    if args.channel is not None and args.channel < 0:
+        raise ValueError(f"--channel counts from 0, got {args.channel}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must not be negative, got {args.workers}")
     NucleusModel(args.weights, args.device)
 
 
 def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Path], list[str]]:
     """The label file of every input, checked against the inputs and earlier outputs."""
+    from ._cli_segment import check_axes_fit
     from ._io import output_names
     from ._outputs import UnsafeOutputError, check_output, check_output_folder, same_path
 
@@ -42,31 +47,16 @@ def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Pat
                 "would be mixed with (or replaced by) their labels; "
                 "choose another --output"
             )
+    check_axes_fit(args.axes, files)
     names, notes = output_names(files)
     targets = [check_output(out / name, files, args.overwrite) for name in names]
     check_output_folder(out)
     return targets, notes
 
 
-def _segment_file(path: Path, target: Path, args: argparse.Namespace) -> str:
-    """Segment one file into ``target``; the line that reports it."""
-    from ._api import predict
-    from ._io import check_fits_memory, read_image
-    from ._writer import write_tiff
-
-    t0 = time.perf_counter()
-    check_fits_memory(path)
-    pred = predict(read_image(path), args.device, args.weights, args.diameter, tta=args.tta)
-    labels = pred.labels(args.threshold, not args.no_split, args.min_size)
-    write_tiff(target, labels)
-    size = f"{pred.diameter:.0f} px" if pred.diameter else "n/a"
-    return (
-        f"{int(labels.max())} nuclei, diameter {size} -> {target} "
-        f"({time.perf_counter() - t0:.1f} s)"
-    )
-
-
 def _segment(args: argparse.Namespace) -> int:
+    from ._cli_segment import file_options, reporter
+    from ._folder import run_batch
     from ._io import find_images
 
     files, problems = find_images(args.inputs)
@@ -79,15 +69,8 @@ def _segment(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", flush=True)
     Path(args.output).mkdir(parents=True, exist_ok=True)
-    for i, (path, target) in enumerate(zip(files, targets, strict=True), 1):
-        try:
-            line = _segment_file(path, target, args)
-        except Exception as exc:  # any failure of one file: reported, the batch goes on
-            msg = one_line(exc)
-            problems.append(msg if str(path) in msg else f"{path}: {msg}")
-            print(f"[{i}/{len(files)}] {path.name}: FAILED ({msg})", file=sys.stderr)
-            continue
-        print(f"[{i}/{len(files)}] {path.name}: {line}", flush=True)
+    jobs = list(zip(files, targets, strict=True))
+    run_batch(jobs, file_options(args), reporter(len(files), problems), args.workers)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
@@ -99,9 +82,12 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "segment",
         help="segment image files or folders of them",
-        description="Write DIR/<stem>.tif, one label image per input.",
+        description="Write DIR/<stem>.tif, one label image per input: a stack (Z, time) "
+        "gives a label stack with the same planes.",
     )
-    p.add_argument("inputs", nargs="+", help="TIFF/PNG/JPEG files or folders of them")
+    p.add_argument(
+        "inputs", nargs="+", help="TIFF/OME-TIFF/PNG/JPEG files (images or stacks) or folders"
+    )
     p.add_argument("--output", "-o", required=True, help="folder for the label images")
     p.add_argument(
         "--threshold", type=float, default=None, help="foreground cut, 0-1 (default 0.5)"
@@ -118,6 +104,7 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="a weights file, or a bundled model: general (default), stained",
     )
+    add_batch_arguments(p)
     add_overwrite_argument(p)
     p.set_defaults(func=_segment)
 
