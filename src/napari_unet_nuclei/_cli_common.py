@@ -27,6 +27,17 @@ def diameter_value(text: str) -> float | str | None:
         ) from None
 
 
+def segment_settings(args: argparse.Namespace) -> dict:
+    """The segmentation settings a command's options give (``Settings`` names)."""
+    names = dict(threshold="threshold", min_size="min_size", diameter="diameter", tta="tta")
+    settings = {
+        name: getattr(args, option) for name, option in names.items() if hasattr(args, option)
+    }
+    if hasattr(args, "no_split"):
+        settings["split"] = not args.no_split
+    return settings
+
+
 def add_diameter_argument(p: argparse.ArgumentParser) -> None:
     """The shared ``--diameter`` option."""
     p.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._cli_common import segment_settings
 from ._engine import NucleusModel
 from ._large import LargeResult, check_request, segment_large
 from ._postprocess import DEFAULT_MIN_SIZE
@@ -77,12 +78,9 @@ def _run_with(args: argparse.Namespace, client) -> LargeResult:
         client,
         _report,
         overwrite=args.overwrite,
-        diameter=args.diameter,
-        threshold=args.threshold,
-        split=not args.no_split,
-        min_size=args.min_size,
         device=args.device,
         weights=args.weights,
+        **segment_settings(args),
     )
 
 
@@ -92,7 +90,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if not 0 < args.scheduler_timeout <= MAX_TIMEOUT:
         raise ValueError(f"--scheduler-timeout must lie in (0, {MAX_TIMEOUT:.0f}] seconds")
-    Settings.of(threshold=args.threshold, min_size=args.min_size, block_size=args.block_size)
+    Settings.of(block_size=args.block_size, **segment_settings(args))
     check_request(args.input, args.output, args.margin, args.overwrite)
     NucleusModel(args.weights, args.device)
 

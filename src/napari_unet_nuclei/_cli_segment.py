@@ -54,19 +54,12 @@ def check_axes_fit(axes: str | None, files: list[Path]) -> None:
 
 def file_options(args: argparse.Namespace) -> FileOptions:
     """The settings every file of the batch is segmented with."""
+    from ._cli_common import segment_settings
     from ._file_job import FileOptions
+    from ._settings import Settings
 
-    return FileOptions(
-        device=args.device,
-        weights=args.weights,
-        diameter=args.diameter,
-        tta=args.tta,
-        threshold=args.threshold,
-        split=not args.no_split,
-        min_size=args.min_size,
-        axes=args.axes,
-        channel=args.channel,
-    )
+    settings = Settings.of(**segment_settings(args))
+    return FileOptions(args.device, args.weights, settings, args.axes, args.channel)
 
 
 def _explain(exc: BaseException) -> str:

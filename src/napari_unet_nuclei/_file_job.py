@@ -7,13 +7,13 @@ The steps are separate so that a batch can run them in different threads and pro
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._postprocess import DEFAULT_MIN_SIZE
+from ._settings import Settings
 
 if TYPE_CHECKING:
     from ._api import Prediction
@@ -21,15 +21,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FileOptions:
-    """What the user asked for, for every file of a batch (picklable: sent to workers)."""
+    """What the user asked for, for every file of a batch: model, settings, axes."""
 
     device: str = "auto"
     weights: str | None = None
-    diameter: float | str | None = "auto"
-    tta: bool = False
-    threshold: float | None = None
-    split: bool = True
-    min_size: int = DEFAULT_MIN_SIZE
+    settings: Settings = field(default_factory=Settings)
     axes: str | None = None
     channel: int | None = None
 
@@ -63,29 +59,20 @@ def _predict(image: np.ndarray, options: FileOptions) -> Prediction:
     """The network (and size measurement) on one 2D image: a ``Prediction``."""
     from . import _api  # looked up per call, so tests may replace it
 
-    return _api.predict(image, options.device, options.weights, options.diameter, tta=options.tta)
+    return _api.predict(image, options.device, options.weights, **options.settings.as_dict())
 
 
 def _label(prediction: Prediction, options: FileOptions) -> np.ndarray:
     """Post-processing of a ``Prediction``: seeds, watershed, small objects dropped."""
-    return prediction.labels(options.threshold, options.split, options.min_size)
+    return prediction.labels(**options.settings.label_options())
 
 
 def _segment_stack(stack: np.ndarray, axes: str, options: FileOptions) -> np.ndarray:
     """Every plane of a stack, segmented as ``segment_stack`` does; ids unique."""
     from ._api import segment_stack
 
-    return segment_stack(
-        stack,
-        axes=axes,
-        threshold=options.threshold,
-        split=options.split,
-        min_size=options.min_size,
-        device=options.device,
-        weights=options.weights,
-        diameter=options.diameter,
-        tta=options.tta,
-    )
+    run = dict(device=options.device, weights=options.weights)
+    return segment_stack(stack, axes=axes, **run, **options.settings.as_dict())
 
 
 def is_stack(axes: str) -> bool:

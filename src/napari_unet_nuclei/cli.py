@@ -20,12 +20,13 @@ from ._cli_segment import add_batch_arguments
 
 def _check_segment(args: argparse.Namespace) -> None:
     """Settings that can never work, refused before any file is read."""
+    from ._cli_common import segment_settings
     from ._engine import NucleusModel
     from ._settings import Settings
 
     if Path(args.output).exists() and not Path(args.output).is_dir():
         raise ValueError(f"output {args.output} exists and is not a folder")
-    Settings.of(threshold=args.threshold, min_size=args.min_size, diameter=args.diameter)
+    Settings.of(**segment_settings(args))
     if args.channel is not None and args.channel < 0:
         raise ValueError(f"--channel counts from 0, got {args.channel}")
     if args.workers is not None and args.workers < 0:
