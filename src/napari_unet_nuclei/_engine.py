@@ -88,23 +88,20 @@ class NucleusModel:
         """The network's maps of a normalised image run at ``scale``, on its own grid."""
         t0 = time.perf_counter()
         try:
-            return self._network(norm, scale, s, progress, tta)
+            return predict_maps(
+                norm,
+                self.network,
+                self.device,
+                scale=scale,
+                tile=s.tile_size,
+                halo=s.halo,
+                batch_size=s.batch_size,
+                progress=progress,
+                tta=tta,
+                precision=s.precision,
+            )
         finally:
             self.network_seconds += time.perf_counter() - t0
-
-    def _network(self, norm: np.ndarray, scale: float, s: Settings, progress, tta: bool):
-        return predict_maps(
-            norm,
-            self.network,
-            self.device,
-            scale=scale,
-            tile=s.tile_size,
-            halo=s.halo,
-            batch_size=s.batch_size,
-            progress=progress,
-            tta=tta,
-            precision=s.precision,
-        )
 
     def decide(
         self, source, settings: Settings, progress: ProgressCallback | None = None
