@@ -89,11 +89,6 @@ def percentile_normalize(
     return fit_normalization(grey, invert=False, low=low, high=high).apply(grey)
 
 
-def is_bright_background(norm: np.ndarray) -> bool:
-    """True when the background is brighter than the nuclei (brightfield, stains)."""
-    return fit_normalization(norm).invert
-
-
 def normalize_image(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
     """Grey, percentile-normalised, inverted when nuclei are dark (auto if ``invert`` is None)."""
     return fit_normalization(image, invert).apply(image)
