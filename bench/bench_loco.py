@@ -59,8 +59,12 @@ def holdout_folder(data: Path, groups: dict[str, str], held: str, root: Path) ->
 def run_group(
     data: Path, groups: dict[str, str], held: str, args: argparse.Namespace, root: Path
 ) -> dict:
-    """Train without ``held`` and score it; the figures as a dict."""
+    """Train without ``held`` (or take ``--models``' model for it) and score it, as a dict."""
     folder = holdout_folder(data, groups, held, root)
+    if args.models:  # trained elsewhere, e.g. by train_parallel.py on a GPU
+        weights = args.models / f"{args.recipe}-{held}.pt"
+        scores = evaluate(folder, "holdout", str(weights), args.device)["all"]
+        return {"group": held, "train_s": 0, **_rounded(scores)}
     weights = root / f"{held}.pt"
     cmd = [
         sys.executable,
@@ -81,11 +85,11 @@ def run_group(
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # own process: no Qt, no GL
     seconds = time.perf_counter() - t0
     scores = evaluate(folder, "holdout", str(weights), args.device)["all"]
-    return {
-        "group": held,
-        "train_s": round(seconds),
-        **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
-    }
+    return {"group": held, "train_s": round(seconds), **_rounded(scores)}
+
+
+def _rounded(scores: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
 
 
 def main() -> None:
@@ -101,6 +105,14 @@ def main() -> None:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--keep", type=Path, default=None, help="keep the models in this folder")
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="score the models in this folder (RECIPE-GROUP.pt, as train_parallel.py "
+        "writes them) instead of training",
+    )
+    p.add_argument("--recipe", default="plain", help="with --models: the recipe to score")
     args = p.parse_args()
     groups = train_groups(args.data)
     sizes = group_sizes(list(groups.values()))
@@ -120,7 +132,15 @@ def main() -> None:
                 f"AP@0.7 {row['AP@0.7']:.3f}  DSB {row['DSB']:.3f}  ({row['train_s']} s)",
                 flush=True,
             )
-    print(json.dumps({"steps": args.steps, "train_args": args.train_args, "results": results}))
+    recipe = (
+        {"models": str(args.models), "recipe": args.recipe}
+        if args.models
+        else {
+            "steps": args.steps,
+            "train_args": args.train_args,
+        }
+    )
+    print(json.dumps({**recipe, "results": results}))
 
 
 if __name__ == "__main__":

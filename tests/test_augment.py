@@ -59,3 +59,42 @@ def test_strong_chain_is_finite_and_deterministic(crop):
         a = _augment.strong(img, fg, np.random.default_rng(seed))
         b = _augment.strong(img, fg, np.random.default_rng(seed))
         assert torch.isfinite(a).all() and torch.equal(a, b)
+
+
+def _stained(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """An H&E-like colour image: purple nuclei on a pink background, and its labels."""
+    image, labels = synthetic_nuclei((96, 96), seed=seed)
+    t = (image / image.max())[..., None]  # the stain follows the intensity
+    rgb = np.array([240, 200, 220]) + t * (np.array([90, 60, 150]) - [240, 200, 220])
+    return rgb.astype(np.uint8), labels
+
+
+def test_stain_jitter_recolours_and_keeps_nuclei_bright():
+    rgb, labels = _stained()
+    hed = torch.from_numpy(np.moveaxis(_augment.stains(rgb), -1, 0).copy())
+    assert hed.shape == (3, 96, 96) and hed.dtype == torch.float32
+    outs = [_augment.stain_jitter(hed, np.random.default_rng(s)) for s in range(4)]
+    nuclei = torch.from_numpy(labels > 0)[None]
+    for out in outs:
+        assert out.shape == (1, 96, 96) and torch.isfinite(out).all()
+        assert float(out[nuclei].mean()) > float(out[~nuclei].mean()) + 0.3  # inverted, as at use
+    assert torch.equal(outs[0], _augment.stain_jitter(hed, np.random.default_rng(0)))
+    assert not torch.allclose(outs[0], outs[1])
+
+
+def test_stain_jitter_only_with_strong_and_only_for_stained_images():
+    from napari_unet_nuclei.train import TrainingSet, make_batch
+
+    rgb, labels = _stained()
+    hed = np.moveaxis(_augment.stains(rgb), -1, 0).copy()
+    plain = TrainingSet([normalize_image(rgb)], [targets(labels)], np.ones(1), np.array([14.0]))
+    coloured = TrainingSet(plain.images, plain.targets, plain.prob, plain.diameters, [hed])
+    for step in range(3):
+        a = make_batch(step, 0, plain, 4, 48, (0.8, 1.25))
+        b = make_batch(step, 0, coloured, 4, 48, (0.8, 1.25))
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])  # without --strong: same
+    a = [make_batch(s, 0, plain, 4, 48, (0.8, 1.25), strong=True) for s in range(3)]
+    b = [make_batch(s, 0, coloured, 4, 48, (0.8, 1.25), strong=True) for s in range(3)]
+    assert any(not torch.equal(x[0], y[0]) for x, y in zip(a, b, strict=True))
+    again = make_batch(2, 0, coloured, 4, 48, (0.8, 1.25), strong=True)
+    assert torch.equal(again[0], b[2][0]) and torch.equal(again[1], b[2][1])

@@ -3,7 +3,8 @@
 Each takes a (1, H, W) float crop (nuclei bright, roughly 0-1) and a random generator and
 returns a new tensor; the foreground target is passed where the change follows the nuclei.
 They imitate what fails on new images: uneven illumination and vignetting, haze, dim nuclei
-beside saturated ones, textured chromatin, defocus and photon (Poisson) noise.
+beside saturated ones, textured chromatin, defocus and photon (Poisson) noise; for stained
+(H&E-like) colour images, other stain strengths and hues (``stain_jitter``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,32 @@ def renormalize(img: torch.Tensor) -> torch.Tensor:
     """
     lo, hi = np.percentile(img.numpy(), [1.0, 99.8])
     return (img - float(lo)) / max(float(hi - lo), MIN_RANGE)
+
+
+def stains(rgb: np.ndarray) -> np.ndarray:
+    """The haematoxylin, eosin and DAB amounts of a colour image, (H, W, 3) float32."""
+    from skimage.color import rgb2hed
+
+    return rgb2hed(np.asarray(rgb)[..., :3]).astype(np.float32)
+
+
+def stain_jitter(hed: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """A (3, H, W) stain-amount crop re-coloured with other stain strengths, as grey (1, H, W).
+
+    Each stain is scaled by 0.6-1.6 and shifted by up to 10 % of its range (as slides from
+    another lab or scanner differ), turned back into colour, averaged to grey and inverted
+    (nuclei bright), as a stained image is at inference, then re-normalised.
+    """
+    from skimage.color import hed2rgb
+
+    amounts = hed.numpy()
+    scale = np.exp(rng.uniform(np.log(0.6), np.log(1.6), 3)).astype(np.float32)
+    spread = np.percentile(amounts.reshape(3, -1), 99, axis=1) + 1e-3
+    shift = (rng.uniform(-0.1, 0.1, 3) * spread).astype(np.float32)
+    jittered = np.clip(amounts * scale[:, None, None] + shift[:, None, None], 0, None)
+    rgb = hed2rgb(np.moveaxis(jittered, 0, -1))
+    grey = 1.0 - rgb.mean(axis=-1, dtype=np.float32)
+    return renormalize(torch.from_numpy(grey[None].astype(np.float32)))
 
 
 def strong(img: torch.Tensor, fg: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:

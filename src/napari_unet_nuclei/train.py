@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._augment import gaussian_blur
+from ._augment import gaussian_blur, stain_jitter, stains
 from ._augment import strong as strong_augment
 from ._dataset import data_paths, read_index, read_pair, targets
 from ._model import UNet, UNetConfig, bundled_weights_path, load_model, save_weights
@@ -31,16 +31,22 @@ log = logging.getLogger(__name__)
 KIND_WEIGHTS = {"fluorescence": 0.6, "stained": 0.3, "brightfield": 0.1}
 WIDE_ZOOM = (0.2, 5.0)  # with --strong, this share of crops is zoomed over this range
 WIDE_ZOOM_SHARE = 0.3
+STAIN_JITTER_SHARE = 0.5  # with --strong, this share of stained-image crops is re-coloured
 
 
 @dataclass
 class TrainingSet:
-    """Normalised images, (2, H, W) targets, sampling probabilities and nucleus diameters."""
+    """Normalised images, (2, H, W) targets, sampling probabilities and nucleus diameters.
+
+    ``stains``: per image, its (3, H, W) stain amounts when it is a stained colour image
+    (for the stain jitter of ``--strong``), else None.
+    """
 
     images: list[np.ndarray]
     targets: list[np.ndarray]
     prob: np.ndarray
     diameters: np.ndarray
+    stains: list[np.ndarray | None] | None = None
 
     def zoom_bases(self, diameter: float) -> np.ndarray:
         """Per image, the zoom that brings its nuclei to ``diameter`` (1 when 0 or unknown)."""
@@ -72,7 +78,7 @@ def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = No
     entries = read_index(data_dir, "train")
     if not entries:
         raise ValueError(f"No 'train' rows in {data_dir}/index.tsv")
-    images, tgts, weights, diams = [], [], [], []
+    images, tgts, weights, diams, hed = [], [], [], [], []
     counts = {k: sum(e.kind == k for e in entries) for k in {e.kind for e in entries}}
     for entry in entries:
         image, labels = read_pair(entry)
@@ -80,8 +86,10 @@ def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = No
         tgts.append(targets(labels))
         weights.append(kind_weights.get(entry.kind, 0.1) / counts[entry.kind])
         diams.append(typical_diameter(labels) or 0.0)
+        coloured = entry.kind == "stained" and image.ndim == 3
+        hed.append(np.moveaxis(stains(image), -1, 0).copy() if coloured else None)
     prob = np.asarray(weights) / np.sum(weights)
-    return TrainingSet(images, tgts, prob, np.asarray(diams))
+    return TrainingSet(images, tgts, prob, np.asarray(diams), hed)
 
 
 def _sample_crop(
@@ -93,26 +101,27 @@ def _sample_crop(
     base: float = 1.0,
     blur: bool = False,
     strong: bool = False,
+    hed: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One augmented crop.
 
     Random zoom (times ``base``), position, flips, rotation, intensity, blur and noise.
-    ``strong`` adds, for a share of crops, a zoom of WIDE_ZOOM and the ``_augment`` chain.
+    ``strong`` adds, for a share of crops, a zoom of WIDE_ZOOM and the ``_augment`` chain,
+    and for a share of stained images (``hed``: their stain amounts) the stain jitter.
     """
     if strong and rng.random() < WIDE_ZOOM_SHARE:
         zoom = WIDE_ZOOM
     z = base * float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
     size = max(8, int(round(crop / z)))
+    recolour = strong and hed is not None and rng.random() < STAIN_JITTER_SHARE
+    layers = [image[None], tgt, *([hed] if recolour else [])]
     h, w = image.shape
-    pad = ((0, max(0, size - h)), (0, max(0, size - w)))
-    if pad[0][1] or pad[1][1]:
-        image = np.pad(image, pad, mode="reflect")  # targets mirrored alike: nuclei stay labelled
-        tgt = np.pad(tgt, ((0, 0), *pad), mode="reflect")
-        h, w = image.shape
+    pad = ((0, 0), (0, max(0, size - h)), (0, max(0, size - w)))
+    if pad[1][1] or pad[2][1]:  # targets mirrored alike: nuclei stay labelled
+        layers = [np.pad(a, pad, mode="reflect") for a in layers]
+        h, w = layers[0].shape[-2:]
     y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-    stack = np.concatenate(
-        [image[None, y : y + size, x : x + size], tgt[:, y : y + size, x : x + size]]
-    )
+    stack = np.concatenate([a[:, y : y + size, x : x + size] for a in layers])
     t = torch.from_numpy(np.ascontiguousarray(stack))[None]
     if size != crop:
         t = F.interpolate(t, size=(crop, crop), mode="bilinear", align_corners=False)
@@ -120,8 +129,10 @@ def _sample_crop(
     if rng.random() < 0.5:
         t = t.flip(-1)
     t = torch.rot90(t, int(rng.integers(4)), dims=(-2, -1))
-    img, tg = t[:1], t[1:]
+    img, tg = t[:1], t[1:3]
     tg[0] = (tg[0] > 0.5).float()
+    if recolour:
+        img = stain_jitter(t[3:], rng)
     if strong:
         img = strong_augment(img, tg[0], rng)
     if blur and rng.random() < 0.25:
@@ -148,8 +159,11 @@ def make_batch(
     rng = np.random.default_rng([seed, step])
     picks = rng.choice(len(data.images), size=batch, p=data.prob)
     bases = data.zoom_bases(diameter)
+    hed = data.stains or [None] * len(data.images)
     pairs = [
-        _sample_crop(rng, data.images[i], data.targets[i], crop, zoom, bases[i], blur, strong)
+        _sample_crop(
+            rng, data.images[i], data.targets[i], crop, zoom, bases[i], blur, strong, hed[i]
+        )
         for i in picks
     ]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
@@ -344,7 +358,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="augment for reach: wide zoom (0.2-5x) on 30 %% of crops, uneven "
         "illumination, haze, dim and saturated nuclei, chromatin texture, "
-        "defocus and Poisson noise",
+        "defocus and Poisson noise; stain jitter on half the stained crops",
     )
     p.add_argument(
         "--kind-weights",
