@@ -145,6 +145,30 @@ def load_model(path: str | None = None) -> UNet:
     return model.eval()
 
 
+def average_weights(first: str, second: str, share: float) -> UNet:
+    """The weights ``(1 - share) * first + share * second`` (batch-norm statistics too).
+
+    Both must have one architecture; meant for a model and a fine-tuned copy of it (their
+    weights lie in one basin), where the average keeps much of what each is good at.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must lie in [0, 1], got {share}")
+    a, b = load_model(first), load_model(second)
+    if a.config != b.config:
+        raise ValueError(f"{first} and {second} differ in architecture: {a.config} vs {b.config}")
+    other = b.state_dict()
+    mixed = {
+        k: torch.lerp(v, other[k], share) if v.is_floating_point() else other[k]
+        for k, v in a.state_dict().items()
+    }
+    a.load_state_dict(mixed)
+    a.meta = {  # type: ignore[attr-defined]
+        **b.meta,  # type: ignore[attr-defined]
+        "average": {"first": str(first), "second": str(second), "share": share},
+    }
+    return a
+
+
 def user_models_dir() -> Path:
     """The folder of the user's own (fine-tuned or loaded) models: the user data folder."""
     import platformdirs

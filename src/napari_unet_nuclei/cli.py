@@ -158,6 +158,37 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _average(args: argparse.Namespace) -> int:
+    from ._model import average_weights, bundled_weights_path, save_weights, weights_file
+    from ._outputs import UnsafeOutputError, check_new_file, check_not_input, is_inside
+
+    try:  # a new file, never over an input, never inside the package or its weights/
+        target = check_new_file(args.output, "average")
+        check_not_input(target, [weights_file(args.first), weights_file(args.second)])
+        if any(
+            is_inside(target, d) for d in (Path(__file__).parent, bundled_weights_path().parent)
+        ):
+            raise UnsafeOutputError(
+                f"{target} lies inside the installed package; choose a path elsewhere"
+            )
+        model = average_weights(args.first, args.second, args.share)
+    except (UnsafeOutputError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    save_weights(model, target, model.meta)
+    print(f"wrote {1 - args.share:g} x {args.first} + {args.share:g} x {args.second} to {target}")
+    return 0
+
+
+def _add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("average", help="average the weights of a model and a fine-tuned copy of it")
+    p.add_argument("first", help="a weights file, or a bundled model: general, stained")
+    p.add_argument("second", help="a weights file of the same architecture")
+    p.add_argument("--share", type=float, default=0.5, help="the second model's share")
+    p.add_argument("--output", required=True, help="a new weights file")
+    p.set_defaults(func=_average)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from ._cli_evaluate import run
     from ._dataset import DataError
@@ -200,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score the weights on a split of a DSB2018-style folder")
     _cli_evaluate.add_arguments(p)
     p.set_defaults(func=_evaluate)
+    _add_average(sub)
     return parser
 
 
