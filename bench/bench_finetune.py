@@ -6,6 +6,10 @@ general model's training), else from `train` (marked). Scores: pooled AP@0.5 wit
 default pipeline (diameter auto), the base model against the fine-tuned one.
 
     python bench/bench_finetune.py --data ../shared/data/dsb2018_train
+
+With ``--loco-models DIR``, each group's base model is ``DIR/plain-GROUP.pt``: a model
+trained without any image of that group (``bench/train_parallel.py``), so the group is as new
+to it as a user's own microscope is to the bundled model.
 """
 
 from __future__ import annotations
@@ -56,6 +60,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--score-images", type=int, default=8, help="most images scored per group")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--loco-models",
+        type=Path,
+        default=None,
+        help="per group, the base model DIR/plain-GROUP.pt trained without that group",
+    )
     args = p.parse_args()
     val, train = grouped(args.data, "val"), grouped(args.data, "train")
     rows = []
@@ -67,13 +77,14 @@ def main() -> None:
             if len(entries) < MIN_IMAGES:
                 continue
             tune, scored = entries[0], entries[1 : 1 + args.score_images]
+            base = str(args.loco_models / f"plain-{name}.pt") if args.loco_models else args.base
             image, labels = read_pair(tune)
             t0 = time.perf_counter()
             result = finetune(
-                [image], [labels], args.base, args.steps, args.device, Path(tmp) / f"{name}.pt"
+                [image], [labels], base, args.steps, args.device, Path(tmp) / f"{name}.pt"
             )
             seconds = time.perf_counter() - t0
-            before = pooled_ap50(scored, args.base, args.device)
+            before = pooled_ap50(scored, base, args.device)
             after = (
                 pooled_ap50(scored, str(result.path), args.device) if result.improved else before
             )
