@@ -5,7 +5,8 @@ The recipe keeps what the base model knows and never hands back a worse model:
 - a band of each image (HOLDOUT_SHARE of its area) is kept out of training and scores the
   model (AP@0.5) before and during training;
 - batch-norm statistics stay frozen, the learning rate is small, and an L2 pull towards the
-  base weights (L2-SP) limits how far the weights move;
+  base weights (L2-SP) limits how far the weights move (it stands in for replaying crops of
+  the original training data, which the package does not carry);
 - the best state on the held-out band is kept (early stopping); if it does not beat the base
   model there by MIN_GAIN, no model is written.
 """
