@@ -189,3 +189,26 @@ def test_any_step_count_trains(tmp_path):
     root = tmp_path / "data"
     _fake_data(root)
     assert _train(root, tmp_path, 20) == 0
+
+
+def test_strong_share_applies_the_chain_to_part_of_the_crops():
+    from napari_unet_nuclei._dataset import targets
+    from napari_unet_nuclei._normalize import normalize_image
+
+    img, lab = synthetic_nuclei((64, 64), seed=0)
+    data = TrainingSet([normalize_image(img)], [targets(lab)], np.array([1.0]), np.array([14.0]))
+    args = (data, 16, 32, (0.8, 1.25), 14.0, False)
+
+    def batch(strong):
+        return make_batch(5, 0, *args, strong)[0]
+
+    assert torch.equal(batch(True), batch(1.0))  # the flag alone: every crop, as before
+    half, off, full = batch(0.5), batch(0.0), batch(1.0)
+    assert torch.equal(half, batch(0.5))
+    assert not torch.equal(half, off) and not torch.equal(half, full)
+
+
+def test_strong_share_must_be_a_share(tmp_path):
+    for bad in ("0", "1.5", "x"):
+        out = cli(["train", "--data", str(tmp_path), "--strong", "--strong-share", bad])
+        assert out.returncode == 2 and "--strong-share" in out.stderr

@@ -100,14 +100,15 @@ def _sample_crop(
     zoom: tuple[float, float],
     base: float = 1.0,
     blur: bool = False,
-    strong: bool = False,
+    strong: float = 0.0,
     hed: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One augmented crop.
 
     Random zoom (times ``base``), position, flips, rotation, intensity, blur and noise.
-    ``strong`` adds, for a share of crops, a zoom of WIDE_ZOOM and the ``_augment`` chain,
-    and for a share of stained images (``hed``: their stain amounts) the stain jitter.
+    ``strong`` (0 off; True or 1: every crop) adds, for a share of crops, a zoom of WIDE_ZOOM
+    and the stain jitter of stained images (``hed``: their stain amounts), and the
+    ``_augment`` chain for that share of crops.
     """
     if strong and rng.random() < WIDE_ZOOM_SHARE:
         zoom = WIDE_ZOOM
@@ -133,7 +134,7 @@ def _sample_crop(
     tg[0] = (tg[0] > 0.5).float()
     if recolour:
         img = stain_jitter(t[3:], rng)
-    if strong:
+    if strong and (strong >= 1 or rng.random() < strong):  # no extra draw at 1: same batches
         img = strong_augment(img, tg[0], rng)
     if blur and rng.random() < 0.25:
         img = gaussian_blur(img, rng.uniform(0.5, 1.5))
@@ -153,9 +154,9 @@ def make_batch(
     zoom: tuple[float, float],
     diameter: float = 0.0,
     blur: bool = False,
-    strong: bool = False,
+    strong: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch of a given step; depends only on (seed, step)."""
+    """The batch of a given step; depends only on (seed, step). ``strong``: see _sample_crop."""
     rng = np.random.default_rng([seed, step])
     picks = rng.choice(len(data.images), size=batch, p=data.prob)
     bases = data.zoom_bases(diameter)
@@ -189,7 +190,7 @@ class _StepBatches(torch.utils.data.Dataset):
             (a.zoom_min, a.zoom_max),
             a.diameter,
             a.blur,
-            a.strong,
+            float(a.strong) * getattr(a, "strong_share", 1.0),
         )
 
 
@@ -326,6 +327,14 @@ def train(args: argparse.Namespace) -> Path:
     return out
 
 
+def _share(text: str) -> float:
+    """A share in (0, 1], for argparse."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei train``."""
     p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
@@ -359,6 +368,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="augment for reach: wide zoom (0.2-5x) on 30 %% of crops, uneven "
         "illumination, haze, dim and saturated nuclei, chromatin texture, "
         "defocus and Poisson noise; stain jitter on half the stained crops",
+    )
+    p.add_argument(
+        "--strong-share",
+        type=_share,
+        default=1.0,
+        help="with --strong: the share of crops the --strong chain (texture, dimming, "
+        "defocus, illumination, haze, noise, re-normalisation) is applied to (default 1)",
     )
     p.add_argument(
         "--kind-weights",
