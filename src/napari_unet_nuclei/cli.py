@@ -159,12 +159,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _average(args: argparse.Namespace) -> int:
-    from ._model import average_weights, bundled_weights_path, save_weights, weights_file
-    from ._outputs import UnsafeOutputError, check_new_file, check_not_input, is_inside
+    from ._model import average_weights, bundled_weights_path, save_weights
+    from ._outputs import UnsafeOutputError, check_new_file, is_inside
 
-    try:  # a new file, never over an input, never inside the package or its weights/
+    try:  # a new file (so never an input), never inside the package or its weights/
         target = check_new_file(args.output, "average")
-        check_not_input(target, [weights_file(args.first), weights_file(args.second)])
         if any(
             is_inside(target, d) for d in (Path(__file__).parent, bundled_weights_path().parent)
         ):
