@@ -97,6 +97,11 @@ def bundled_weights_path(name: str = "general") -> Path:
     return Path(str(resources.files(f"{__package__}.weights") / BUNDLED_MODELS[name]))
 
 
+def package_folders() -> tuple[Path, Path]:
+    """The installed package and its weights folder: nothing is ever written into them."""
+    return Path(__file__).parent, bundled_weights_path().parent
+
+
 def weights_file(weights: str | None) -> Path:
     """The file to load: bundled for None or a bundled model's name, else the path given."""
     if not weights:

@@ -157,13 +157,20 @@ def check_training_paths(
     target = Path(output) if output else free_path(TRAINED_WEIGHTS)
     protected = list(protected)
     for path, what in ((target, "--output"), (Path(run_dir), "--run-dir")):
-        if any(is_inside(path, p) for p in protected):
-            raise UnsafeOutputError(
-                f"{what} {path} lies inside the installed package or its "
-                "weights/ folder; choose a path elsewhere"
-            )
+        check_outside(path, protected, what)
     check_run_dir(Path(run_dir))
     return check_output(target, inputs, overwrite)
+
+
+def check_outside(
+    path: str | os.PathLike, protected: Iterable[str | os.PathLike], what: str
+) -> None:
+    """``path`` must not lie inside a ``protected`` folder (the package, its weights/)."""
+    if any(is_inside(path, p) for p in protected):
+        raise UnsafeOutputError(
+            f"{what} {path} lies inside the installed package or its "
+            "weights/ folder; choose a path elsewhere"
+        )
 
 
 def check_run_dir(run_dir: Path) -> None:

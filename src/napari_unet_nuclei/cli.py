@@ -159,17 +159,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _average(args: argparse.Namespace) -> int:
-    from ._model import average_weights, bundled_weights_path, save_weights
-    from ._outputs import UnsafeOutputError, check_new_file, is_inside
+    from ._model import average_weights, package_folders, save_weights
+    from ._outputs import UnsafeOutputError, check_new_file, check_outside
 
     try:  # a new file (so never an input), never inside the package or its weights/
         target = check_new_file(args.output, "average")
-        if any(
-            is_inside(target, d) for d in (Path(__file__).parent, bundled_weights_path().parent)
-        ):
-            raise UnsafeOutputError(
-                f"{target} lies inside the installed package; choose a path elsewhere"
-            )
+        check_outside(target, package_folders(), "--output")
         model = average_weights(args.first, args.second, args.share)
     except (UnsafeOutputError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

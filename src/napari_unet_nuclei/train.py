@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ._augment import gaussian_blur, stain_jitter, stains
 from ._augment import strong as strong_augment
 from ._dataset import data_paths, read_index, read_pair, targets
-from ._model import UNet, UNetConfig, bundled_weights_path, load_model, save_weights
+from ._model import UNet, UNetConfig, load_model, package_folders, save_weights
 from ._normalize import normalize_image
 from ._outputs import TRAINED_WEIGHTS, atomic_path, check_training_paths
 from ._scale import typical_diameter
@@ -250,9 +250,8 @@ def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> No
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) training and export the final half-precision weights."""
     inputs = [p for p in (args.init, *data_paths(args.data)) if p]
-    protected = (Path(__file__).parent, bundled_weights_path().parent)
     args.output = str(
-        check_training_paths(args.output, args.run_dir, inputs, protected, args.overwrite)
+        check_training_paths(args.output, args.run_dir, inputs, package_folders(), args.overwrite)
     )
     torch.manual_seed(args.seed)
     if args.threads:
