@@ -209,7 +209,8 @@ def unfinished_weights(ckpt: Path, out: Path) -> None:
     a = state["args"]
     model = UNet(UNetConfig(base=a["base"], depth=a["depth"]))
     model.load_state_dict(state["model"])
-    save_weights(model, out, {"unfinished_at": state["step"], "train_args": a, "diameter": 16.0})
+    meta = {"unfinished_at": state["step"], "train_args": a, "diameter": a.get("diameter") or 16.0}
+    save_weights(model, out, meta)
 
 
 def pack(root: Path, out: Path) -> None:
