@@ -114,3 +114,19 @@ def test_negative_workers_are_refused(tmp_path, capsys):
     inputs = _folder(tmp_path / "in", sizes=(64,))
     assert _segment(inputs, "-o", tmp_path / "out", "--workers", "-1") == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_default_workers_follow_the_cores_on_every_device(monkeypatch):
+    # on a GPU the CPU steps are the slow part: one image per core there too (was 2)
+    from napari_unet_nuclei import _folder, _io
+
+    jobs = [(Path(f"in{i}.tif"), Path(f"out{i}.tif")) for i in range(20)]
+    monkeypatch.setattr(_io, "memory_limit", lambda: 64 << 30)
+    monkeypatch.setattr(_folder, "cores", lambda: 6)
+    assert _folder.default_workers(jobs) == 6
+    assert _folder.default_workers(jobs[:3]) == 3  # no worker without a file
+    assert _folder.default_workers(jobs[:1]) == 0  # one file: the plain loop
+    monkeypatch.setattr(_folder, "cores", lambda: 32)
+    assert _folder.default_workers(jobs) == _folder.MAX_WORKERS
+    monkeypatch.setattr(_io, "memory_limit", lambda: 3 * _folder.WORKER_BYTES)
+    assert _folder.default_workers(jobs) == 3  # one image in flight per GB of memory

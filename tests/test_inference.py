@@ -115,3 +115,50 @@ def test_tiles_are_even_so_little_is_computed_twice():
     sizes = {(th, tw) for _, _, th, tw in grid}
     assert sizes == {(768, 704)} and len(grid) == 6
     assert all(th % 16 == 0 and tw % 16 == 0 for th, tw in sizes)
+
+
+def _most_batches_at_once(tiny_weights, synthetic, device: str, monkeypatch) -> int:
+    """Two threads run ``predict_normalized`` on ``device``; the most batches in flight."""
+    import threading
+    import time
+
+    import torch
+
+    from napari_unet_nuclei import _inference
+    from napari_unet_nuclei._model import load_model
+
+    state = {"now": 0, "most": 0}
+    guard = threading.Lock()
+
+    def slow_forward(model, x, dev, tta, precision):  # stands in for the network on `dev`
+        with guard:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with guard:
+            state["now"] -= 1
+        return np.zeros((x.shape[0], model.config.out_channels, *x.shape[2:]), np.float32)
+
+    monkeypatch.setattr(_inference, "_forward", slow_forward)
+    model, image = load_model(tiny_weights), synthetic[0][:128, :128].astype(np.float32)
+    start = threading.Barrier(2)
+
+    def run():
+        start.wait()
+        _inference.predict_normalized(image, model, torch.device(device), tile=32, batch_size=1)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return state["most"]
+
+
+def test_an_accelerator_runs_one_batch_at_a_time(tiny_weights, synthetic, monkeypatch):
+    # images segmented side by side share a GPU one batch at a time (bounded GPU memory)
+    assert _most_batches_at_once(tiny_weights, synthetic, "cuda", monkeypatch) == 1
+
+
+def test_cpu_threads_run_their_batches_side_by_side(tiny_weights, synthetic, monkeypatch):
+    assert _most_batches_at_once(tiny_weights, synthetic, "cpu", monkeypatch) == 2

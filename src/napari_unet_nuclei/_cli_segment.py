@@ -31,7 +31,7 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="images segmented side by side (threads sharing the cores); 0: one file after "
-        "another (default: one per core, at most 8, 2 on a GPU; 0 for a single file)",
+        "another (default: one per core, at most 8, on a GPU too; 0 for a single file)",
     )
 
 

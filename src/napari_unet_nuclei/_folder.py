@@ -43,18 +43,18 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(jobs: list[Job], device: str) -> int:
+def default_workers(jobs: list[Job]) -> int:
     """Images segmented side by side: one per core, or 0 (the plain loop) for one file.
 
-    At most MAX_WORKERS, 2 on a GPU (one image's CPU steps overlap the other's network), and
-    one per WORKER_BYTES of the memory images may use.
+    At most MAX_WORKERS, and one per WORKER_BYTES of the memory images may use. The same on
+    a GPU: there the CPU steps (seeds, watershed) are the slow part and run on every core,
+    while the network takes one batch at a time (``_inference.device_lock``).
     """
     from ._io import memory_limit
 
     if len(jobs) < 2:
         return 0
-    ceiling = MAX_WORKERS if device == "cpu" else 2
-    return max(1, min(cores(), ceiling, len(jobs), memory_limit() // WORKER_BYTES))
+    return max(1, min(cores(), MAX_WORKERS, len(jobs), memory_limit() // WORKER_BYTES))
 
 
 def run_sequential(jobs: list[Job], options: FileOptions, report: Report) -> None:
@@ -67,10 +67,8 @@ def run_batch(
     jobs: list[Job], options: FileOptions, report: Report, workers: int | None = None
 ) -> None:
     """Segment every job; ``workers`` 0 is the plain loop, None chooses from the cores."""
-    from ._device import resolve_device
-
     if workers is None:
-        workers = default_workers(jobs, resolve_device(options.device).type)
+        workers = default_workers(jobs)
     workers = min(workers, len(jobs))  # no worker without a file
     if workers == 0:
         run_sequential(jobs, options, report)

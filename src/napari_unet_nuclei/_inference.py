@@ -7,6 +7,7 @@ and only their inner block is written back, so results barely depend on the tile
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -56,6 +57,21 @@ FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+_DEVICE_LOCKS: dict[str, threading.Lock] = {}  # one per accelerator, made once
+_LOCKS_LOCK = threading.Lock()
+
+
+def device_lock(device: torch.device) -> contextlib.AbstractContextManager:
+    """Held while a batch runs on ``device``: one batch at a time on an accelerator.
+
+    Threads segmenting images side by side (``_folder``) then share a GPU without holding
+    several images' activations at once, while their CPU steps run on the other cores.
+    On the CPU no lock: each thread's torch runs on its own share of the cores.
+    """
+    if device.type == "cpu":
+        return contextlib.nullcontext()
+    with _LOCKS_LOCK:
+        return _DEVICE_LOCKS.setdefault(str(device), threading.Lock())
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -123,7 +139,8 @@ def predict_normalized(
             x = np.stack(
                 [padded[y : y + th + 2 * halo, x : x + tw + 2 * halo] for y, x, th, tw in batch]
             )[:, None]
-            pred = _forward(model, torch.from_numpy(x), device, tta, precision)
+            with device_lock(device):
+                pred = _forward(model, torch.from_numpy(x), device, tta, precision)
             for (y, x, th, tw), p in zip(batch, pred, strict=True):
                 out[:, y : y + th, x : x + tw] = p[:, halo : halo + th, halo : halo + tw]
             done += len(batch)
