@@ -83,7 +83,7 @@ def test_stain_jitter_recolours_and_keeps_nuclei_bright():
 
 
 def test_stain_jitter_only_with_strong_and_only_for_stained_images():
-    from napari_unet_nuclei.train import TrainingSet, make_batch
+    from napari_unet_nuclei._training_data import TrainingSet, make_batch
 
     rgb, labels = _stained()
     hed = np.moveaxis(_augment.stains(rgb), -1, 0).copy()

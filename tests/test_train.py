@@ -15,7 +15,7 @@ import torch
 
 from napari_unet_nuclei._model import load_model
 from napari_unet_nuclei._synthetic import synthetic_nuclei
-from napari_unet_nuclei.train import TrainingSet, make_batch
+from napari_unet_nuclei._training_data import TrainingSet, make_batch
 
 CLI = "import sys; from napari_unet_nuclei.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -137,7 +137,7 @@ def test_worker_processes_give_the_same_batches():
 
     from napari_unet_nuclei._dataset import targets
     from napari_unet_nuclei._normalize import normalize_image
-    from napari_unet_nuclei.train import step_batches
+    from napari_unet_nuclei._training_data import step_batches
 
     images = [synthetic_nuclei((64, 64), seed=s) for s in range(2)]
     data = TrainingSet(
@@ -171,7 +171,7 @@ def test_worker_processes_give_the_same_batches():
 def test_kind_weights_option():
     import pytest
 
-    from napari_unet_nuclei.train import KIND_WEIGHTS, parse_kind_weights
+    from napari_unet_nuclei._training_data import KIND_WEIGHTS, parse_kind_weights
 
     assert parse_kind_weights("") == KIND_WEIGHTS
     w = parse_kind_weights("fluorescence=0.45, stained=0.45")

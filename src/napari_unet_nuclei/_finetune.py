@@ -141,7 +141,7 @@ def _freeze_batch_norm(model: UNet) -> None:
 
 
 def _batch(rng: np.random.Generator, parts: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
-    from .train import _sample_crop
+    from ._training_data import _sample_crop
 
     weights = np.array([p.labels.size for p in parts], float)
     picks = rng.choice(len(parts), size=BATCH, p=weights / weights.sum())
