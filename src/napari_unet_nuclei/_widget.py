@@ -10,54 +10,27 @@ piece are segmented block by block into a disk-backed array (``_qt/_big.py``).
 from __future__ import annotations
 
 import functools
-import time
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSlider,
-    FloatSpinBox,
-    ProgressBar,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import ComboBox, Container, PushButton
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog
 
 from ._device import available_devices, device_choices
-from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
-from ._qt._big import big_plan, big_summary, blocks_outcome, is_big
+from ._qt._big import big_plan, blocks_outcome, is_big
 from ._qt._finetune import FinetuneControls
 from ._qt._fit import StatusLine, narrow_combo
-from ._qt._layers import (
-    find_result,
-    label_and_measure,
-    placeholder_result,
-    remove_placeholder,
-    result_name,
-    show_labels,
-    show_plane_labels,
-)
+from ._qt._label_controls import LabelControls
+from ._qt._layers import find_result, label_and_measure, placeholder_result, result_name
 from ._qt._models import ModelControls
 from ._qt._planes import image_plane, plane_index, plane_text
-from ._qt._run import (
-    Labelled,
-    Outcome,
-    ProgressRelay,
-    Session,
-    failure_status,
-    friendly_message,
-    model_hint,
-    prediction_status,
-    start_run,
-    start_stack_run,
-)
+from ._qt._results import ResultView
+from ._qt._run import Labelled, Session, model_hint
+from ._qt._runner import Runner
 from ._qt._save import save_result
-from ._qt._stack_mode import WHOLE_STACK, StackControls, stack_summary
+from ._qt._stack_mode import WHOLE_STACK, StackControls
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -76,7 +49,6 @@ class NucleiWidget(Container):
         super().__init__()
         self._viewer = viewer
         self._session = Session()
-        self._relay = ProgressRelay()
         self._watched: Image | None = None
         # engine settings without a control (e.g. block_size, big_image_pixels, tta), by name
         self.engine_options: dict = {}
@@ -95,29 +67,22 @@ class NucleiWidget(Container):
         self._image = ComboBox(label="Image", choices=self._image_choices)
         self._stacks = StackControls(lambda: self._image.value)
         self._stack_mode, self._link_z = self._stacks.mode, self._stacks.link_z
-        self._segment = PushButton(text="Segment nuclei")
-        self._cancel = PushButton(text="Cancel", enabled=False)
-        self._threshold = FloatSlider(
-            label="Threshold", min=0.0, max=1.0, step=0.01, value=DEFAULT_THRESHOLD
-        )
-        self._split = CheckBox(text="Split touching nuclei", value=True)
-        self._min_size = SpinBox(
-            label="Min. size (px)", min=0, max=1_000_000, value=DEFAULT_MIN_SIZE
-        )
-        self._diameter = FloatSpinBox(
-            label="Diameter (px)",
-            min=0,
-            max=1000,
-            step=1,
-            value=0,
-            tooltip="Typical nucleus diameter in pixels; 'auto' (0) estimates it from the image.",
-        )
-        self._diameter.native.setSpecialValueText("auto")
+        self._labelling = LabelControls()
+        self._threshold, self._split, self._min_size, self._diameter = self._labelling.widgets
         self._device = ComboBox(label="Device", choices=device_choices(available_devices()))
         self._models = ModelControls()
         self._model = self._models.choice
-        self._progress = ProgressBar(label="Tiles", min=0, max=1, value=0)
         self._status = StatusLine("Choose an image and press Segment nuclei.")
+        self._results = ResultView(
+            self._viewer,
+            self._session,
+            self._status,
+            self._labelling.settings,
+            lambda: self._device.value,
+        )
+        self._runs = Runner(self._session, self._status, self._results.done)
+        self._segment, self._cancel = self._runs.segment, self._runs.cancel
+        self._progress, self._relay = self._runs.progress, self._runs.relay
         self._save = PushButton(text="Save labels…")
         self.extend(
             [
@@ -126,10 +91,7 @@ class NucleiWidget(Container):
                 self._link_z,
                 self._segment,
                 self._cancel,
-                self._threshold,
-                self._split,
-                self._min_size,
-                self._diameter,
+                *self._labelling.widgets,
                 self._model,
                 self._models.remove,
                 self._models.export,
@@ -172,7 +134,6 @@ class NucleiWidget(Container):
         self._segment.clicked.connect(self.run)
         self._cancel.clicked.connect(self.cancel)
         self._save.clicked.connect(self.save_dialog)
-        self._relay.advanced.connect(self._on_progress)
 
     def _image_choices(self, _widget: object = None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
@@ -230,11 +191,7 @@ class NucleiWidget(Container):
         hint = model_hint(self._session, layer, image, self._model.value)
         if hint:
             show_info(hint)
-        self._begin(f"Segmenting '{layer.name}'{plane_text(plane)} on {self._device.value}…")
-
-        def done(outcome: Outcome, generation: int, source: Image) -> None:
-            self._on_done(outcome, generation, source, plane)
-
+        self._runs.begin(f"Segmenting '{layer.name}'{plane_text(plane)} on {self._device.value}…")
         options = dict(
             device=self._device.value,
             weights=self._model.value,
@@ -243,44 +200,24 @@ class NucleiWidget(Container):
         )
         label = functools.partial(
             label_and_measure,
-            settings=self._label_settings(),
+            settings=self._labelling.settings(),
             image=image,
             scale=layer.scale[-2:],
             translate=layer.translate[-2:],
         )
         placeholder = placeholder_result(self._viewer, layer)  # before the worker competes
-        worker = start_run(
-            image, options, self._session, self._relay, done, layer, self._on_finished, label
-        )
+        worker = self._runs.start_plane(image, options, layer, plane, label)
         self._session.placeholder = placeholder
         return worker
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack``; progress counts planes."""
-        stack, options, status = self._stacks.plan(layer, self._settings())
-        self._begin(status, "Planes")
-        return start_stack_run(
-            stack, options, self._session, self._relay, self._on_done, layer, self._on_finished
-        )
+        return self._runs.start_whole(layer, self._stacks.plan(layer, self._settings()), "Planes")
 
     def _start_big(self, layer: Image) -> FunctionWorker:
         """Segment a big 2D image block by block; progress counts blocks."""
-        pixels, options, status = big_plan(layer, self._settings())
-        self._begin(status, "Blocks")
-        return start_stack_run(
-            pixels,
-            options,
-            self._session,
-            self._relay,
-            self._on_done,
-            layer,
-            self._on_finished,
-            job=blocks_outcome,
-        )
-
-    def _label_settings(self) -> tuple[float, bool, int]:
-        """(threshold, split, min_size): what ``Prediction.labels`` takes from the controls."""
-        return self._threshold.value, self._split.value, self._min_size.value
+        plan = big_plan(layer, self._settings())
+        return self._runs.start_whole(layer, plan, "Blocks", blocks_outcome)
 
     def _settings(self) -> dict:
         """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
@@ -294,84 +231,14 @@ class NucleiWidget(Container):
             **self.engine_options,
         )
 
-    def _begin(self, status: str, unit: str = "Tiles") -> None:
-        self._set_running(True)
-        self._status.value = status
-        self._progress.label = unit  # what the bar counts: tiles, planes or blocks
-
     @property
     def diameter(self) -> float | str:
         """The nucleus diameter asked for: pixels, or ``"auto"`` (the spin box at 0)."""
-        return float(self._diameter.value) if self._diameter.value > 0 else "auto"
+        return self._labelling.chosen_diameter()
 
     def cancel(self) -> None:
         """Stop the running segmentation; the previous result stays as it was."""
-        if self._session.running:
-            self._session.cancel.set()
-            self._status.value = "Cancelling…"
-
-    def _set_running(self, running: bool) -> None:
-        self._segment.enabled = not running
-        self._cancel.enabled = running
-        if running:
-            self._progress.value = 0
-
-    def _on_progress(self, done: int, total: int) -> None:
-        if self._session.closed:
-            return
-        self._progress.max = max(total, 1)
-        self._progress.value = min(done, total)
-
-    def _on_done(
-        self, outcome: Outcome, generation: int, source: Image, plane: tuple[int, ...] = ()
-    ) -> None:
-        self._session.worker = None
-        placeholder, self._session.placeholder = self._session.placeholder, None
-        if not self._show_outcome(outcome, generation, source, plane):
-            remove_placeholder(self._viewer, placeholder)
-
-    def _show_outcome(
-        self, outcome: Outcome, generation: int, source: Image, plane: tuple[int, ...]
-    ) -> bool:
-        """Show what a run gave (False when nothing: cancelled, failed, stale, gone)."""
-        if self._session.closed or self._failed(outcome, generation):
-            return False
-        if source not in self._viewer.layers:
-            self._status.value = f"'{source.name}' was removed during the run; nothing was added."
-            return False
-        if outcome.labels is not None:
-            self._show_whole(source, outcome)
-            return True
-        self._session.prediction, self._session.source = outcome.prediction, source
-        self._session.plane = plane
-        self.relabel(outcome.labelled)
-        return True
-
-    def _failed(self, outcome: Outcome, generation: int) -> bool:
-        """Say why a run gave nothing to show (cancel, error, stale); False when it did."""
-        status = failure_status(outcome, generation != self._session.generation)
-        if status is not None:
-            self._status.value = status
-        if outcome.error is not None:
-            show_error(friendly_message(outcome.error))
-        return status is not None
-
-    def _show_whole(self, source: Image, outcome: Outcome) -> None:
-        """Replace the Labels layer with whole-stack or block labels; no cache remains."""
-        show_labels(self._viewer, source, outcome.labels, {})
-        self._session.drop()
-        device = self._device.value
-        self._status.value = (
-            stack_summary(outcome.labels, outcome.seconds, device)
-            if outcome.count is None
-            else big_summary(outcome.count, outcome.seconds, device)
-        )
-
-    def _on_finished(self) -> None:
-        self._session.worker = None
-        if self._session.closed:
-            return
-        self._set_running(False)
+        self._runs.stop()
 
     # --- re-labelling ------------------------------------------------------------------------
     def _schedule_relabel(self, *_args: object) -> None:
@@ -387,20 +254,7 @@ class NucleiWidget(Container):
 
         ``labelled``: labels the worker already made, used when made at these settings.
         """
-        prediction, source, plane = (
-            self._session.prediction,
-            self._session.source,
-            self._session.plane,
-        )
-        if prediction is None or source is None:
-            return
-        t0 = time.perf_counter()
-        settings = self._label_settings()
-        if labelled is None or labelled.settings != settings:
-            labelled = Labelled(settings, prediction.labels(*settings), None)
-        count = show_plane_labels(self._viewer, source, plane, labelled.labels, labelled.table)
-        ms = 1000 * (time.perf_counter() - t0)
-        self._status.value = prediction_status(prediction, count, plane_text(plane), ms)
+        self._results.relabel(labelled)
 
     def result_layer(self, source: Image | None = None) -> Labels | None:
         """Return the existing ``"<image> nuclei"`` Labels layer, if there is one."""
