@@ -56,6 +56,7 @@ def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Pat
 
 
 def _segment(args: argparse.Namespace) -> int:
+    from ._allocator import keep_freed_memory
     from ._cli_segment import file_options, reporter
     from ._folder import run_batch
     from ._io import find_images
@@ -71,6 +72,7 @@ def _segment(args: argparse.Namespace) -> int:
         print(f"note: {note}", flush=True)
     Path(args.output).mkdir(parents=True, exist_ok=True)
     jobs = list(zip(files, targets, strict=True))
+    keep_freed_memory()  # a batch job: reuse memory between images (see _allocator)
     run_batch(jobs, file_options(args), reporter(len(files), problems), args.workers)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
