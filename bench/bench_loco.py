@@ -8,6 +8,11 @@ links to the images and labels.
 
     python bench/bench_loco.py --data ../shared/data/dsb2018_train --steps 3000 \
         --groups stained-256x320 fluo-360x360 --train-args "--diameter 16 --blur"
+
+A fine-tuning recipe is judged the same way from models that never saw the group:
+``--init-models DIR`` starts each group's training from ``DIR/plain-GROUP.pt`` (as
+train_parallel.py writes them), and ``--average S`` scores the weight average
+``(1 - S) * start + S * trained`` (``napari-unet-nuclei average``) instead of the trained model.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import tifffile
 
 from napari_unet_nuclei._dataset import read_index
 from napari_unet_nuclei._groups import group_sizes, source_group
+from napari_unet_nuclei._model import average_weights, save_weights
 from napari_unet_nuclei._scale import typical_diameter
 from napari_unet_nuclei.evaluate import evaluate
 
@@ -66,6 +72,7 @@ def run_group(
         scores = evaluate(folder, "holdout", str(weights), args.device)["all"]
         return {"group": held, "train_s": 0, **_rounded(scores)}
     weights = root / f"{held}.pt"
+    start = args.init_models / f"plain-{held}.pt" if args.init_models else None
     cmd = [
         sys.executable,
         "-m",
@@ -80,10 +87,15 @@ def run_group(
         "--output",
         str(weights),
         *shlex.split(args.train_args),
+        *(["--init", str(start)] if start else []),
     ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # own process: no Qt, no GL
     seconds = time.perf_counter() - t0
+    if args.average is not None:
+        trained, weights = weights, root / f"{held}-average.pt"
+        mixed = average_weights(str(start), str(trained), args.average)
+        save_weights(mixed, weights, mixed.meta)  # type: ignore[attr-defined]
     scores = evaluate(folder, "holdout", str(weights), args.device)["all"]
     return {"group": held, "train_s": round(seconds), **_rounded(scores)}
 
@@ -113,7 +125,22 @@ def main() -> None:
         "writes them) instead of training",
     )
     p.add_argument("--recipe", default="plain", help="with --models: the recipe to score")
+    p.add_argument(
+        "--init-models",
+        type=Path,
+        default=None,
+        help="start each group's training from DIR/plain-GROUP.pt (a model without it)",
+    )
+    p.add_argument(
+        "--average",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --init-models: score (1 - S) * start + S * trained",
+    )
     args = p.parse_args()
+    if args.average is not None and not args.init_models:
+        p.error("--average needs --init-models")
     groups = train_groups(args.data)
     sizes = group_sizes(list(groups.values()))
     print("groups:", ", ".join(f"{g} ({n})" for g, n in sizes.items()), flush=True)
@@ -138,6 +165,8 @@ def main() -> None:
         else {
             "steps": args.steps,
             "train_args": args.train_args,
+            "init_models": str(args.init_models) if args.init_models else None,
+            "average": args.average,
         }
     )
     print(json.dumps({**recipe, "results": results}))
