@@ -155,6 +155,8 @@ def test_an_interrupted_run_leaves_no_partial_file(tmp_path, tiny_weights, sig, 
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        # a shell starts background jobs with SIGINT ignored, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         seen = _wait_for_a_block(proc)
