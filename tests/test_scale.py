@@ -29,6 +29,19 @@ def test_over_split_nucleus_still_measures_whole():
     assert d.max() == pytest.approx(40, rel=0.1) and np.sort(d)[1] > 30
 
 
+def test_nucleus_cut_by_the_image_edge_measures_whole():
+    labels = _disk_labels(20)
+    whole = diameters(labels)
+    cut = diameters(labels[25:, :])  # nuclei 1 and 2 cut through their middles by the edge
+    assert cut == pytest.approx(whole, rel=0.05)
+    assert diameters(labels[35:, :])[0] < 0.9 * whole[0]  # cut beyond the middle: its part
+
+
+def test_all_foreground_image_is_bounded_by_its_edge():
+    d = diameters(np.ones((10, 30), np.uint16))
+    assert d == pytest.approx([10.0])
+
+
 def test_too_few_objects_give_no_estimate():
     assert typical_diameter(np.zeros((10, 10), np.uint16)) is None
 

@@ -23,13 +23,17 @@ GRID_BIAS = 0.0625  # nuclei measure about 1 px too big on a 16 px model's grid
 def diameters(labels: np.ndarray, foreground: np.ndarray | None = None) -> np.ndarray:
     """Per object, twice its largest inside distance to the background (float pixels).
 
-    With ``foreground`` given, distances are taken in that mask, so pieces of an
-    over-split nucleus still measure the whole nucleus.
+    Distances are not taken to the image's edge: a nucleus cut by it is not measured as its
+    visible piece. With ``foreground`` given, distances are taken in that mask, so pieces of
+    an over-split nucleus still measure the whole nucleus.
     """
     mask = labels > 0 if foreground is None else np.asarray(foreground, bool)
     if not mask.any():
         return np.zeros(0)
-    edt = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    if mask.all():  # no boundary anywhere: the image's edge counts as one
+        edt = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    else:  # a nucleus cut by the edge measures as its part inside (cut in half: whole)
+        edt = ndi.distance_transform_edt(mask)
     inside = np.flatnonzero(labels)
     peaks = np.zeros(int(labels.max()) + 1)
     # per-label maximum; an order of magnitude faster than ndi.maximum, which sorts
