@@ -44,16 +44,17 @@ def test_dark_on_bright_gives_the_same_nuclei():
 
 
 def test_dsb_val_figures_of_the_model_card(data_dir):
-    # weights/README.md: fluorescence AP@0.5 0.855, all DSB 0.569, stained AP@0.5 0.608
+    # weights/README.md: fluorescence AP@0.5 0.853, all DSB 0.572, stained AP@0.5 0.609
+    # (issue 12's floors: fluorescence 0.85, DSB 0.57)
     scores = evaluate(data_dir, "val", device="cpu")
     assert scores["all"]["images"] == 74
     assert scores["fluorescence"]["AP@0.5"] >= 0.85, scores
-    assert scores["all"]["DSB"] >= 0.56, scores
+    assert scores["all"]["DSB"] >= 0.57, scores
     assert scores["stained"]["AP@0.5"] >= 0.59, scores
 
 
 def test_dsb_val_figures_of_the_stained_model(data_dir):
-    # weights/README.md: stained AP@0.5 0.639, fluorescence AP@0.5 0.849
+    # weights/README.md: stained AP@0.5 0.633, fluorescence AP@0.5 0.850
     scores = evaluate(data_dir, "val", "stained", device="cpu")
     assert scores["stained"]["AP@0.5"] >= 0.63, scores
     assert scores["fluorescence"]["AP@0.5"] >= 0.84, scores
