@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from napari_unet_nuclei import predict
+from napari_unet_nuclei import NucleusModel, Settings, predict
+from napari_unet_nuclei._estimate import central_view, view_side
 from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._scale import consistent_diameter, resize, scaled_shape, typical_diameter
 from napari_unet_nuclei._synthetic import synthetic_nuclei
@@ -92,7 +93,9 @@ def test_auto_size_from_half_to_six_times(zoom, look):
 
     The estimate is within 15 % of the truth, and AP@0.5 within 0.05 of giving the true
     diameter (0.5x loses detail, the texture costs the model some nuclei at any scale) and,
-    for plain magnification, of the 1x image.
+    for plain magnification, of the 1x image. On the textured images the model's AP swings
+    with the scale alone (4x: 0.68-0.81 for true diameters 0.94-1.06x; 6x: 0.82-0.85, and
+    0.79 at 1.02x from "auto"), so there the bound is 0.1.
     """
     image, labels = _NUCLEI
     img, truth = _magnify(image, labels, zoom)
@@ -100,7 +103,7 @@ def test_auto_size_from_half_to_six_times(zoom, look):
     ap, ratio = _ap(img, truth, "auto")
     right, _ = _ap(img, truth, typical_diameter(truth))
     assert ratio == pytest.approx(1, abs=0.15), (ap, ratio)
-    assert ap >= right - 0.05, (ap, right)
+    assert ap >= right - (0.1 if look == "textured" else 0.05), (ap, right)
     if zoom >= 1 and look == "plain":
         assert ap >= _ap_at_1x() - 0.05
 
@@ -147,3 +150,30 @@ def test_auto_finds_nuclei_far_larger_than_the_model_size():
     assert pred.info["scale"] < 0.5
     assert pred.labels().max() == 2
     assert pred.diameter == pytest.approx(64, rel=0.15)
+
+
+def test_coarser_passes_look_at_bigger_squares():
+    assert [view_side(s) for s in (1.0, 0.25, 0.0625)] == [1024, 2048, 4096]
+
+
+def test_a_view_reads_each_region_once_in_a_row():
+    reads = []
+    view = central_view((600, 3000), lambda region: reads.append(region) or np.zeros((1, 1)))
+    for side in (1024, 1448, 1448, 2048):
+        view(side)
+    # 600 rows are all seen from the first square on; columns grow until the third read
+    assert [(r[0].stop - r[0].start, r[1].stop - r[1].start) for r in reads] == [
+        (600, 1024),
+        (600, 1448),
+        (600, 2048),
+    ]
+
+
+@pytest.mark.slow
+def test_big_sparse_nuclei_seen_by_the_coarse_passes():
+    """12 nuclei of ~100 px over 3072²: the central 1024² holds a few pieces of them, the
+    coarser passes' bigger squares hold them whole (with 1024² for every pass: 0.67)."""
+    image, labels = synthetic_nuclei((384, 384), n=12, radius=(6.0, 10.0), seed=5)
+    img, truth = _magnify(image, labels, 8)
+    decisions, _ = NucleusModel(device="cpu").decide(img, Settings.of(diameter="auto"))
+    assert decisions.estimate / typical_diameter(truth) == pytest.approx(1, abs=0.15)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._blocks import block_plan, labelled_in_order
 from ._decisions import Decisions, trained_diameter
-from ._estimate import ESTIMATE_CROP, auto_scale, central_region, measured_diameter
+from ._estimate import auto_scale, central_view, measured_diameter
 from ._inference import model_on, predict_maps
 from ._normalize import fit_normalization
 from ._postprocess import label_dtype, relabel_sequential
@@ -109,8 +109,9 @@ class NucleusModel:
         """The per-image decisions for ``source`` (any array: numpy, dask, zarr).
 
         Normalisation from (a sample of) the whole image; the scale from the ``diameter``
-        setting, or for ``"auto"`` from passes on the central crop. Also returns the
-        full-scale pass of that crop, which may serve as the prediction of a small image.
+        setting, or for ``"auto"`` from passes on central squares. Also returns the
+        full-scale pass of its central square, which may serve as the prediction of a small
+        image.
         """
         norm = fit_normalization(source, settings.invert)
         md, wanted = self.diameter, settings.diameter
@@ -118,9 +119,9 @@ class NucleusModel:
             return Decisions(norm, 1.0, None, None, md), None
         if wanted != "auto":
             return Decisions(norm, md / wanted, float(wanted), None, md), None
-        crop = norm.apply(read_region(source, central_region(source.shape, ESTIMATE_CROP)))
+        view = central_view(source.shape, lambda region: norm.apply(read_region(source, region)))
         scale, estimate, first, _ = auto_scale(
-            crop, md, lambda x: self._maps(x, 1.0, settings, progress)
+            view, md, lambda x: self._maps(x, 1.0, settings, progress)
         )
         return Decisions(norm, scale, md / scale, estimate, md), first
 
