@@ -83,9 +83,15 @@ class NucleusModel:
         return f"NucleusModel(weights={self.weights or 'general'!r}, device='{self.device}')"
 
     def _maps(
-        self, norm: np.ndarray, scale: float, s: Settings, progress=None, tta: bool = False
+        self,
+        norm: np.ndarray,
+        scale: float,
+        s: Settings,
+        progress=None,
+        tta: bool = False,
+        on_network_grid: bool = False,
     ) -> np.ndarray:
-        """The network's maps of a normalised image run at ``scale``, on its own grid."""
+        """The network's maps of a normalised image run at ``scale`` (on the image's grid)."""
         t0 = time.perf_counter()
         try:
             return predict_maps(
@@ -99,6 +105,7 @@ class NucleusModel:
                 progress=progress,
                 tta=tta,
                 precision=s.precision,
+                on_network_grid=on_network_grid,
             )
         finally:
             self.network_seconds += time.perf_counter() - t0
@@ -155,13 +162,11 @@ class NucleusModel:
     ) -> Prediction:
         if first is not None and first.shape == arr.shape[:2] and d.scale == 1 and not s.tta:
             pred = first  # the estimating pass already covered the whole image at scale 1
+        elif d.constant:
+            pred = Prediction(*np.zeros((2, *arr.shape[:2]), np.float32))
+            pred.info["diameter"] = None
         else:
-            maps = (
-                np.zeros((2, *arr.shape[:2]), np.float32)
-                if d.constant
-                else self._maps(d.normalization.apply(arr), d.scale, s, progress, s.tta)
-            )
-            pred = Prediction(maps[0], maps[1], expected_diameter=d.diameter)
+            pred = self._prediction(d.normalization.apply(arr), s, d, progress)
             pred.info["diameter"] = measured_diameter(pred)
         pred.device, pred.workers = str(self.device), s.workers
         pred.info.update(
@@ -173,10 +178,23 @@ class NucleusModel:
         pred.seconds = time.perf_counter() - t0
         return pred
 
+    def _prediction(
+        self, norm: np.ndarray, s: Settings, d: Decisions, progress=None, workers: int | None = None
+    ) -> Prediction:
+        """The network's maps of a normalised image, on the grid ``d.label_scale`` picks."""
+        finer = d.label_scale > 1
+        maps = self._maps(norm, d.scale, s, progress, s.tta, on_network_grid=finer)
+        return Prediction(
+            maps[0],
+            maps[1],
+            expected_diameter=None if d.diameter is None else d.diameter * d.label_scale,
+            workers=s.workers if workers is None else workers,
+            image_shape=norm.shape[:2] if finer else None,
+        )
+
     def label_region(self, region: np.ndarray, s: Settings, d: Decisions) -> np.ndarray:
         """Labels (1..n) of one block read with its margin: a block or a cluster task."""
-        maps = self._maps(d.normalization.apply(region), d.scale, s, None, s.tta)
-        pred = Prediction(maps[0], maps[1], expected_diameter=d.diameter, workers=1)
+        pred = self._prediction(d.normalization.apply(region), s, d, workers=1)
         return pred.labels(**s.label_options())
 
     def label_blocks(

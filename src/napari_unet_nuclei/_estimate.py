@@ -14,7 +14,15 @@ import numpy as np
 
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
 from ._prediction import COARSE_SEEDS_DIAMETER, Prediction
-from ._scale import Reading, agree, consistent_diameter, resize, scaled_shape, typical_diameter
+from ._scale import (
+    Reading,
+    agree,
+    agreeing_pairs,
+    consistent_diameter,
+    resize,
+    scaled_shape,
+    typical_diameter,
+)
 
 Maps = Callable[[np.ndarray], np.ndarray]  # normalised 2D image -> (2, H, W) maps at 1x
 View = Callable[[int], np.ndarray]  # side -> the image's normalised central square of that side
@@ -59,9 +67,10 @@ def central_view(shape: tuple[int, ...], read: Callable[[tuple[slice, slice]], n
 
 
 def measured_diameter(pred: Prediction) -> float | None:
-    """Median nucleus diameter of the default labels (fragments below the minimum size ignored)."""
-    labels = pred.labels(DEFAULT_THRESHOLD, True, DEFAULT_MIN_SIZE)
-    return typical_diameter(labels, pred.foreground > DEFAULT_THRESHOLD)
+    """Median nucleus diameter (image px) of the default labels, minus small fragments."""
+    labels = pred.grid_labels(DEFAULT_THRESHOLD, True, DEFAULT_MIN_SIZE)
+    d = typical_diameter(labels, pred.foreground > DEFAULT_THRESHOLD)
+    return None if d is None else d / pred.grid
 
 
 def _probe(crop: np.ndarray, s: float, maps: Maps) -> tuple[float | None, Prediction]:
@@ -105,8 +114,12 @@ def estimate_diameter(
         if _settled(readings, model_diameter):
             break
     first_d = readings[0][1] if readings and readings[0][0] == 1 else None
-    if first is not None and first_d is not None and first_d < UPSCALE_BELOW * model_diameter:
-        # small nuclei measure too big at full scale; a 2x pass of half its square sees them
+    small = first_d is not None and first_d < UPSCALE_BELOW * model_diameter
+    unsettled = first_d is not None and first_d < model_diameter
+    unsettled = unsettled and not agreeing_pairs(readings, model_diameter)
+    if first is not None and (small or unsettled):
+        # small nuclei measure too big at full scale (and blur into clumps at half scale,
+        # so no pair agrees); a 2x pass of half its square sees them
         side = max(MIN_ESTIMATE_SIDE, min(first.shape) // 2)
         readings.insert(0, (2.0, _probe(view(side), 2.0, maps)[0]))
     return consistent_diameter(readings, model_diameter), first, first_d

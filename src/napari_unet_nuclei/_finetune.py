@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ._device import resolve_device
 from ._engine import NucleusModel
@@ -30,7 +29,7 @@ from ._metrics import match_counts
 from ._model import UNet, fused_for_inference, load_model, save_weights, user_models_dir
 from ._normalize import normalize_image
 from ._postprocess import labels_from_maps
-from ._scale import resize, scaled_shape, typical_diameter
+from ._scale import resize, resize_labels, scaled_shape, typical_diameter
 
 HOLDOUT_SHARE = 0.25  # of each image's area, never trained on, scores the models
 CROP, BATCH = 128, 8
@@ -82,12 +81,6 @@ def default_output(base: str) -> Path:
     while path.exists():
         path, n = folder / f"{stem}-{n}.pt", n + 1
     return path
-
-
-def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resampling of instance labels (ids kept)."""
-    t = torch.from_numpy(np.asarray(labels, np.float64).astype(np.float32))[None, None]
-    return F.interpolate(t, size=shape, mode="nearest-exact")[0, 0].numpy().astype(np.int64)
 
 
 def prepare_pair(image: np.ndarray, labels: np.ndarray, model_diameter: float) -> Pair:

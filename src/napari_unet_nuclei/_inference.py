@@ -181,11 +181,15 @@ def predict_maps(
     progress: ProgressCallback | None = None,
     tta: bool = False,
     precision: str = "auto",
+    on_network_grid: bool = False,
 ) -> np.ndarray:
-    """Maps of a normalised image run at ``scale`` x its size, returned on its own grid."""
+    """Maps of a normalised image run at ``scale`` x its size, on the image's grid.
+
+    With ``on_network_grid``, the maps stay on the grid the network saw.
+    """
     run = (model, device, tile, halo, batch_size, progress, tta, precision)
     if abs(scale - 1.0) < 1e-3:
         return predict_normalized(norm, *run)
     small = resize(norm, scaled_shape(norm.shape, scale))
     maps = predict_normalized(small, *run)
-    return resize(maps, norm.shape)
+    return maps if on_network_grid else resize(maps, norm.shape)

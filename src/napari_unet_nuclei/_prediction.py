@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._label_blocks import labels_in_blocks, peaks_in_blocks, use_blocks
-from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, labels_from_maps, seed_peaks
+from ._postprocess import (
+    DEFAULT_MIN_SIZE,
+    DEFAULT_THRESHOLD,
+    labels_from_maps,
+    relabel_sequential,
+    seed_peaks,
+)
+from ._scale import resize_labels
 from ._settings import DEFAULT_WORKERS
 
 COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
@@ -18,8 +25,10 @@ COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at
 class Prediction:
     """The network's output for one 2D image; ``labels`` re-labels it without the network.
 
-    ``expected_diameter``: the nucleus size (px) known before labelling, if any; it decides
-    the coarse seed search and whether big maps are post-processed block by block.
+    ``expected_diameter``: the nucleus size (px of the maps) known before labelling, if any;
+    it decides the coarse seed search and whether big maps are post-processed block by block.
+    ``image_shape``: set when the maps are on a finer grid than the image (an image enlarged
+    for the network); they are labelled there and the labels brought to the image.
     """
 
     foreground: np.ndarray
@@ -29,11 +38,17 @@ class Prediction:
     info: dict = field(default_factory=dict)
     expected_diameter: float | None = None
     workers: int = DEFAULT_WORKERS  # threads post-processing big maps block by block
+    image_shape: tuple[int, int] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Height and width of the image."""
-        return self.foreground.shape
+        return tuple(self.image_shape) if self.image_shape else self.foreground.shape
+
+    @property
+    def grid(self) -> float:
+        """Pixels of the maps per pixel of the image (1 unless the image was enlarged)."""
+        return self.foreground.shape[0] / self.shape[0]
 
     @property
     def diameter(self) -> float | None:
@@ -48,7 +63,7 @@ class Prediction:
 
     @property
     def _in_blocks(self) -> bool:
-        return use_blocks(self.shape, self.expected_diameter, self.workers)
+        return use_blocks(self.foreground.shape, self.expected_diameter, self.workers)
 
     @functools.cached_property
     def peaks(self) -> np.ndarray:
@@ -62,7 +77,20 @@ class Prediction:
     def labels(
         self, threshold: float | None = None, split: bool = True, min_size: int = DEFAULT_MIN_SIZE
     ) -> np.ndarray:
-        """Instance labels (uint16, or uint32 past 65,535 nuclei); no network call."""
+        """Instance labels of the image (uint16, or uint32 past 65,535 nuclei); no network call.
+
+        Maps on a finer grid are labelled there (``min_size`` counts its pixels), and each
+        pixel of the image takes the label of the grid pixel at its centre.
+        """
+        labels = self.grid_labels(threshold, split, min_size)
+        if labels.shape == self.shape:
+            return labels
+        return relabel_sequential(resize_labels(labels, self.shape))
+
+    def grid_labels(
+        self, threshold: float | None = None, split: bool = True, min_size: int = DEFAULT_MIN_SIZE
+    ) -> np.ndarray:
+        """Instance labels on the maps' grid (the image's, unless it was enlarged)."""
         t = DEFAULT_THRESHOLD if threshold is None else float(threshold)
         key = (t, bool(split), int(min_size))
         if self._last[0] != key:  # the size measurement and segment_nuclei ask for the same

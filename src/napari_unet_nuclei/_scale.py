@@ -59,6 +59,15 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out[0, 0].numpy() if arr.ndim == 2 else out[0].numpy()
 
 
+def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resampling of instance labels (ids and dtype kept)."""
+    arr = np.asarray(labels)
+    (h, w), (rows_in, cols_in) = shape, arr.shape[:2]
+    rows = np.minimum(((np.arange(h) + 0.5) * (rows_in / h)).astype(np.intp), rows_in - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * (cols_in / w)).astype(np.intp), cols_in - 1)
+    return arr[rows[:, None], cols[None, :]]
+
+
 def scaled_shape(shape: tuple[int, int], factor: float) -> tuple[int, int]:
     """The shape of an image resampled by ``factor`` (at least 1x1)."""
     return max(1, int(round(shape[0] * factor))), max(1, int(round(shape[1] * factor)))
@@ -77,6 +86,12 @@ def agree(fine: Reading, coarse: Reading, model_diameter: float) -> bool:
     return fits and visible and AGREE[0] <= d2 / d <= AGREE[1]
 
 
+def agreeing_pairs(readings: list[Reading], model_diameter: float) -> list[tuple[Reading, Reading]]:
+    """Successive readings (finer, coarser) that ``agree``."""
+    pairs = zip(readings, readings[1:], strict=False)
+    return [(a, b) for a, b in pairs if agree(a, b, model_diameter)]
+
+
 def consistent_diameter(readings: list[Reading], model_diameter: float) -> float | None:
     """The nucleus diameter on which successive passes (scales halving) agree.
 
@@ -85,9 +100,7 @@ def consistent_diameter(readings: list[Reading], model_diameter: float) -> float
     gives the diameter (that pass's reading, less the measure's bias). Without any, the
     reading nearest the model's size (or None without readings).
     """
-    pairs = [
-        (a, b) for a, b in zip(readings, readings[1:], strict=False) if agree(a, b, model_diameter)
-    ]
+    pairs = agreeing_pairs(readings, model_diameter)
     if pairs:
         s, d = min((p[0] for p in pairs), key=lambda r: abs(np.log(r[0] * r[1] / model_diameter)))
         return d - GRID_BIAS * model_diameter / s
