@@ -33,7 +33,7 @@ from napari_unet_nuclei import predict
 from napari_unet_nuclei._dataset import read_index, read_pair
 from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._normalize import to_grey
-from napari_unet_nuclei._scale import resize, scaled_shape, typical_diameter
+from napari_unet_nuclei._scale import resize, resize_labels, scaled_shape, typical_diameter
 
 TEXTURE_SIGMA = 4.0  # px at the magnified scale: blobs of about 14-22 px across
 TEXTURE_CONTRAST = 0.6
@@ -56,10 +56,7 @@ def central_crop(arr: np.ndarray, side: int) -> np.ndarray:
 
 def magnify_labels(labels: np.ndarray, zoom: float) -> np.ndarray:
     """Nearest-neighbour resampling on the same pixel-centre grid as ``_scale.resize``."""
-    h, w = scaled_shape(labels.shape, zoom)
-    rows = np.minimum(((np.arange(h) + 0.5) / zoom).astype(int), labels.shape[0] - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) / zoom).astype(int), labels.shape[1] - 1)
-    return labels[rows[:, None], cols[None, :]]
+    return resize_labels(labels, scaled_shape(labels.shape, zoom))
 
 
 def magnify(image: np.ndarray, zoom: float) -> np.ndarray:

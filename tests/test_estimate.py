@@ -9,7 +9,13 @@ from scipy import ndimage as ndi
 from napari_unet_nuclei import NucleusModel, Settings, predict
 from napari_unet_nuclei._estimate import central_view, view_side
 from napari_unet_nuclei._metrics import match_counts
-from napari_unet_nuclei._scale import consistent_diameter, resize, scaled_shape, typical_diameter
+from napari_unet_nuclei._scale import (
+    consistent_diameter,
+    resize,
+    resize_labels,
+    scaled_shape,
+    typical_diameter,
+)
 from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 MODEL = 16.0
@@ -37,9 +43,7 @@ def test_no_agreement_falls_back_to_the_reading_nearest_the_model_size():
 
 def _magnify(image: np.ndarray, labels: np.ndarray, zoom: float):
     shape = scaled_shape(labels.shape, zoom)
-    rows = np.minimum(((np.arange(shape[0]) + 0.5) / zoom).astype(int), labels.shape[0] - 1)
-    cols = np.minimum(((np.arange(shape[1]) + 0.5) / zoom).astype(int), labels.shape[1] - 1)
-    return resize(image.astype(np.float32), shape), labels[rows[:, None], cols[None, :]]
+    return resize(image.astype(np.float32), shape), resize_labels(labels, shape)
 
 
 def _chromatin(image: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
