@@ -12,6 +12,7 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 
 from napari_unet_nuclei import _api, _engine, _widget
 from napari_unet_nuclei._sample_data import synthetic_sample
+from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 from ._helpers import n_labels, only_labels, run_and_wait, settle
 
@@ -219,3 +220,23 @@ def test_model_choice_reaches_predict_and_drops_the_cache(
     assert docked._model.value == str(other) and docked._session.prediction is None
     run_and_wait(qtbot, docked)
     assert seen[-1] == str(other)
+
+
+@pytest.mark.slow
+def test_tiny_nuclei_through_the_widget_and_the_slider(qtbot, make_napari_viewer, new_widget):
+    """Nuclei of ~6 px are labelled on the network's grid: the layer still has the image's
+    shape, the slider re-labels it without the network, and touching nuclei stay apart."""
+    image, truth = synthetic_nuclei((192, 192), radius=(2.5, 3.5), touching=0.3, seed=1)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="tiny")
+    widget = new_widget(viewer)
+    widget._model.value = "general"
+    run_and_wait(qtbot, widget)
+    layer = only_labels(viewer)
+    assert layer.data.shape == image.shape
+    found = n_labels(layer)
+    assert found >= 0.8 * truth.max()  # labelled on the image's own grid: about 0.6
+    before = (np.asarray(layer.data) > 0).sum()
+    settle(qtbot, widget, lambda: setattr(widget._threshold, "value", 0.9))
+    after = np.asarray(only_labels(viewer).data)
+    assert after.shape == image.shape and 0 < (after > 0).sum() < before
