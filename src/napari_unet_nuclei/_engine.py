@@ -91,7 +91,7 @@ class NucleusModel:
         tta: bool = False,
         on_network_grid: bool = False,
     ) -> np.ndarray:
-        """The network's maps of a normalised image run at ``scale`` (on the image's grid)."""
+        """The network's maps of a normalised image run at ``scale``, as ``predict_maps``."""
         t0 = time.perf_counter()
         try:
             return predict_maps(

@@ -101,7 +101,7 @@ def estimate_diameter(
     smaller image): each pass looks at ``view_side`` of its scale.
     """
     readings: list[Reading] = []
-    first, crop = None, None
+    first = None
     for s in ESTIMATE_SCALES:
         crop = view(view_side(s))
         if s < 1 and min(crop.shape[:2]) * s < MIN_PROBE_SIDE:
