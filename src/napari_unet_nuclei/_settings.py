@@ -65,7 +65,7 @@ class Settings:
 
     threshold: float = DEFAULT_THRESHOLD  # foreground cut, 0-1
     split: bool = True  # split touching nuclei
-    min_size: int = DEFAULT_MIN_SIZE  # smallest nucleus kept, pixels
+    min_size: int = DEFAULT_MIN_SIZE  # smallest nucleus kept, pixels of the grid labelled
     diameter: Diameter = "auto"  # nucleus diameter (px), "auto", or None: the image's scale
     invert: bool | None = None  # dark nuclei on a bright background; None: detect
     tta: bool = False  # average the four flips (4x the network time)

@@ -97,7 +97,10 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
     p.add_argument(
-        "--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus, pixels"
+        "--min-size",
+        type=int,
+        default=DEFAULT_MIN_SIZE,
+        help="smallest nucleus, pixels (of the network's grid for an image enlarged over 2x)",
     )
     add_diameter_argument(p)
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")

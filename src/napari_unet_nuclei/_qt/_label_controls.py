@@ -19,7 +19,12 @@ class LabelControls:
         )
         self.split = CheckBox(text="Split touching nuclei", value=True)
         self.min_size = SpinBox(
-            label="Min. size (px)", min=0, max=1_000_000, value=DEFAULT_MIN_SIZE
+            label="Min. size (px)",
+            min=0,
+            max=1_000_000,
+            value=DEFAULT_MIN_SIZE,
+            tooltip="Smaller objects are dropped. Pixels of the image; for an image enlarged "
+            "over 2x for the network (nuclei under 8 px), of that enlarged grid.",
         )
         self.diameter = FloatSpinBox(
             label="Diameter (px)",
