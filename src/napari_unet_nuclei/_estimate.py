@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
 from ._prediction import COARSE_SEEDS_DIAMETER, Prediction
 from ._scale import (
     Reading,
-    agree,
     agreeing_pairs,
     consistent_diameter,
     resize,
@@ -33,7 +33,14 @@ ESTIMATE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625)  # passes that may run to find
 # size (each on a grid of at least MIN_PROBE_SIDE): nuclei up to ~250 px fit one of them
 MIN_ESTIMATE_SIDE = 32  # no estimating pass on an image smaller than this
 MIN_PROBE_SIDE = 64  # no coarser pass below this: too few objects (tissue clumps agree)
-UPSCALE_BELOW = 0.6  # full-scale nuclei under this x the model's size: look at 2x as well
+UPSCALE_BELOW = 0.7  # full-scale nuclei under this x the model's size: look at 2x as well
+MERGED_SHARE = 0.1  # a coarser pass merged separate nuclei when this share of its foreground
+MERGED_CONTRAST = 0.05  # (or more, below FRAGMENTS_SHARE) lies between the finer pass's
+# objects, as dark as the background (brightness above the background's / the objects')
+FRAGMENTS_SHARE = 0.5  # the finer pass's objects are fragments of the coarser one's (texture,
+# cells) when at least this share of the coarser foreground lies outside them
+
+Pass = tuple[np.ndarray, np.ndarray]  # a pass's normalised image on its grid, its foreground
 
 
 def central_region(shape: tuple[int, ...], size: int = ESTIMATE_CROP) -> tuple[slice, slice]:
@@ -73,20 +80,52 @@ def measured_diameter(pred: Prediction) -> float | None:
     return None if d is None else d / pred.grid
 
 
-def _probe(crop: np.ndarray, s: float, maps: Maps) -> tuple[float | None, Prediction]:
-    """Diameter (crop px) measured by one pass run on the ``s`` x grid, and that pass."""
+def _probe(crop: np.ndarray, s: float, maps: Maps) -> tuple[float | None, Prediction, Pass]:
+    """Diameter (crop px) measured by one pass run on the ``s`` x grid, the pass and its maps."""
     small = crop if s == 1 else resize(crop, scaled_shape(crop.shape, s))
     out = maps(small)
     # seeds are searched coarsely only on the full-scale pass, the one that may be kept
     pred = Prediction(out[0], out[1], expected_diameter=COARSE_SEEDS_DIAMETER if s == 1 else None)
     d = measured_diameter(pred)
     pred.info["diameter"] = d  # this pass's own measure, kept if it serves as the prediction
-    return (None if d is None else d * crop.shape[0] / small.shape[0]), pred
+    return (None if d is None else d * crop.shape[0] / small.shape[0]), pred, (small, out[0])
 
 
-def _settled(readings: list[Reading], model_diameter: float) -> bool:
+def _central(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    y, x = (a.shape[0] - shape[0]) // 2, (a.shape[1] - shape[1]) // 2
+    return a[y : y + shape[0], x : x + shape[1]]
+
+
+def foreground_between(fine: Pass, coarse_foreground: np.ndarray) -> tuple[float, float] | None:
+    """(share, contrast) of a half-scale pass's foreground that the finer pass saw as background.
+
+    The coarser pass (on a central square at least as big) is brought to the finer pass's
+    grid. share: the part of its foreground outside the finer objects (and a pixel around
+    them); contrast: that part's median brightness above the background's, as a share of the
+    finer objects' (0: as dark as the background, 1: as bright as the objects). Clumps of
+    separate nuclei read near 0, nuclei whose texture the finer pass cut into pieces well
+    above. None when the objects, that part or the background are too small to tell.
+    """
+    image, fine_fg = fine
+    up = resize(np.asarray(coarse_foreground, np.float32), scaled_shape(coarse_foreground.shape, 2))
+    shape = min(image.shape[0], up.shape[0]), min(image.shape[1], up.shape[1])
+    image, up = _central(image, shape), _central(up, shape)
+    objects = _central(fine_fg, shape) > DEFAULT_THRESHOLD
+    coarse = up > DEFAULT_THRESHOLD
+    between = coarse & ~ndi.binary_dilation(objects)
+    background = ~ndi.binary_dilation(coarse, iterations=2)
+    if min(objects.sum(), background.sum()) < 10:
+        return None
+    share = float(between.sum() / max(1, coarse.sum()))
+    if between.sum() < 10:
+        return share, 0.0
+    low, high = np.median(image[background]), np.median(image[objects])
+    return share, float((np.median(image[between]) - low) / max(high - low, 1e-6))
+
+
+def _settled(readings: list[Reading], model_diameter: float, merged: set[float]) -> bool:
     """The last two passes agree on nuclei that the finer one saw near the model's size."""
-    if len(readings) < 2 or not agree(readings[-2], readings[-1], model_diameter):
+    if len(readings) < 2 or not agreeing_pairs(readings[-2:], model_diameter, frozenset(merged)):
         return False
     s, d = readings[-2]
     return 1 / SCALE_TOLERANCE <= d * s / model_diameter <= SCALE_TOLERANCE
@@ -98,31 +137,42 @@ def estimate_diameter(
     """Typical diameter, the full-scale pass and what that pass measured.
 
     ``view(side)`` gives the image's normalised central square of that side (or all of a
-    smaller image): each pass looks at ``view_side`` of its scale.
+    smaller image): each pass looks at ``view_side`` of its scale. A pass whose foreground
+    fills the dark gaps between the last pass's objects merged separate nuclei: its
+    reading may confirm the finer one but gives no diameter itself.
     """
     readings: list[Reading] = []
-    first = None
+    merged: set[float] = set()
+    first, last, fragments = None, None, False
     for s in ESTIMATE_SCALES:
         crop = view(view_side(s))
         if s < 1 and min(crop.shape[:2]) * s < MIN_PROBE_SIDE:
             break
-        d, pred = _probe(crop, s, maps)
+        d, pred, maps_s = _probe(crop, s, maps)
         first = pred if s == 1 else first
         if d is None and any(r[1] is not None for r in readings):
             break  # nuclei seen at a finer scale and gone at this one: coarser sees less
+        between = None if d is None or last is None else foreground_between(last, maps_s[1])
+        if between is not None:
+            share, contrast = between
+            if MERGED_SHARE <= share < FRAGMENTS_SHARE and contrast <= MERGED_CONTRAST:
+                merged.add(s)
+            fragments = fragments or (s == 0.5 and share >= FRAGMENTS_SHARE)
         readings.append((s, d))
-        if _settled(readings, model_diameter):
+        last = None if d is None else maps_s
+        if _settled(readings, model_diameter, merged):
             break
     first_d = readings[0][1] if readings and readings[0][0] == 1 else None
-    small = first_d is not None and first_d < UPSCALE_BELOW * model_diameter
+    small = first_d is not None and first_d < UPSCALE_BELOW * model_diameter and not fragments
     unsettled = first_d is not None and first_d < model_diameter
-    unsettled = unsettled and not agreeing_pairs(readings, model_diameter)
+    unsettled = unsettled and not agreeing_pairs(readings, model_diameter, frozenset(merged))
     if first is not None and (small or unsettled):
         # small nuclei measure too big at full scale (and blur into clumps at half scale,
-        # so no pair agrees); a 2x pass of half its square sees them
+        # so no pair agrees); a 2x pass of half its square sees them. Fragments of bigger
+        # objects (texture) measure small too: only when no pair agrees do they get one.
         side = max(MIN_ESTIMATE_SIDE, min(first.shape) // 2)
         readings.insert(0, (2.0, _probe(view(side), 2.0, maps)[0]))
-    return consistent_diameter(readings, model_diameter), first, first_d
+    return consistent_diameter(readings, model_diameter, frozenset(merged)), first, first_d
 
 
 def auto_scale(

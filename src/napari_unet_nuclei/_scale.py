@@ -86,25 +86,34 @@ def agree(fine: Reading, coarse: Reading, model_diameter: float) -> bool:
     return fits and visible and AGREE[0] <= d2 / d <= AGREE[1]
 
 
-def agreeing_pairs(readings: list[Reading], model_diameter: float) -> list[tuple[Reading, Reading]]:
-    """Successive readings (finer, coarser) that ``agree``."""
+def agreeing_pairs(
+    readings: list[Reading], model_diameter: float, merged: frozenset[float] = frozenset()
+) -> list[tuple[Reading, Reading]]:
+    """Successive readings (finer, coarser) that ``agree``, the finer not one of ``merged``.
+
+    ``merged`` holds the scales of passes that joined separate nuclei into clumps: such a
+    pass may confirm a finer one, but its own objects are not nuclei.
+    """
     pairs = zip(readings, readings[1:], strict=False)
-    return [(a, b) for a, b in pairs if agree(a, b, model_diameter)]
+    return [(a, b) for a, b in pairs if a[0] not in merged and agree(a, b, model_diameter)]
 
 
-def consistent_diameter(readings: list[Reading], model_diameter: float) -> float | None:
+def consistent_diameter(
+    readings: list[Reading], model_diameter: float, merged: frozenset[float] = frozenset()
+) -> float | None:
     """The nucleus diameter on which successive passes (scales halving) agree.
 
     Texture cut into pieces at one scale measures differently at the next, real nuclei do
     not. Of the agreeing pairs, the one whose finer pass saw nuclei nearest the model's size
     gives the diameter (that pass's reading, less the measure's bias). Without any, the
-    reading nearest the model's size (or None without readings).
+    reading nearest the model's size (or None without readings). Readings of ``merged``
+    scales (clumps of nuclei) give no diameter.
     """
-    pairs = agreeing_pairs(readings, model_diameter)
+    pairs = agreeing_pairs(readings, model_diameter, merged)
     if pairs:
         s, d = min((p[0] for p in pairs), key=lambda r: abs(np.log(r[0] * r[1] / model_diameter)))
         return d - GRID_BIAS * model_diameter / s
-    seen = [(s, d) for s, d in readings if d is not None]
+    seen = [(s, d) for s, d in readings if d is not None and s not in merged]
     if not seen:
         return None
     return min(seen, key=lambda r: abs(np.log(r[0] * r[1] / model_diameter)))[1]
