@@ -3,7 +3,9 @@
 Passes run on central squares at ESTIMATE_SCALES (each half the last) until two agree on
 nuclei near the model's size; texture cut into pieces at one scale measures differently at
 the next, real nuclei do not (``_scale.consistent_diameter``). A coarser pass looks at a
-bigger square (``view_side``), so big nuclei are seen in numbers at a bounded cost.
+bigger square (``view_side``), so big nuclei are seen in numbers at a bounded cost. A pass
+that fills the dark gaps between the last pass's objects joined separate nuclei into clumps
+(``foreground_between``): its reading may confirm the finer one but gives no size itself.
 """
 
 from __future__ import annotations
