@@ -32,7 +32,11 @@ class LabelControls:
             max=1000,
             step=1,
             value=0,
-            tooltip="Typical nucleus diameter in pixels; 'auto' (0) estimates it from the image.",
+            tooltip=(
+                "Typical nucleus diameter in pixels; 'auto' (0) estimates it from the image. "
+                "Type it when 'auto' gets it wrong (very sparse images, dense tissue of small "
+                "blurred nuclei) or to keep several images on one scale."
+            ),
         )
         self.diameter.native.setSpecialValueText("auto")
         self.widgets = [self.threshold, self.split, self.min_size, self.diameter]
