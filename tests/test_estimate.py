@@ -50,13 +50,21 @@ def test_no_agreement_falls_back_to_the_reading_nearest_the_model_size():
 
 
 def test_readings_of_merged_nuclei_give_no_size():
-    """A half-scale pass that joined 10 px nuclei into clumps agrees with the quarter-scale
-    one; without the full-scale reading it would win (29 px), as the finer pair does."""
+    """547ef286 at 0.5x: the half-scale pass joined 10 px nuclei into clumps (29 px) that the
+    quarter-scale pass confirms. Unflagged, that pair gives 27 px; flagged, the full-scale
+    reading is left, and with a 2x reading the (2x, 1x) pair gives 8.7 px."""
     readings = [(1.0, 13.4), (0.5, 29.1), (0.25, 40.0)]
     assert consistent_diameter(readings, MODEL) == pytest.approx(27, rel=0.05)
     merged = frozenset({0.5})
     assert consistent_diameter(readings, MODEL, merged) == 13.4
     assert consistent_diameter([(2.0, 9.2), *readings], MODEL, merged) == pytest.approx(8.7)
+
+
+def test_a_merged_pass_still_confirms_the_finer_one():
+    """8f27ebc7 at 2x (stained, 37 px): the quarter-size pass merges a few nuclei but agrees
+    with the half-size reading, which is right; without it the full-scale pieces win."""
+    readings = [(1.0, 20.0), (0.5, 44.0), (0.25, 48.0)]
+    assert consistent_diameter(readings, MODEL, frozenset({0.25})) == pytest.approx(42)
 
 
 def _disks(shape, centres, radius):
@@ -256,4 +264,5 @@ def test_val_images_shrunk_to_half_size(data_dir, image_id, was):
     entry = next(e for e in read_index(data_dir, "val") if e.id.startswith(image_id))
     image, labels = read_pair(entry)
     img, truth = _magnify(to_grey(np.asarray(image)), labels, 0.5)
-    assert _ap(img, truth, "auto")[1] == pytest.approx(1, abs=0.15)
+    ratio = _ap(img, truth, "auto")[1]
+    assert ratio == pytest.approx(1, abs=0.15), f"{ratio:.2f}x the truth (was {was}x)"
