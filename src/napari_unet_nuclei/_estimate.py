@@ -127,7 +127,7 @@ def foreground_between(fine: Pass, coarse_foreground: np.ndarray) -> tuple[float
 
 def _settled(readings: list[Reading], model_diameter: float, merged: set[float]) -> bool:
     """The last two passes agree on nuclei that the finer one saw near the model's size."""
-    if len(readings) < 2 or not agreeing_pairs(readings[-2:], model_diameter, frozenset(merged)):
+    if len(readings) < 2 or not agreeing_pairs(readings[-2:], model_diameter, merged):
         return False
     s, d = readings[-2]
     return 1 / SCALE_TOLERANCE <= d * s / model_diameter <= SCALE_TOLERANCE
@@ -167,14 +167,14 @@ def estimate_diameter(
     first_d = readings[0][1] if readings and readings[0][0] == 1 else None
     small = first_d is not None and first_d < UPSCALE_BELOW * model_diameter and not fragments
     unsettled = first_d is not None and first_d < model_diameter
-    unsettled = unsettled and not agreeing_pairs(readings, model_diameter, frozenset(merged))
+    unsettled = unsettled and not agreeing_pairs(readings, model_diameter, merged)
     if first is not None and (small or unsettled):
         # small nuclei measure too big at full scale (and blur into clumps at half scale,
         # so no pair agrees); a 2x pass of half its square sees them. Fragments of bigger
         # objects (texture) measure small too: only when no pair agrees do they get one.
         side = max(MIN_ESTIMATE_SIDE, min(first.shape) // 2)
         readings.insert(0, (2.0, _probe(view(side), 2.0, maps)[0]))
-    return consistent_diameter(readings, model_diameter, frozenset(merged)), first, first_d
+    return consistent_diameter(readings, model_diameter, merged), first, first_d
 
 
 def auto_scale(

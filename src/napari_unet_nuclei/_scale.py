@@ -7,6 +7,8 @@ measure is used on the training labels, so estimates and the model's scale agree
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -87,7 +89,7 @@ def agree(fine: Reading, coarse: Reading, model_diameter: float) -> bool:
 
 
 def agreeing_pairs(
-    readings: list[Reading], model_diameter: float, merged: frozenset[float] = frozenset()
+    readings: list[Reading], model_diameter: float, merged: AbstractSet[float] = frozenset()
 ) -> list[tuple[Reading, Reading]]:
     """Successive readings (finer, coarser) that ``agree``, the finer not one of ``merged``.
 
@@ -99,7 +101,7 @@ def agreeing_pairs(
 
 
 def consistent_diameter(
-    readings: list[Reading], model_diameter: float, merged: frozenset[float] = frozenset()
+    readings: list[Reading], model_diameter: float, merged: AbstractSet[float] = frozenset()
 ) -> float | None:
     """The nucleus diameter on which successive passes (scales halving) agree.
 
