@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from napari_unet_nuclei._api import predict
-from napari_unet_nuclei._dataset import read_index, read_pair
-from napari_unet_nuclei._finetune import finetune
-from napari_unet_nuclei._groups import source_group
-from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._scale import typical_diameter
+from napari_unet_nuclei.training.dataset import read_index, read_pair
+from napari_unet_nuclei.training.finetune import finetune
+from napari_unet_nuclei.training.groups import source_group
+from napari_unet_nuclei.training.metrics import match_counts
 
 MIN_IMAGES = 4  # a group needs one image to tune on and at least three to score
 

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import tifffile
 
-from napari_unet_nuclei._folder import cores
-from napari_unet_nuclei._synthetic import synthetic_nuclei
-from napari_unet_nuclei.cli import main as cli
+from napari_unet_nuclei._sample_data import synthetic_nuclei
+from napari_unet_nuclei.batch.folder import cores
+from napari_unet_nuclei.cli.app import main as cli
 
 
 def make_images(folder: Path, n: int, size: int) -> None:
@@ -57,7 +57,7 @@ def run(folder: Path, out: Path, workers: str, device: str, diameter: str) -> fl
 
 BEFORE = """
 import contextlib, io, sys, time
-from napari_unet_nuclei.cli import main
+from napari_unet_nuclei.cli.app import main
 folder, out, device, diameter = sys.argv[1:5]
 run = ["--device", device, "--diameter", diameter]
 with contextlib.redirect_stdout(io.StringIO()):

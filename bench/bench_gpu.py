@@ -18,10 +18,10 @@ import torch
 
 from napari_unet_nuclei import NucleusModel, segment_nuclei
 from napari_unet_nuclei._inference import predict_maps
-from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._normalize import normalize_image
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._settings import DEFAULT_TILE
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei.training.metrics import match_counts
 
 PATTERN = 1024
 
@@ -106,7 +106,7 @@ def agreement(device: str, weights: str | None) -> None:
 
 def val_scores(data: str, split: str, device: str, weights: str | None) -> None:
     """``evaluate`` on the GPU in fp16 and in fp32."""
-    from napari_unet_nuclei.evaluate import evaluate, format_table
+    from napari_unet_nuclei.training.evaluate import evaluate, format_table
 
     for precision in ("fp16", "fp32"):
         t0 = time.perf_counter()

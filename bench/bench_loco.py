@@ -29,11 +29,11 @@ from pathlib import Path
 
 import tifffile
 
-from napari_unet_nuclei._dataset import read_index
-from napari_unet_nuclei._groups import group_sizes, source_group
 from napari_unet_nuclei._model import average_weights, save_weights
 from napari_unet_nuclei._scale import typical_diameter
-from napari_unet_nuclei.evaluate import evaluate
+from napari_unet_nuclei.training.dataset import read_index
+from napari_unet_nuclei.training.evaluate import evaluate
+from napari_unet_nuclei.training.groups import group_sizes, source_group
 
 
 def train_groups(data: Path) -> dict[str, str]:
@@ -76,7 +76,7 @@ def run_group(
     cmd = [
         sys.executable,
         "-m",
-        "napari_unet_nuclei.cli",
+        "napari_unet_nuclei.cli.app",
         "train",
         "--data",
         str(folder),

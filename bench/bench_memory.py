@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from napari_unet_nuclei import segment_nuclei
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 
 def rss_mb() -> float:

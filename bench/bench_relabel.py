@@ -17,7 +17,7 @@ import numpy as np
 
 from napari_unet_nuclei import predict
 from napari_unet_nuclei._measure import measure_nuclei
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 GOAL_MS_PER_MP = 100.0

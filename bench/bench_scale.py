@@ -31,7 +31,7 @@ MAX_RSS_8192_GB = 3.0
 
 def patterns(n: int = 8) -> list[np.ndarray]:
     """Distinct synthetic tiles to repeat."""
-    from napari_unet_nuclei._synthetic import synthetic_nuclei
+    from napari_unet_nuclei._sample_data import synthetic_nuclei
 
     return [synthetic_nuclei((PATTERN, PATTERN), seed=s)[0] for s in range(n)]
 

@@ -30,10 +30,10 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_unet_nuclei import predict
-from napari_unet_nuclei._dataset import read_index, read_pair
-from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._normalize import to_grey
 from napari_unet_nuclei._scale import resize, resize_labels, scaled_shape, typical_diameter
+from napari_unet_nuclei.training.dataset import read_index, read_pair
+from napari_unet_nuclei.training.metrics import match_counts
 
 TEXTURE_SIGMA = 4.0  # px at the magnified scale: blobs of about 14-22 px across
 TEXTURE_CONTRAST = 0.6

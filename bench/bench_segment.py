@@ -20,7 +20,7 @@ import time
 import torch
 
 from napari_unet_nuclei import NucleusModel, Settings
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 
 def main() -> None:

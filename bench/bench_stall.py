@@ -17,7 +17,7 @@ os.environ.setdefault("NAPARI_APPLICATION_GUI_NOTIFICATION_LEVEL", "error")  # n
 import napari  # noqa: E402
 from qtpy.QtCore import QEventLoop, QTimer  # noqa: E402
 
-from napari_unet_nuclei._synthetic import synthetic_nuclei  # noqa: E402
+from napari_unet_nuclei._sample_data import synthetic_nuclei  # noqa: E402
 
 PLUGIN = "napari-unet-nuclei"
 GOAL_MS = 250.0

@@ -79,7 +79,7 @@ def launch(
     log = root / "logs" / f"{name}{'-calibration' if calib else ''}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "napari_unet_nuclei.cli", "train", "--data", str(folder),
+        sys.executable, "-m", "napari_unet_nuclei.cli.app", "train", "--data", str(folder),
         "--steps", str(calib or steps), "--device", device,
         "--run-dir", str(root / ("calib" if calib else "runs") / name),
         "--output", str(root / ("calib" if calib else "models") / f"{name}.pt"),

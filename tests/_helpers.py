@@ -20,7 +20,7 @@ def best_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def he_like(seed: int = 0) -> np.ndarray:
     """Purple nuclei on a pale pink background, as in H&E stains."""
-    from napari_unet_nuclei._synthetic import synthetic_nuclei
+    from napari_unet_nuclei._sample_data import synthetic_nuclei
 
     _, labels = synthetic_nuclei((200, 240), seed=seed)
     rng = np.random.default_rng(seed)

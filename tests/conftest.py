@@ -15,7 +15,7 @@ import torch
 
 from napari_unet_nuclei._model import UNet, UNetConfig, save_weights
 from napari_unet_nuclei._normalize import normalize_image
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dsb2018_train"
 

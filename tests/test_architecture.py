@@ -11,16 +11,9 @@ PACKAGE = Path(napari_unet_nuclei.__file__).parent
 NAME = "napari_unet_nuclei"
 GUI = {"napari", "magicgui", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "superqt", "vispy"}
 GUI_ALLOWED = ("_widget", "_qt.", "_writer", "_sample_data")  # the npe2 entry points and Qt
-FRONTS = {
-    "cli",
-    "_cli_common",
-    "_cli_large",
-    "_cli_finetune",
-    "_cli_export",
-    "_cli_evaluate",
-    "_cli_segment",
-    "_widget",
-}
+SUBPACKAGES = ("cli", "training", "export", "batch", "_qt")  # everything else: the engine's stages
+MAX_TOP_MODULES = 22
+MAX_FUNCTION_LINES = 60
 
 
 def module_name(path: Path) -> str:
@@ -39,9 +32,9 @@ def imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - node.level + 1] if node.level > 1 else package
-                target = ".".join([NAME, *base, *(node.module or "").split(".")]).strip(".")
-                found.add(target.replace("..", "."))
-                if not node.module:  # from . import a, b
+                if node.module:
+                    found.add(".".join([NAME, *base, *node.module.split(".")]).strip("."))
+                else:  # from . import a, b: the modules a and b, not the package
                     found |= {f"{NAME}.{'.'.join([*base, a.name]).strip('.')}" for a in node.names}
             else:
                 found.add(node.module or "")
@@ -94,6 +87,7 @@ def test_the_graph_sees_relative_imports():
     edges = graph()
     assert "_engine" in edges["_api"] and "_inference" in edges["_engine"]
     assert "_stack" in edges["_engine"] and "_api" in edges["_qt._run"]
+    assert "cli.evaluate" in edges["cli.app"]  # from . import evaluate
 
 
 def test_no_import_cycle_in_the_package():
@@ -101,12 +95,42 @@ def test_no_import_cycle_in_the_package():
     assert cycles(edges) == []
 
 
-def test_the_engine_never_imports_a_front():
+def is_engine(module: str) -> bool:
+    """The pipeline's stages: the top-level modules, less the public surface and the widget."""
+    return "." not in module and module not in {"__init__", "_widget", *SUBPACKAGES}
+
+
+def test_the_engine_imports_no_front_no_training_and_no_qt():
     for module, targets in graph().items():
-        if module in FRONTS or module.startswith("_qt") or module == "__init__":
+        if not is_engine(module):
             continue
-        assert not targets & FRONTS, f"{module} imports {targets & FRONTS}"
-        assert not any(t.startswith("_qt") for t in targets), module
+        bad = {t for t in targets if t.split(".")[0] in SUBPACKAGES or t == "_widget"}
+        assert not bad, f"the engine's {module} imports {sorted(bad)}"
+
+
+def test_only_the_command_line_imports_the_command_line():
+    for module, targets in graph().items():
+        if module.split(".")[0] == "cli":
+            continue
+        assert not {t for t in targets if t.split(".")[0] == "cli"}, module
+
+
+def test_the_pipeline_is_readable_from_the_file_list():
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "_version")
+    assert len(top) <= MAX_TOP_MODULES, top
+    for sub in ("cli", "training", "export", "batch", "_qt"):
+        assert (PACKAGE / sub / "__init__.py").is_file(), sub
+
+
+def test_no_function_is_longer_than_a_screen():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{module_name(path)}.{node.name}: {lines} lines")
+    assert long == []
 
 
 def test_no_napari_or_qt_outside_the_qt_modules():

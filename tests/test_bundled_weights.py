@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from napari_unet_nuclei import predict, segment_nuclei
-from napari_unet_nuclei._metrics import match_counts
-from napari_unet_nuclei._synthetic import synthetic_nuclei
-from napari_unet_nuclei.evaluate import evaluate
+from napari_unet_nuclei._sample_data import synthetic_nuclei
+from napari_unet_nuclei.training.evaluate import evaluate
+from napari_unet_nuclei.training.metrics import match_counts
 
 pytestmark = pytest.mark.slow  # the real network, on images where it must find nuclei
 SYNTHETIC_AP50 = 0.90  # README: 0.97 measured on these three images; the test allows some slack

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from napari_unet_nuclei import _inference, predict, segment_nuclei
-from napari_unet_nuclei._metrics import match_counts
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
+from napari_unet_nuclei.training.metrics import match_counts
 
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),

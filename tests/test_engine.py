@@ -18,9 +18,9 @@ from napari_unet_nuclei import (
 )
 from napari_unet_nuclei._decisions import FINE_LABELS_ABOVE
 from napari_unet_nuclei._engine import choose_path
-from napari_unet_nuclei._metrics import match_counts
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._scale import typical_diameter
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei.training.metrics import match_counts
 
 
 @pytest.fixture(scope="module")

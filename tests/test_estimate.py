@@ -7,7 +7,6 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_unet_nuclei import NucleusModel, Settings, predict
-from napari_unet_nuclei._dataset import read_index, read_pair
 from napari_unet_nuclei._estimate import (
     MERGED_CONTRAST,
     MERGED_SHARE,
@@ -15,8 +14,8 @@ from napari_unet_nuclei._estimate import (
     foreground_between,
     view_side,
 )
-from napari_unet_nuclei._metrics import match_counts
 from napari_unet_nuclei._normalize import to_grey
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._scale import (
     consistent_diameter,
     resize,
@@ -24,7 +23,8 @@ from napari_unet_nuclei._scale import (
     scaled_shape,
     typical_diameter,
 )
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei.training.dataset import read_index, read_pair
+from napari_unet_nuclei.training.metrics import match_counts
 
 MODEL = 16.0
 # ~60 nuclei: with ~30, AP moved by 0.08 between diameters 2 % apart on the textured 6x image

@@ -11,8 +11,8 @@ CODE = f"""
 import sys, tempfile, pathlib
 import napari_unet_nuclei
 from napari_unet_nuclei import predict, segment_nuclei
-from napari_unet_nuclei.cli import build_parser, main
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei.cli.app import build_parser, main
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 build_parser()
 weights = sys.argv[1]

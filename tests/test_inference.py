@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from napari_unet_nuclei import predict
-from napari_unet_nuclei._inference import tile_grid
 from napari_unet_nuclei._scale import scaled_shape
+from napari_unet_nuclei._tiling import tile_grid
 
 
 def test_tiled_equals_whole_image(tiny_weights, synthetic):

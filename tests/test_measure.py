@@ -77,7 +77,7 @@ def test_band_by_band_equals_whole_and_reads_lazy_arrays(monkeypatch, tmp_path):
     import dask.array as da
 
     from napari_unet_nuclei import _measure
-    from napari_unet_nuclei._synthetic import synthetic_nuclei
+    from napari_unet_nuclei._sample_data import synthetic_nuclei
 
     image, labels = synthetic_nuclei((300, 260), seed=2)
     whole = measure_nuclei(labels, image, (0.5, 2.0), (3.0, 4.0))

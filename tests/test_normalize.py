@@ -9,7 +9,7 @@ from napari_unet_nuclei._normalize import (
     normalize_image,
     percentile_normalize,
 )
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 
 def test_percentiles_map_to_zero_and_one():

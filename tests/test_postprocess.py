@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from napari_unet_nuclei._dataset import normalized_distance
 from napari_unet_nuclei._postprocess import label_dtype, labels_from_maps, relabel_sequential
+from napari_unet_nuclei.training.dataset import normalized_distance
 
 
 def _touching_disks():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet_nuclei import predict
-from napari_unet_nuclei._dataset import targets
 from napari_unet_nuclei._prediction import Prediction
+from napari_unet_nuclei.training.dataset import targets
 
 
 def test_labels_are_fresh_arrays_even_when_cached(tiny_weights, synthetic):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from napari_unet_nuclei import predict
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._scale import diameters, resize, scaled_shape, typical_diameter
-from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 
 def _disk_labels(radius: int) -> np.ndarray:

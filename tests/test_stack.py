@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_unet_nuclei import _engine, segment_nuclei, segment_stack
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._stack import (
     AmbiguousAxesError,
     check_axes,
@@ -14,7 +15,6 @@ from napari_unet_nuclei._stack import (
     match_labels,
     resolve_axes,
 )
-from napari_unet_nuclei._synthetic import synthetic_nuclei
 
 
 @pytest.fixture

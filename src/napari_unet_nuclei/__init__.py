@@ -3,11 +3,11 @@
 from ._api import Prediction, predict, segment_blocks, segment_nuclei, segment_stack
 from ._device import available_devices
 from ._engine import NucleusModel
-from ._export import export_bioimageio
-from ._finetune import FinetuneResult, finetune
-from ._large import LargeResult, segment_large
 from ._settings import Settings
 from ._stack import AmbiguousAxesError, guess_axes
+from .batch.large import LargeResult, segment_large
+from .export.package import export_bioimageio
+from .training.finetune import FinetuneResult, finetune
 
 try:  # written from the git tag by setuptools-scm at install time (editable installs too)
     from ._version import version as __version__

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 
-from ._blocks import block_plan, labelled_in_order
 from ._decisions import Decisions, trained_diameter
 from ._estimate import auto_scale, central_view, measured_diameter
 from ._inference import model_on, predict_maps
@@ -29,7 +28,7 @@ from ._stack import (
     read_plane,
     resolve_axes,
 )
-from ._stitch import nucleus_margin, read_region, stitch_all
+from ._tiling import block_plan, labelled_in_order, nucleus_margin, read_region, stitch_all
 
 
 def check_image(image: np.ndarray) -> np.ndarray:

@@ -17,35 +17,7 @@ from ._device import resolve_device
 from ._model import UNet, fused_for_inference, load_model, weights_file
 from ._scale import resize, scaled_shape
 from ._settings import DEFAULT_BATCH, DEFAULT_HALO, DEFAULT_TILE, ProgressCallback
-
-
-def _round_up(n: int, k: int) -> int:
-    return -(-n // k) * k
-
-
-def _starts(length: int, tile: int) -> list[int]:
-    """Tile origins covering ``length``; the last tile is shifted back to end at ``length``."""
-    starts = list(range(0, length - tile + 1, tile))
-    if starts[-1] + tile < length:
-        starts.append(length - tile)
-    return starts
-
-
-def _even_tile(length: int, tile: int, stride: int) -> int:
-    """The smallest stride multiple <= ``tile`` that covers ``length`` in as few tiles."""
-    n = -(-length // tile)
-    return min(tile, _round_up(-(-length // n), stride))
-
-
-def tile_grid(
-    shape: tuple[int, int], tile: int, stride: int = 1
-) -> list[tuple[int, int, int, int]]:
-    """(y, x, th, tw) of each tile over a padded (stride-multiple) image shape.
-
-    Tiles are made as even as the stride allows, so that little is computed twice.
-    """
-    th, tw = (_even_tile(n, min(tile, n), stride) for n in shape)
-    return [(y, x, th, tw) for y in _starts(shape[0], th) for x in _starts(shape[1], tw)]
+from ._tiling import round_up, tile_grid
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -127,9 +99,9 @@ def predict_normalized(
     from it (e.g. a cancellation) stops the run.
     """
     stride = model.config.stride
-    tile, halo = _round_up(max(tile, stride), stride), _round_up(halo, stride)
+    tile, halo = round_up(max(tile, stride), stride), round_up(halo, stride)
     h, w = norm.shape
-    hp, wp = _round_up(h, stride), _round_up(w, stride)
+    hp, wp = round_up(h, stride), round_up(w, stride)
     padded = np.pad(norm, ((halo, hp - h + halo), (halo, wp - w + halo)), mode="symmetric")
     out = np.zeros((model.config.out_channels, hp, wp), np.float32)
     grid = tile_grid((hp, wp), tile, stride)

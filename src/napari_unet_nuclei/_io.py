@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._stack import AmbiguousAxesError, canonical_view, check_axes, guess_axes
+
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
@@ -83,7 +85,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, str]:
 
 def _axes_of(shape: tuple[int, ...], letters: str, path: Path) -> str:
     """The file's axes, or a guess from the shape when some are unknown (may be ambiguous)."""
-    from ._stack import AmbiguousAxesError, resolve_axes
+    from ._stack import resolve_axes
 
     if "?" not in letters:
         try:
@@ -266,3 +268,26 @@ def _numbered(names: list[str]) -> list[str]:
         taken.add(new.lower())
         out.append(new)
     return out
+
+
+def as_image2d(data, axes: str | None = None, channel: int | None = None):
+    """A lazy 2D (or YX + colour) view of numpy, dask or zarr data; other axes must be 1 long."""
+    arr = data
+    if not isinstance(arr, np.ndarray) and not hasattr(arr, "compute"):
+        import dask.array as da
+
+        arr = da.from_array(data, chunks=getattr(data, "chunks", "auto"))
+    if axes is None:
+        while arr.ndim > 2 and arr.shape[0] == 1:
+            arr = arr[0]
+        guess = guess_axes(tuple(arr.shape))
+        if guess.ambiguous and not (channel is not None and "C" in guess.axes):
+            raise AmbiguousAxesError(
+                f"Cannot tell the axes of shape {arr.shape}: {guess.reason}. Pass axes.", guess
+            )
+        axes = guess.axes
+    axes = check_axes(axes, arr.ndim)
+    planes = [a for a in axes if a in "TZ"]
+    if any(arr.shape[axes.index(a)] > 1 for a in planes):
+        raise ValueError(f"shape {arr.shape} with axes {axes!r} is a stack, not one big image")
+    return canonical_view(arr, axes, channel)[(0,) * len(planes)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._stitch import read_region
+from ._tiling import read_region
 
 LOW_PERCENTILE = 1.0
 HIGH_PERCENTILE = 99.8

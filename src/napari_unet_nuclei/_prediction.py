@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._label_blocks import labels_in_blocks, peaks_in_blocks, use_blocks
 from ._postprocess import (
     DEFAULT_MIN_SIZE,
     DEFAULT_THRESHOLD,
@@ -17,6 +16,7 @@ from ._postprocess import (
 )
 from ._scale import resize_labels
 from ._settings import DEFAULT_WORKERS
+from ._tiling import labels_in_blocks, peaks_in_blocks, use_blocks
 
 COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
 

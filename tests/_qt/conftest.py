@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from napari_unet_nuclei import _engine, _widget
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 from ._helpers import PLUGIN, on_cpu
 

@@ -11,8 +11,7 @@ from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
 from napari_unet_nuclei import _api, _engine, _widget
-from napari_unet_nuclei._sample_data import synthetic_sample
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei, synthetic_sample
 
 from ._helpers import n_labels, only_labels, run_and_wait, settle
 

@@ -11,7 +11,7 @@ from napari.layers import Labels
 
 from napari_unet_nuclei import _engine, segment_blocks
 from napari_unet_nuclei._qt import _big
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 from ._helpers import RUN_TIMEOUT_MS, only_labels, run_and_wait
 

@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 
 from napari_unet_nuclei import _engine
 from napari_unet_nuclei._qt._finetune import LABELLED_BOX, labelled_box
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 from ._helpers import PLUGIN, run_and_wait
 

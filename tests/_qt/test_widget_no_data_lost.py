@@ -8,7 +8,7 @@ import tifffile
 from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
-from napari_unet_nuclei._synthetic import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei
 
 from ._helpers import PLUGIN, on_cpu, run_and_wait
 

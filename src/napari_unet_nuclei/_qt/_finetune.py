@@ -10,8 +10,8 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
-from .._finetune import DEFAULT_STEPS, default_output
-from .._finetune_job import FinetuneJob
+from ..training.finetune import DEFAULT_STEPS, default_output
+from ..training.finetune_job import FinetuneJob
 from ._fit import StatusLine
 from ._planes import image_plane, plane_index
 

@@ -1,0 +1,139 @@
+"""One input file -> one label file: read, segment (2D image or stack), write.
+
+The steps are separate so that a batch can run them in different threads and processes
+(``_folder``); every call into the engine sits in one small function here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._settings import Settings
+
+if TYPE_CHECKING:
+    from .._api import Prediction
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    """What the user asked for, for every file of a batch: model, settings, axes."""
+
+    device: str = "auto"
+    weights: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    axes: str | None = None
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """The labels of one file, their axes, and the nucleus size measured (2D images)."""
+
+    labels: np.ndarray
+    axes: str
+    diameter: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of input number ``index`` (0-based): the figures of its line, or the error."""
+
+    index: int
+    source: Path
+    target: Path
+    nuclei: int = 0
+    planes: int = 1
+    axes: str = "YX"
+    diameter: float | None = None
+    seconds: float = 0.0
+    error: BaseException | None = None
+
+
+def _predict(image: np.ndarray, options: FileOptions) -> Prediction:
+    """The network (and size measurement) on one 2D image: a ``Prediction``."""
+    from .. import _api  # looked up per call, so tests may replace it
+
+    return _api.predict(image, options.device, options.weights, **options.settings.as_dict())
+
+
+def _label(prediction: Prediction, options: FileOptions) -> np.ndarray:
+    """Post-processing of a ``Prediction``: seeds, watershed, small objects dropped."""
+    return prediction.labels(**options.settings.label_options())
+
+
+def _segment_stack(stack: np.ndarray, axes: str, options: FileOptions) -> np.ndarray:
+    """Every plane of a stack, segmented as ``segment_stack`` does; ids unique."""
+    from .._api import segment_stack
+
+    run = dict(device=options.device, weights=options.weights)
+    return segment_stack(stack, axes=axes, **run, **options.settings.as_dict())
+
+
+def is_stack(axes: str) -> bool:
+    """True when ``axes`` hold planes (T or Z) besides Y, X and colour."""
+    return "T" in axes or "Z" in axes
+
+
+def segment_array(arr: np.ndarray, axes: str, options: FileOptions) -> Segmented:
+    """Labels of an image or stack read by ``read_input``; a stack keeps its axes but C."""
+    from .._io import image_2d
+
+    t0 = time.perf_counter()
+    if is_stack(axes):
+        labels = _segment_stack(arr, axes, options)
+        return Segmented(labels, axes.replace("C", ""), None, time.perf_counter() - t0)
+    prediction = _predict(image_2d(arr, axes), options)
+    labels = _label(prediction, options)
+    return Segmented(labels, "YX", prediction.diameter, time.perf_counter() - t0)
+
+
+def read_input(
+    path: Path, options: FileOptions, memory: int | None = None
+) -> tuple[np.ndarray, str]:
+    """The pixels of ``path`` and their axes; refused unread when too big for ``memory``."""
+    from .._io import check_fits_memory, read_stack
+
+    check_fits_memory(path, memory)
+    return read_stack(path, options.axes, options.channel)
+
+
+def write_output(target: Path, segmented: Segmented) -> float:
+    """Write the labels (a stack with its axes in the TIFF); the seconds it took."""
+    from .._writer import write_tiff
+
+    t0 = time.perf_counter()
+    stack = segmented.labels.ndim > 2
+    write_tiff(target, segmented.labels, axes=segmented.axes if stack else None)
+    return time.perf_counter() - t0
+
+
+def outcome(index: int, source: Path, target: Path, segmented: Segmented, extra: float) -> Outcome:
+    """The figures of a file segmented in ``segmented.seconds + extra`` seconds."""
+    labels = segmented.labels
+    return Outcome(
+        index,
+        source,
+        target,
+        nuclei=int(labels.max(initial=0)),
+        planes=int(np.prod(labels.shape[:-2], dtype=np.int64)),
+        axes=segmented.axes,
+        diameter=segmented.diameter,
+        seconds=segmented.seconds + extra,
+    )
+
+
+def run_file(index: int, source: Path, target: Path, options: FileOptions) -> Outcome:
+    """Read, segment and write one file; any failure comes back in the outcome."""
+    t0 = time.perf_counter()
+    try:
+        segmented = segment_array(*read_input(source, options), options)
+        write_output(target, segmented)
+    except Exception as exc:  # one file's failure: reported, the batch goes on
+        return Outcome(index, source, target, error=exc)
+    return outcome(index, source, target, segmented, time.perf_counter() - t0 - segmented.seconds)

@@ -1,0 +1,69 @@
+"""Options and messages shared by the command-line fronts (no engine code here)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def one_line(exc: BaseException) -> str:
+    """An error in one line: its message, with the type when that says more."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, (ValueError, OSError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def diameter_value(text: str) -> float | str | None:
+    """``auto``, ``none`` (run at the image's own scale) or a diameter in pixels."""
+    from .._settings import parse_diameter
+
+    try:
+        return parse_diameter(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, none or a positive number of pixels, got {text!r}"
+        ) from None
+
+
+def segment_settings(args: argparse.Namespace) -> dict:
+    """The segmentation settings a command's options give (``Settings`` names)."""
+    names = dict(threshold="threshold", min_size="min_size", diameter="diameter", tta="tta")
+    settings = {
+        name: getattr(args, option) for name, option in names.items() if hasattr(args, option)
+    }
+    if hasattr(args, "no_split"):
+        settings["split"] = not args.no_split
+    return settings
+
+
+def add_diameter_argument(p: argparse.ArgumentParser) -> None:
+    """The shared ``--diameter`` option."""
+    p.add_argument(
+        "--diameter",
+        type=diameter_value,
+        default="auto",
+        help="typical nucleus diameter in pixels; 'auto' (default) estimates it, "
+        "'none' runs at the image's own scale",
+    )
+
+
+def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
+    """The shared ``--overwrite`` option."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs of an earlier run (never other files, never inputs)",
+    )
+
+
+def new_output(path: str, action: str) -> Path | None:
+    """``path`` for an output that is never replaced, or None after printing why not."""
+    from .._outputs import UnsafeOutputError, check_new_file
+
+    try:
+        return check_new_file(path, action)
+    except UnsafeOutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

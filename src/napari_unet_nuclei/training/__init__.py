@@ -1,0 +1,1 @@
+"""Training and scoring: data folders, augmentation, ``train``, fine-tuning, evaluation, metrics."""

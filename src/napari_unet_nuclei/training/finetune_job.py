@@ -1,0 +1,143 @@
+"""``finetune()`` in a separate Python process, for the widget.
+
+napari stays responsive, a crash in training cannot take napari down, and nothing that
+training imports (torch's compiler stack among them) is loaded into napari's process.
+The images go to the child as .npy files in a scratch folder; the child reports one JSON
+object per line on stdout: ``progress`` (step, steps, loss), then ``done`` or ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+class FinetuneJob:
+    """One fine-tuning run in a child process; poll ``events()``, stop with ``cancel()``."""
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        base: str = "general",
+        steps: int | None = None,
+        device: str = "auto",
+        output: str | Path | None = None,
+    ) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="nuclei-finetune-")
+        folder = Path(self._scratch.name)
+        for i, (image, lab) in enumerate(zip(images, labels, strict=True)):
+            np.save(folder / f"image{i}.npy", np.asarray(image))
+            np.save(folder / f"labels{i}.npy", np.asarray(lab))
+        spec = {
+            "pairs": len(images),
+            "base": base,
+            "steps": steps,
+            "device": device,
+            "output": None if output is None else str(output),
+        }
+        (folder / "job.json").write_text(json.dumps(spec))
+        self._events: queue.Queue[dict] = queue.Queue()
+        self._stderr: list[str] = []
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        threading.Thread(target=self._collect_stderr, daemon=True).start()
+
+    def _read(self) -> None:
+        finished = False
+        for line in self._proc.stdout or ():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            finished |= event.get("event") in ("done", "error")
+            self._events.put(event)
+        code = self._proc.wait()
+        if not finished:
+            tail = " ".join(self._stderr[-1:]).strip() or f"exit code {code}"
+            self._events.put({"event": "error", "message": f"training process ended: {tail}"})
+        self._scratch.cleanup()
+
+    def _collect_stderr(self) -> None:
+        for line in self._proc.stderr or ():
+            if line.strip():
+                self._stderr = [*self._stderr[-20:], line.rstrip()]
+
+    def events(self) -> list[dict]:
+        """The events reported since the last call (progress, then done or error)."""
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out
+
+    @property
+    def running(self) -> bool:
+        """True until the child has exited and every event is read."""
+        return self._reader.is_alive()
+
+    def cancel(self, timeout: float = 10.0) -> None:
+        """Stop the child; no model is written by a cancelled run."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._reader.join(timeout)
+
+
+def _emit(**event: object) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def _main(folder: Path) -> int:
+    from .finetune import finetune
+
+    spec = json.loads((folder / "job.json").read_text())
+    images = [np.load(folder / f"image{i}.npy") for i in range(spec["pairs"])]
+    labels = [np.load(folder / f"labels{i}.npy") for i in range(spec["pairs"])]
+    try:
+        result = finetune(
+            images,
+            labels,
+            spec["base"],
+            spec["steps"],
+            spec["device"],
+            spec["output"],
+            progress=lambda s, n, loss: _emit(event="progress", step=s, steps=n, loss=loss),
+        )
+    except (ValueError, OSError, RuntimeError) as exc:
+        _emit(event="error", message=str(exc))
+        return 1
+    _emit(
+        event="done",
+        path=None if result.path is None else str(result.path),
+        base_score=result.base_score,
+        score=result.score,
+        steps=result.steps,
+        seconds=result.seconds,
+        images=result.images,
+        nuclei=result.nuclei,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(Path(sys.argv[1])))

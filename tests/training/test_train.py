@@ -1,0 +1,133 @@
+"""The train command on a tiny synthetic DSB-style folder: runs, checkpoints, resumes.
+
+Training runs in a fresh process, as from the shell: torch's optimizers import
+``torch._dynamo`` (and triton with torch's CUDA build), which crashes a process holding
+napari's Qt OpenGL context, as the widget tests' pytest process does.
+"""
+
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import tifffile
+import torch
+
+from napari_unet_nuclei._model import load_model
+from napari_unet_nuclei._sample_data import synthetic_nuclei
+
+CLI = "import sys; from napari_unet_nuclei.cli.app import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _fake_data(root):
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rows = ["id\tsize\tnuclei\tkind\tsplit"]
+    for i, kind in enumerate(["fluorescence", "stained", "fluorescence"]):
+        img, lab = synthetic_nuclei((64, 80), seed=i)
+        img8 = (img / img.max() * 255).astype(np.uint8)
+        iio.imwrite(root / "images" / f"im{i}.png", np.stack([img8] * 3, -1))
+        tifffile.imwrite(root / "labels" / f"im{i}.tif", lab)
+        rows.append(f"im{i}\t64x80\t{lab.max()}\t{kind}\t{'val' if i == 2 else 'train'}")
+    (root / "index.tsv").write_text("\n".join(rows) + "\n")
+
+
+def cli(args: list[str]) -> subprocess.CompletedProcess:
+    """Run ``napari-unet-nuclei ARGS`` in a fresh Python process (its log is on stderr)."""
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def _train_run(root, tmp_path, steps, *extra) -> subprocess.CompletedProcess:
+    return cli(
+        [
+            "train",
+            "--data",
+            str(root),
+            "--steps",
+            str(steps),
+            "--batch",
+            "2",
+            "--crop",
+            "32",
+            "--base",
+            "4",
+            "--depth",
+            "2",
+            "--checkpoint-every",
+            "2",
+            "--log-every",
+            "1",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--output",
+            str(tmp_path / "w.pt"),
+            *extra,
+        ]
+    )
+
+
+def _train(root, tmp_path, steps) -> int:
+    return _train_run(root, tmp_path, steps).returncode
+
+
+def test_train_writes_loadable_weights_and_resumes(tmp_path):
+    root = tmp_path / "data"
+    _fake_data(root)
+    assert _train(root, tmp_path, 2) == 0
+    first = load_model(str(tmp_path / "w.pt"))
+    assert first.config.base == 4 and first.meta["diameter"] > 5
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    resumed = _train_run(root, tmp_path, 4, "--overwrite")  # w.pt: the first run's
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed" in resumed.stderr and "at step 2" in resumed.stderr
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 4
+
+
+def test_init_starts_from_given_weights(tmp_path):
+    root = tmp_path / "data"
+    _fake_data(root)
+    assert _train(root, tmp_path, 2) == 0
+    args = [
+        "train",
+        "--data",
+        str(root),
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--crop",
+        "32",
+        "--run-dir",
+        str(tmp_path / "run2"),
+        "--output",
+        str(tmp_path / "w2.pt"),
+        "--init",
+        str(tmp_path / "w.pt"),
+    ]
+    refused = cli(args)  # default base/depth differ from the tiny weights
+    assert refused.returncode != 0
+    assert "ValueError: --init weights" in refused.stderr
+    assert "different architecture" in refused.stderr
+    assert cli(args + ["--base", "4", "--depth", "2", "--lr", "1e-9"]).returncode == 0
+    a, b = load_model(str(tmp_path / "w.pt")), load_model(str(tmp_path / "w2.pt"))
+    wa, wb = a.state_dict()["head.weight"], b.state_dict()["head.weight"]
+    assert torch.allclose(wa, wb, atol=1e-2)
+
+
+def test_any_step_count_trains(tmp_path):
+    """20 steps once crashed inside OneCycleLR (a warm-up phase of length 0)."""
+    from napari_unet_nuclei.training.train import warmup_share
+
+    assert warmup_share(7000) == 0.05 and warmup_share(20) != 0.05
+    root = tmp_path / "data"
+    _fake_data(root)
+    assert _train(root, tmp_path, 20) == 0
+
+
+def test_strong_share_must_be_a_share(tmp_path):
+    for bad in ("0", "1.5", "x"):
+        out = cli(["train", "--data", str(tmp_path), "--strong", "--strong-share", bad])
+        assert out.returncode == 2 and "--strong-share" in out.stderr
