@@ -12,7 +12,7 @@ DEFAULT_MODEL_DIAMETER = 16.0  # nucleus size for weights files that do not stor
 # Images enlarged more than this for the network (nuclei under 8 px for a 16 px model) are
 # labelled on the network's grid: on their own, touching nuclei share one smoothed seed and
 # the minimum size (20 px) is a whole nucleus. Not below: labels brought back by nearest
-# neighbour have coarser borders (val DSB 0.572 -> 0.564 when every enlarged image was)
+# neighbour have coarser borders (val scores fell when every enlarged image was; CHANGELOG.md)
 FINE_LABELS_ABOVE = 2.0
 
 

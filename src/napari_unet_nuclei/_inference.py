@@ -36,7 +36,7 @@ _LOCKS_LOCK = threading.Lock()
 def device_lock(device: torch.device) -> contextlib.AbstractContextManager:
     """Held while a batch runs on ``device``: one batch at a time on an accelerator.
 
-    Threads segmenting images side by side (``_folder``) then share a GPU without holding
+    Threads segmenting images side by side (``batch.folder``) then share a GPU without holding
     several images' activations at once, while their CPU steps run on the other cores.
     On the CPU no lock: each thread's torch runs on its own share of the cores.
     """

@@ -17,15 +17,15 @@ ProgressCallback = Callable[[int, int], None]  # (done, total); raising from it 
 Diameter = float | str | None
 DEFAULT_TILE = 1024
 DEFAULT_HALO = 64
-# Tiles per network call. One was faster than 4 both on the 2-core CPU (2048²: 1.15 against
-# 1.6 s) and on an H200 (4096²: 118 against 74 MP/s in fp16), and needs less memory.
+# Tiles per network call: one was faster than several on a CPU and on a GPU, and needs less
+# memory (bench/bench_segment.py, bench/bench_gpu.py; figures in docs/performance.md).
 DEFAULT_BATCH = 1
 DEFAULT_BLOCK = 2048  # block edge (pixels) of images segmented block by block
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # threads post-processing blocks side by side
 BIG_IMAGE_PIXELS = 36_000_000  # 6000 x 6000: larger 2D images are segmented block by block
 # "auto": fp16 on CUDA (bench/bench_gpu.py compares it with fp32 on val), fp32 elsewhere.
-# bf16 halves the CPU network time where the CPU has it, but moved val fluorescence AP@0.5
-# from 0.850 to 0.847 (base-16 model), so it is only used when asked for.
+# bf16 is faster on CPUs that have it but lowered the val scores, so it is only used when asked
+# for.
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 

@@ -1,8 +1,8 @@
 """glibc malloc settings for batch work: memory freed by one image is reused by the next.
 
 By default glibc returns large freed blocks to the system at once, and the next image pays
-the kernel again for fresh zeroed pages: on 12 images of 1 MP, 3.2 s of a 9.7 s plain loop
-was system time. Kept for reuse, that falls to about 1 s (``bench/bench_folder.py``).
+the kernel again for fresh zeroed pages, as system time. Kept for reuse, most of that time
+goes (``bench/bench_folder.py`` measures it; figures in docs/performance.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Files: one task per image; each worker process loads the model once (the model cache of
 ``_inference`` lives per process) and writes its labels itself. A huge image: every block
 is a task labelled on a worker; the client stitches the results in raster order with
-``_blocks.stitch_block``, so the labels are those of the single-process ``segment_blocks``.
+``_tiling.stitch_block``, so the labels are those of the single-process ``segment_blocks``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One input file -> one label file: read, segment (2D image or stack), write.
 
 The steps are separate so that a batch can run them in different threads and processes
-(``_folder``); every call into the engine sits in one small function here.
+(``folder``); every call into the engine sits in one small function here.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ Job = tuple[Path, Path]  # (input file, label file)
 Report = Callable[[Outcome], None]
 Result = Segmented | Exception  # what segmenting one image gave
 MAX_WORKERS = 8  # default ceiling of images segmented side by side
-WORKER_BYTES = 1 << 30  # memory per image in flight by default (1 MP images peak near 0.65 GB)
+WORKER_BYTES = 1 << 30  # memory per image in flight by default
 QUEUED_PER_WORKER = 2  # images handed to each worker at a time: one running, one waiting
 PREFETCH = 2  # images read ahead
 

@@ -72,7 +72,7 @@ def _segment(args: argparse.Namespace) -> int:
         print(f"note: {note}", flush=True)
     Path(args.output).mkdir(parents=True, exist_ok=True)
     jobs = list(zip(files, targets, strict=True))
-    keep_freed_memory()  # a batch job: reuse memory between images (see _allocator)
+    keep_freed_memory()  # a batch job: reuse memory between images (see batch/allocator.py)
     run_batch(jobs, file_options(args), reporter(len(files), problems), args.workers)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

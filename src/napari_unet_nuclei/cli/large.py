@@ -1,4 +1,4 @@
-"""``napari-unet-nuclei segment-large``: options, checks and messages (engine: ``_large``)."""
+"""``napari-unet-nuclei segment-large``: options, checks and messages (engine: ``batch.large``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The files of a bioimage.io package: architecture source, test tensors, cover, documentation.
 
-Pure builders (text or arrays in, text or arrays out); ``_export`` writes and zips them.
+Pure builders (text or arrays in, text or arrays out); ``package`` writes and zips them.
 """
 
 from __future__ import annotations

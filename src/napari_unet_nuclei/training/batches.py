@@ -97,7 +97,7 @@ def _sample_crop(
     Random zoom (times ``base``), position, flips, rotation, intensity, blur and noise.
     ``strong`` (0 off; True or 1: every crop) adds, for a share of crops, a zoom of WIDE_ZOOM
     and the stain jitter of stained images (``hed``: their stain amounts), and the
-    ``_augment`` chain for that share of crops.
+    ``augment`` chain for that share of crops.
     """
     if strong and rng.random() < WIDE_ZOOM_SHARE:
         zoom = WIDE_ZOOM
