@@ -1,6 +1,6 @@
 """Fine-tune on ONE image of a group of similar images, score the others, before and after.
 
-Groups: ``_groups.source_group`` (size, kind, nucleus size). The tuning image and the scored
+Groups: ``training.groups.source_group`` (size, kind, nucleus size). The tuning image and the scored
 images come from the `val` split where the group has enough of them (never seen in the
 general model's training), else from `train` (marked). Scores: pooled AP@0.5 with the
 default pipeline (diameter auto), the base model against the fine-tuned one.

@@ -3,7 +3,7 @@
     python bench/bench_folder.py [--images 12] [--size 1024] [--workers 0 auto] [--rounds 2]
                                  [--device cpu] [--diameter auto] [--before OLD/src]
 
-Writes N synthetic uint16 images (``_synthetic.synthetic_nuclei``) to a temporary folder and
+Writes N synthetic uint16 images (``_sample_data.synthetic_nuclei``) to a temporary folder and
 runs the ``segment`` command in this process on them, once per ``--workers`` value per round,
 back to back (``0`` is the plain loop, one file after another, as before the pipeline;
 ``auto`` the default). Each run writes to a new folder; one image is segmented first, so the

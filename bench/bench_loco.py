@@ -1,6 +1,6 @@
 """Leave-one-cluster-out: train without one source group, score that group.
 
-For each group of the `train` split (``_groups.source_group``: size, kind and look), a model
+For each group of the `train` split (``training.groups.source_group``: size, kind and look), a model
 is trained by ``napari-unet-nuclei train`` on the other groups and scored on the held-out
 one, so a training recipe is judged on images unlike those it saw. The data folder is not
 copied: a scratch folder holds a new index.tsv (the held-out rows as split ``holdout``) and
