@@ -49,7 +49,7 @@ def _fill(tmp, kind: str, text: str) -> None:
     if kind == "file":
         tmp.write_text(text)
     else:
-        tmp.mkdir()
+        tmp.mkdir(exist_ok=True)  # atomic_path made it, empty
         (tmp / "data").write_text(text)
 
 
