@@ -77,26 +77,36 @@ def create_output(
     raise ValueError(f"{path}: write big labels as one of {', '.join(OUTPUT_SUFFIXES)}")
 
 
-def reserve(path: Path, target: Path) -> None:
-    """Allocate every byte of the sparse file ``path`` now (named ``target`` in errors).
+def reserve(path: Path) -> None:
+    """Allocate every byte of the sparse file ``path`` now.
 
     A full disk then fails here with an error, not later with a SIGBUS while it is mapped.
     """
     size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, size)
+        except (AttributeError, OSError) as exc:  # none here (macOS) or not on this disk
+            if isinstance(exc, OSError) and exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            for offset in range(0, size, 4096):  # one byte of each block, rewritten
+                fh.seek(offset)
+                byte = fh.read(1)
+                fh.seek(offset)
+                fh.write(byte)
+
+
+def open_output(tmp: Path, target: Path, shape: tuple[int, int], chunk: int):
+    """``create_output`` at ``tmp`` for ``target``, its space reserved; errors name ``target``."""
     try:
-        with open(path, "r+b") as fh:
-            try:
-                os.posix_fallocate(fh.fileno(), 0, size)
-            except (AttributeError, OSError) as exc:  # none here (macOS) or not on this disk
-                if isinstance(exc, OSError) and exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-                for offset in range(0, size, 4096):  # one byte of each block, rewritten
-                    fh.seek(offset)
-                    byte = fh.read(1)
-                    fh.seek(offset)
-                    fh.write(byte)
+        out = create_output(tmp, shape, chunk, target.suffix)
+        if isinstance(out, np.memmap):
+            reserve(tmp)
+    except WriteError:
+        raise
     except OSError as exc:
         raise WriteError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+    return out
 
 
 def _close(out) -> None:
@@ -144,9 +154,7 @@ def segment_large(
     decisions = model.decide(image, s)[0]
     replace = "ours" if overwrite else "new"  # re-checked when the labels are published
     with atomic_path(target, replace) as tmp:
-        out = create_output(tmp, image.shape[:2], block_size, target.suffix)
-        if isinstance(out, np.memmap):
-            reserve(tmp, target)
+        out = open_output(tmp, target, image.shape[:2], block_size)
         if client is None:
             _, count = model.label_blocks(image, out, progress, margin, s, decisions)
         else:
