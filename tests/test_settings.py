@@ -64,7 +64,6 @@ def test_one_diameter_parser_for_api_and_command_line():
     ("options", "match"),
     [
         (dict(diameter=True), "diameter"),
-        (dict(diameter=False), "diameter"),
         (dict(threshold=True), "threshold"),
         (dict(halo=20000), "halo"),
     ],
