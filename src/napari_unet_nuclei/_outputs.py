@@ -297,7 +297,7 @@ def _place(src: Path, dst: Path) -> bool:
         except FileExistsError:
             return False
         try:
-            os.rename(src, dst)
+            _onto_own(src, dst)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.rmdir(dst)
@@ -314,10 +314,24 @@ def _place(src: Path, dst: Path) -> bool:
             os.close(os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except FileExistsError:
             return False
-        os.rename(src, dst)
+        _onto_own(src, dst)
         return True
     os.unlink(src)
     return True
+
+
+def _onto_own(src: Path, dst: Path) -> None:
+    """Rename ``src`` onto ``dst``, an empty file or folder this program just made for it."""
+    if not dst.is_dir():
+        os.replace(src, dst)
+        return
+    try:
+        os.rename(src, dst)  # POSIX renames a folder onto an empty one
+    except OSError:
+        if os.name != "nt":
+            raise
+        os.rmdir(dst)  # Windows does not: free the name first
+        os.rename(src, dst)
 
 
 def _appeared(target: Path) -> UnsafeOutputError:
@@ -341,7 +355,7 @@ def _take_aside(target: Path, replace: Replace, folder: bool) -> Path:
     if replace == "new" or (replace == "ours" and not is_ours(target)):
         raise _appeared(target)
     aside = temp_for(target, folder)
-    os.rename(target, aside)  # onto our own empty temporary
+    _onto_own(target, aside)
     ours = _same_file(before, aside.lstat()) and not (folder and foreign_entries(aside))
     if replace == "ours" and not ours:  # changed since it was checked: put it back
         _restore(aside, target)
