@@ -265,6 +265,12 @@ def new_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~_umask()
 
 
+def _chmod(path: Path, mode: int) -> None:
+    """Set ``path``'s mode where the file system keeps modes (some network disks do not)."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, mode)
+
+
 def temp_for(target: str | os.PathLike, folder: bool = False) -> Path:
     """A new, empty temporary file (or folder) beside ``target``: mkstemp's, no one else's."""
     target = Path(target)
@@ -391,11 +397,11 @@ def publish(tmp: str | os.PathLike, target: str | os.PathLike, replace: Replace 
     new file gets the replaced file's mode, else the umask's, as any file the user makes.
     """
     tmp, target = Path(tmp), Path(target)
-    os.chmod(tmp, new_mode(tmp.is_dir()))
+    _chmod(tmp, new_mode(tmp.is_dir()))
     if not _place(tmp, target):
         aside = _take_aside(target, replace, tmp.is_dir())
         try:
-            os.chmod(tmp, stat.S_IMODE(aside.lstat().st_mode))
+            _chmod(tmp, stat.S_IMODE(aside.lstat().st_mode))
             if not _place(tmp, target):
                 raise _appeared(target)
         except BaseException:
