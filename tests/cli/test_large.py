@@ -305,8 +305,8 @@ def test_a_full_disk_gives_one_line_and_leaves_nothing(tmp_path, tiny_weights):
         pytest.skip("cannot mount a tmpfs in a user namespace here")
     tifffile.imwrite(tmp_path / "big.tif", np.zeros((1024, 1024), np.uint8))
     script = (
-        'mount -t tmpfs -o size=1m tmpfs "$1" || exit 99; shift; "$@"; code=$?; '
-        'ls -A "$(dirname "$5")"; exit $code'
+        'd="$1"; shift; mount -t tmpfs -o size=1m tmpfs "$d" || exit 99; '
+        '"$@"; code=$?; echo LISTING; ls -A "$d"; exit $code'
     )
     cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", "segment-large"]
     cmd += [str(tmp_path / "big.tif"), "-o", str(disk / "out.npy"), "--block-size", "512"]
@@ -319,4 +319,4 @@ def test_a_full_disk_gives_one_line_and_leaves_nothing(tmp_path, tiny_weights):
     )
     assert run.returncode == 1, (run.returncode, run.stderr)
     assert "No space left on device" in run.stderr.strip().splitlines()[-1], run.stderr
-    assert run.stdout.strip().splitlines()[-1:] != ["out.npy"] and ".out" not in run.stdout
+    assert run.stdout.split("LISTING")[-1].split() == []  # no output, no hidden temporary
