@@ -1,5 +1,9 @@
+import gc
+import weakref
+
 import numpy as np
 import pytest
+import torch
 
 from napari_unet_nuclei import predict
 from napari_unet_nuclei._scale import scaled_shape
@@ -167,3 +171,54 @@ def test_an_accelerator_runs_one_batch_at_a_time(tiny_weights, synthetic, monkey
 
 def test_cpu_threads_run_their_batches_side_by_side(tiny_weights, synthetic, monkeypatch):
     assert _most_batches_at_once(tiny_weights, synthetic, "cpu", monkeypatch) == 2
+
+
+def _versions(tmp_path, device: str, count: int) -> list:
+    """Weak references to the ready models of ``count`` versions of one weights file.
+
+    As a session that fine-tunes, saves over its model and reloads it makes them.
+    """
+    import os
+
+    from napari_unet_nuclei import _inference
+    from napari_unet_nuclei._model import UNet, UNetConfig, save_weights
+
+    path, refs = tmp_path / "mine.pt", []
+    for version in range(count):
+        save_weights(UNet(UNetConfig(base=16, depth=4)), path)
+        os.utime(path, ns=(version * 10**9, version * 10**9))  # a new file time per version
+        refs.append(weakref.ref(_inference.model_on(device, str(path))[0]))
+    return refs
+
+
+def test_the_model_cache_keeps_a_few_models_only(tmp_path):
+    """Issue 23, 10: every version of every weights file ever loaded was kept."""
+    from napari_unet_nuclei import _inference
+    from napari_unet_nuclei._model import UNet, UNetConfig, save_weights
+
+    _inference._READY.clear()
+    refs = _versions(tmp_path, "cpu", 6)
+    gc.collect()
+    assert [r() is not None for r in refs] == [False] * 5 + [True]  # the newest version only
+    for n in range(6):  # other files: the most recent few stay ready
+        save_weights(UNet(UNetConfig(base=4, depth=2)), tmp_path / f"other{n}.pt")
+        refs.append(weakref.ref(_inference.model_on("cpu", str(tmp_path / f"other{n}.pt"))[0]))
+    gc.collect()
+    kept = getattr(_inference, "MAX_READY", 3)
+    assert sum(r() is not None for r in refs) == len(_inference._READY) == kept
+    _inference._READY.clear()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_models_dropped_from_the_cache_give_back_gpu_memory(tmp_path):
+    """Issue 23, 10: a napari session that fine-tunes and reloads grew GPU memory unbounded."""
+    from napari_unet_nuclei import _inference
+
+    _inference._READY.clear()
+    torch.cuda.empty_cache()
+    _versions(tmp_path, "cuda", 1)
+    one = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+    _versions(tmp_path, "cuda", 8)
+    after = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+    _inference._READY.clear()
+    assert after[0] <= 2 * one[0] and after[1] <= 2 * one[1], (one, after)

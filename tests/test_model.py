@@ -86,3 +86,29 @@ def test_bundled_models_by_name():
     )
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         load_model("no-such-model")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"config": [4, 2]},
+        {"config": {"base": 4, "depth": 2, "width": 3}},
+        {"config": {"base": "4", "depth": 2}},
+        {"meta": ["diameter", 16]},
+        {"meta": {"diameter": "16 px"}},
+        {"meta": {"diameter": 0.0}},
+        {"state_dict": [1, 2]},
+    ],
+)
+def test_weights_of_an_unexpected_shape_are_a_value_error(tmp_path, change):
+    """Issue 23, 8: config or meta of another type or key was a TypeError (a traceback)."""
+    from napari_unet_nuclei import NucleusModel
+
+    model = UNet(UNetConfig(base=4, depth=2))
+    save_weights(model, tmp_path / "w.pt", {"diameter": 16.0})
+    blob = {**torch.load(tmp_path / "w.pt", weights_only=True), **change}
+    torch.save(blob, tmp_path / "odd.pt")
+    with pytest.raises(ValueError, match="odd.pt"):
+        load_model(str(tmp_path / "odd.pt"))
+    with pytest.raises(ValueError, match="odd.pt"):
+        NucleusModel(str(tmp_path / "odd.pt"), "cpu")

@@ -58,3 +58,25 @@ def test_one_diameter_parser_for_api_and_command_line():
 
     assert diameter_value("auto") == "auto" and diameter_value("none") is None
     assert diameter_value("17") == 17.0
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        (dict(diameter=True), "diameter"),
+        (dict(threshold=True), "threshold"),
+        (dict(halo=20000), "halo"),
+    ],
+)
+def test_settings_that_mean_something_else_are_refused(options, match):
+    """Issue 23, 9: True was taken as 1 (px, or the cut), a huge halo ran out of memory."""
+    with pytest.raises(ValueError, match=match):
+        Settings.of(**options)
+
+
+def test_segment_nuclei_refuses_a_bool_diameter(tiny_weights, synthetic):
+    """Issue 23, 9: ``segment_nuclei(img, diameter=True)``."""
+    from napari_unet_nuclei import segment_nuclei
+
+    with pytest.raises(ValueError, match="diameter"):
+        segment_nuclei(synthetic[0], device="cpu", weights=tiny_weights, diameter=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import errno
+import os
+import stat
 
 import imageio.v3 as iio
 import numpy as np
@@ -285,3 +287,31 @@ def test_a_stack_is_written_with_its_axes_in_imagej_order(tmp_path, big):
     with pytest.raises(ValueError, match="axes"):
         write_tiff(tmp_path / "bad.tif", labels, axes="ZYX")
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_label_files_follow_the_umask(tmp_path):
+    """Issue 23, 7: written 0600 (the temporary's mode), unreadable in a shared folder."""
+    previous = os.umask(0o022)
+    try:
+        path = write_tiff(tmp_path / "a.tif", _stripes())
+        saved = save_labels(tmp_path / "b.tif", _stripes())
+    finally:
+        os.umask(previous)
+    for written in [path, *saved]:
+        assert stat.S_IMODE(written.stat().st_mode) == 0o644, written
+
+
+@pytest.mark.parametrize("replace", ["new", "ours"])
+def test_a_file_that_appears_while_writing_is_kept(tmp_path, monkeypatch, replace):
+    """Issue 23, 2: the batch's writes never replace a file made after its check."""
+    target, real = tmp_path / "b.tif", _writer._open_new
+
+    def user_saves_meanwhile(path):
+        target.write_bytes(b"the user's b.tif")
+        return real(path)
+
+    monkeypatch.setattr(_writer, "_open_new", user_saves_meanwhile)
+    with pytest.raises(ValueError, match="appeared while"):
+        write_tiff(target, _stripes(), replace=replace)
+    assert target.read_bytes() == b"the user's b.tif"
+    assert [p.name for p in tmp_path.iterdir()] == ["b.tif"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
@@ -131,15 +132,38 @@ def model_on(
     return _ready_model(str(file), stamp, weights, str(dev)), dev
 
 
-_READY: dict[tuple[str, int, str], UNet] = {}  # the one model cache (one entry per file+device)
+# The one model cache: the last few (file, its mtime, device) used, most recent last. A
+# session that fine-tunes and reloads makes a new entry each time: the oldest are dropped.
+MAX_READY = 3
+_READY: OrderedDict[tuple[str, int, str], UNet] = OrderedDict()
+_READY_LOCK = threading.Lock()
 
 
 def _ready_model(file: str, stamp: int, weights: str | None, device: str) -> UNet:
     key = (file, stamp, device)
-    if key not in _READY:
-        fused = fused_for_inference(load_model(weights))
-        _READY[key] = fused.to(device=device, memory_format=torch.channels_last)
-    return _READY[key]
+    with _READY_LOCK:
+        if key in _READY:
+            _READY.move_to_end(key)
+            return _READY[key]
+    fused = fused_for_inference(load_model(weights))
+    model = fused.to(device=device, memory_format=torch.channels_last)
+    with _READY_LOCK:
+        model = _READY.setdefault(key, model)  # another thread may have loaded it meanwhile
+        _READY.move_to_end(key)
+        replaced = [k for k in _READY if k[0] == file and k[2] == device and k[1] != stamp]
+        dropped = [_READY.pop(k) for k in replaced]  # an older version of this file
+        while len(_READY) > MAX_READY:
+            dropped.append(_READY.popitem(last=False)[1])
+    _release(dropped)
+    return model
+
+
+def _release(models: list[UNet]) -> None:
+    """Let go of dropped models and hand their accelerator memory back to the device."""
+    on_cuda = any(p.is_cuda for m in models for p in m.parameters())
+    models.clear()
+    if on_cuda:
+        torch.cuda.empty_cache()
 
 
 def predict_maps(

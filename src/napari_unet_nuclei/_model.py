@@ -7,16 +7,29 @@ border normalised to 1 at each nucleus centre (the watershed's guide).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ._outputs import SOFTWARE, Replace, package_folders
+
+__all__ = ["package_folders"]  # one rule for where nothing is written: ``_outputs``
 WEIGHTS_FILE = "unet_nuclei.pt"
 # Bundled models by name: "general" (the default) and one tuned for stained (H&E) tissue.
 BUNDLED_MODELS = {"general": WEIGHTS_FILE, "stained": "unet_nuclei_stained.pt"}
+# The metadata read by the plugin and its export, with the type each must have.
+META_TYPES = {
+    "diameter": float,
+    "base": str,
+    "images": int,
+    "nuclei": int,
+    "finetune_steps": int,
+    "holdout_ap50": float,
+    "base_holdout_ap50": float,
+}
 MODEL_CHOICES = [("General (fluorescence)", "general"), ("Stained tissue (H&E)", "stained")]
 
 
@@ -97,11 +110,6 @@ def bundled_weights_path(name: str = "general") -> Path:
     return Path(str(resources.files(f"{__package__}.weights") / BUNDLED_MODELS[name]))
 
 
-def package_folders() -> tuple[Path, Path]:
-    """The installed package and its weights folder: nothing is ever written into them."""
-    return Path(__file__).parent, bundled_weights_path().parent
-
-
 def weights_file(weights: str | None) -> Path:
     """The file to load: bundled for None or a bundled model's name, else the path given."""
     if not weights:
@@ -109,16 +117,23 @@ def weights_file(weights: str | None) -> Path:
     return bundled_weights_path(weights) if weights in BUNDLED_MODELS else Path(weights)
 
 
-def save_weights(model: UNet, path: str | Path, meta: dict | None = None) -> None:
-    """Write half-precision tensors plus plain-data metadata (safe to load)."""
+def save_weights(
+    model: UNet, path: str | Path, meta: dict | None = None, replace: Replace = "ours"
+) -> None:
+    """Write half-precision tensors plus plain-data metadata (safe to load), marked as ours.
+
+    ``replace``: an existing ``path`` is replaced only when it is weights of ours ("ours"),
+    never ("new"); see ``_outputs.publish``.
+    """
     state = {
         k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
         for k, v in model.state_dict().items()
     }
     from ._outputs import atomic_path
 
-    with atomic_path(path) as tmp:  # readers never see a half-written file
-        torch.save({"config": asdict(model.config), "state_dict": state, "meta": meta or {}}, tmp)
+    blob = {"config": asdict(model.config), "state_dict": state, "meta": meta or {}}
+    with atomic_path(path, replace) as tmp:  # readers never see a half-written file
+        torch.save({**blob, "software": SOFTWARE}, tmp)
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -133,7 +148,45 @@ def _read_checkpoint(path: Path) -> dict:
         ) from exc
     if not isinstance(blob, dict) or "state_dict" not in blob:
         raise ValueError(f"Weights file {path} is not a napari-unet-nuclei weights file")
+    problem = _checkpoint_problem(blob)
+    if problem:
+        raise ValueError(f"Weights file {path} is not a napari-unet-nuclei weights file: {problem}")
     return blob
+
+
+def _is_a(value: object, kind: type) -> bool:
+    """A str, or a finite non-negative number of ``kind`` (an int passes as a float)."""
+    if kind is str or isinstance(value, bool):
+        return isinstance(value, str)
+    if not isinstance(value, (int, float) if kind is float else int):
+        return False
+    return 0 <= value < float("inf")
+
+
+def _checkpoint_problem(blob: dict) -> str | None:
+    """What is wrong with a checkpoint's config, meta or tensors (None: nothing)."""
+    config, meta, state = blob.get("config", {}), blob.get("meta", {}), blob["state_dict"]
+    names = {f.name for f in fields(UNetConfig)}
+    if not isinstance(config, dict):
+        return f"its config is a {type(config).__name__}, not a mapping"
+    unknown = sorted(map(str, set(config) - names))
+    if unknown:
+        return f"its config has unknown keys {', '.join(unknown)}"
+    if any(type(v) is not int or not 1 <= v <= 4096 for v in config.values()):
+        return f"its config holds values that are not positive whole numbers: {config}"
+    if config.get("depth", 1) > 10:
+        return f"its config asks for a depth of {config['depth']} (at most 10)"
+    if not isinstance(meta, dict):
+        return f"its meta is a {type(meta).__name__}, not a mapping"
+    wrong = [k for k, kind in META_TYPES.items() if k in meta and not _is_a(meta[k], kind)]
+    wrong += ["diameter"] if meta.get("diameter", 1) == 0 else []
+    if wrong:
+        return f"its meta has values of the wrong type for {', '.join(wrong)}"
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        return "its state_dict is not a mapping of names to tensors"
+    return None
 
 
 def load_model(path: str | None = None) -> UNet:

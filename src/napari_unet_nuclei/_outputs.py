@@ -1,27 +1,46 @@
 """Path safety for every output: never over an input, never over what is not ours, atomic.
 
-Each command asks ``check_output`` before it writes, then writes through ``atomic_path``
-(or ``_writer``'s file-handle version of it), so the rules live in one place.
+Each command asks ``check_output`` before it writes; every writer then writes to a
+temporary from ``temp_for`` (or ``atomic_path``) and ``publish``es it. The rules live here
+alone: temporary names, what may be replaced at the final rename, the package folders
+that are never written, the mode a new file gets, and the space a memory map needs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
-
-SOFTWARE = "napari-unet-nuclei"  # the TIFF software tag and zarr attribute that mark our files
+SOFTWARE = "napari-unet-nuclei"  # the TIFF software tag, weights key and sidecar that mark ours
 ZARR_MARK = "napari_unet_nuclei"
 TRAINED_WEIGHTS = "unet_nuclei_trained.pt"  # train's default output, in the current folder
+# What ``publish`` may replace: nothing, an earlier output of ours, or any file the user
+# chose to replace (a save dialog asked).
+Replace = Literal["new", "ours", "any"]
+_CHUNK = re.compile(r"\d+([./]\d+)*")  # zarr chunk keys (and their folders)
+_ZARR_META = {".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"}
+_LINKLESS = {errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 
 
 class UnsafeOutputError(ValueError):
     """Writing there would replace an input or something we did not create."""
+
+
+class WriteError(OSError):
+    """A file could not be written; ``filename`` is the file asked for, not a temporary."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
 
 
 def _resolved(path: str | os.PathLike) -> Path:
@@ -54,10 +73,44 @@ def check_not_input(target: str | os.PathLike, inputs: Iterable[str | os.PathLik
             )
 
 
+def mark_path(path: str | os.PathLike) -> Path:
+    """The hidden sidecar that marks a file whose format has no field for it (.npy) as ours."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{ZARR_MARK}.json")
+
+
+def _stamp(path: Path) -> dict:
+    info = path.stat()  # a rename or link keeps both; a rewrite of the file changes them
+    return {"software": SOFTWARE, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def _has_mark(path: Path) -> bool:
+    try:
+        return json.loads(mark_path(path).read_text(encoding="utf-8")) == _stamp(path)
+    except (OSError, ValueError):
+        return False
+
+
+def foreign_entries(store: Path) -> list[str]:
+    """What a zarr store holds that zarr did not write (a user's notes...), as relative paths."""
+    found = []
+    for path in sorted(store.rglob("*")):
+        rel = path.relative_to(store).as_posix()
+        zarr_name = _CHUNK.fullmatch(rel) or (path.is_file() and rel in _ZARR_META)
+        if path.is_symlink() or not zarr_name:
+            found.append(rel)
+    return found
+
+
 def is_ours(path: str | os.PathLike) -> bool:
-    """True for a file or store this program wrote (TIFF software tag, zarr attribute...)."""
+    """True for a file or store this program wrote (TIFF tag, zarr attribute, weights key...).
+
+    A .npy has no field for it: its sidecar (``mark_path``) records its size and time.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_symlink():
+        return False
     try:
         if suffix in (".tif", ".tiff") and path.is_file():
             import tifffile
@@ -69,13 +122,12 @@ def is_ours(path: str | os.PathLike) -> bool:
 
             return ZARR_MARK in zarr.open(str(path), mode="r").attrs
         if suffix == ".npy":
-            arr = np.load(path, mmap_mode="r")
-            return arr.ndim == 2 and arr.dtype == np.uint32
+            return path.is_file() and _has_mark(path)
         if suffix == ".pt":  # our weights format (_model.save_weights), read without pickles
             import torch
 
             blob = torch.load(path, map_location="cpu", weights_only=True)
-            return isinstance(blob, dict) and {"config", "state_dict"} <= blob.keys()
+            return isinstance(blob, dict) and blob.get("software") == SOFTWARE
     except Exception:  # unreadable: not ours
         return False
     return False
@@ -86,10 +138,16 @@ def check_replaceable(target: str | os.PathLike, overwrite: bool = False) -> Non
     target = Path(target)
     if not (target.exists() or target.is_symlink()):
         return
-    if not is_ours(target) or target.is_symlink():
+    if not is_ours(target):
         raise UnsafeOutputError(
             f"{target} exists and was not written by {SOFTWARE}: it is "
             "never replaced; move it away or choose another output name"
+        )
+    foreign = foreign_entries(target) if target.is_dir() else []
+    if foreign:
+        raise UnsafeOutputError(
+            f"{target} holds files {SOFTWARE} did not write ({', '.join(foreign[:3])}): "
+            "move them out of it, or choose another output name"
         )
     if not overwrite:
         raise UnsafeOutputError(
@@ -102,6 +160,7 @@ def check_output(
     target: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False
 ) -> Path:
     """All checks before writing ``target``; returns it as a Path."""
+    check_outside(target, package_folders(), "output")
     check_not_input(target, inputs)
     check_replaceable(target, overwrite)
     return Path(target)
@@ -110,6 +169,7 @@ def check_output(
 def check_new_file(target: str | os.PathLike, action: str) -> Path:
     """For outputs that are never replaced (models, packages): ``target`` must not exist."""
     target = Path(target)
+    check_outside(target, package_folders(), "output")
     if target.exists() or target.is_symlink():
         raise UnsafeOutputError(
             f"{target} exists; give a new file name ({action} never replaces a file)"
@@ -182,43 +242,188 @@ def check_run_dir(run_dir: Path) -> None:
         )
 
 
-def temp_beside(target: Path) -> Path:
-    """A new, unused name in the target's folder (hidden, ``.partial``), not yet created."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".partial", dir=target.parent)
+def package_folders() -> tuple[Path, Path]:
+    """The installed package and its weights folder: nothing is ever written into them."""
+    from importlib import resources
+
+    return Path(__file__).parent, Path(str(resources.files(f"{__package__}.weights")))
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_mode(folder: bool = False) -> int:
+    """The mode of a new file (or folder) the user creates: 0666 (0777) less the umask."""
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
+def _chmod(path: Path, mode: int) -> None:
+    """Set ``path``'s mode where the file system keeps modes (some network disks do not)."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, mode)
+
+
+def temp_for(target: str | os.PathLike, folder: bool = False) -> Path:
+    """A new, empty temporary file (or folder) beside ``target``: mkstemp's, no one else's."""
+    target = Path(target)
+    check_outside(target, package_folders(), "output")
+    where = dict(prefix=f".{target.name}-", suffix=f".partial{target.suffix}", dir=target.parent)
+    if folder:
+        return Path(tempfile.mkdtemp(**where))
+    fd, name = tempfile.mkstemp(**where)
     os.close(fd)
-    os.remove(name)
     return Path(name)
 
 
 def remove_ours(path: Path) -> None:
-    """Remove a file or folder this program just created (a temporary), if it is there."""
+    """Remove a temporary this program made (file or folder), if it is still there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    else:
+        path.unlink(missing_ok=True)
 
 
-def replace_with(tmp: Path, target: Path) -> None:
-    """Rename the finished ``tmp`` onto ``target``; an old store of ours is removed after."""
-    if not target.is_dir():
-        os.replace(tmp, target)
+def _place(src: Path, dst: Path) -> bool:
+    """Put ``src`` at ``dst`` only if nothing is there; False (nothing moved) when something is.
+
+    A file is hard-linked (or renamed onto a placeholder made with O_EXCL where links do not
+    work); a folder is renamed onto an empty folder made for it with mkdir.
+    """
+    if src.is_dir():
+        try:
+            os.mkdir(dst)
+        except FileExistsError:
+            return False
+        try:
+            _onto_own(src, dst)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.rmdir(dst)
+            raise
+        return True
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _LINKLESS:
+            raise
+        try:
+            os.close(os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return False
+        _onto_own(src, dst)
+        return True
+    os.unlink(src)
+    return True
+
+
+def _onto_own(src: Path, dst: Path) -> None:
+    """Rename ``src`` onto ``dst``, an empty file or folder this program just made for it."""
+    if not dst.is_dir():
+        os.replace(src, dst)
         return
-    old = temp_beside(target)
-    os.replace(target, old)  # checked to be ours before the run started
-    os.replace(tmp, target)
-    remove_ours(old)
+    try:
+        os.rename(src, dst)  # POSIX renames a folder onto an empty one
+    except OSError:
+        if os.name != "nt":
+            raise
+        os.rmdir(dst)  # Windows does not: free the name first
+        os.rename(src, dst)
+
+
+def _appeared(target: Path) -> UnsafeOutputError:
+    return UnsafeOutputError(
+        f"{target} appeared while this output was written (another run, or a user's file): "
+        "it was left as it is and this output was not saved; choose another output name"
+    )
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    keys = ("st_dev", "st_ino", "st_size", "st_mtime_ns")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def _take_aside(target: Path, replace: Replace, folder: bool) -> Path:
+    """Move an existing ``target`` to a temporary name, once it is known to be ours to replace."""
+    before = target.lstat()
+    if stat.S_ISDIR(before.st_mode) != folder:
+        code = errno.EISDIR if folder is False else errno.ENOTDIR
+        raise WriteError(code, os.strerror(code), str(target))
+    if replace == "new" or (replace == "ours" and not is_ours(target)):
+        raise _appeared(target)
+    aside = temp_for(target, folder)
+    _onto_own(target, aside)
+    ours = _same_file(before, aside.lstat()) and not (folder and foreign_entries(aside))
+    if replace == "ours" and not ours:  # changed since it was checked: put it back
+        _restore(aside, target)
+        raise _appeared(target)
+    return aside
+
+
+def _restore(aside: Path, target: Path) -> None:
+    """Put a file moved aside back; if its name was taken meanwhile it stays where it is."""
+    if not _place(aside, target):
+        raise UnsafeOutputError(f"{target} was taken meanwhile: the file it held is now {aside}")
+
+
+def _mark(target: Path) -> None:
+    """Record a .npy as ours in its sidecar (other formats carry their own mark)."""
+    if target.suffix.lower() != ".npy":
+        return
+    tmp = temp_for(mark_path(target))
+    try:
+        tmp.write_text(json.dumps(_stamp(target)), encoding="utf-8")
+        publish(tmp, mark_path(target), "any")
+    finally:
+        remove_ours(tmp)
+
+
+def publish(tmp: str | os.PathLike, target: str | os.PathLike, replace: Replace = "new") -> Path:
+    """Move the finished ``tmp`` to ``target``, never over what is not ``replace``'s to replace.
+
+    A free ``target`` is taken without replacing anything (``_place``). One that exists
+    (checked before the run, or appeared since) is moved aside, re-checked there and put
+    back unless ``replace`` allows it: "new" nothing, "ours" the very output of ours that
+    was there (``is_ours``, unchanged since), "any" a file the user chose to replace. The
+    new file gets the replaced file's mode, else the umask's, as any file the user makes.
+    """
+    tmp, target = Path(tmp), Path(target)
+    _chmod(tmp, new_mode(tmp.is_dir()))
+    if not _place(tmp, target):
+        aside = _take_aside(target, replace, tmp.is_dir())
+        try:
+            _chmod(tmp, stat.S_IMODE(aside.lstat().st_mode))
+            if not _place(tmp, target):
+                raise _appeared(target)
+        except BaseException:
+            _restore(aside, target)
+            raise
+        remove_ours(aside)
+    _mark(target)
+    return target
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; it becomes ``target`` only on success.
+def atomic_path(
+    target: str | os.PathLike, replace: Replace = "any", folder: bool | None = None
+) -> Iterator[Path]:
+    """Yield a new temporary (a folder for .zarr) beside ``target``, ``publish``ed on success.
 
-    On any error or interrupt the temporary is removed and ``target`` keeps its content.
+    On any error or interrupt it is removed and ``target`` keeps its content.
     """
     target = Path(target)
-    tmp = temp_beside(target)
+    tmp = temp_for(target, target.suffix.lower() == ".zarr" if folder is None else folder)
     try:
         yield tmp
-        replace_with(tmp, target)
+        publish(tmp, target, replace)
     finally:
         remove_ours(tmp)

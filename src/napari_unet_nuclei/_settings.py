@@ -7,6 +7,7 @@ behaviour (no module globals).
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -17,6 +18,9 @@ ProgressCallback = Callable[[int, int], None]  # (done, total); raising from it 
 Diameter = float | str | None
 DEFAULT_TILE = 1024
 DEFAULT_HALO = 64
+# Tile overlap past the network's reach changes nothing but the memory a tile takes:
+# (tile + 2 halo)² pixels per tile, so a halo of tens of thousands would need tens of GB.
+MAX_HALO = 1024
 # Tiles per network call: one was faster than several on a CPU and on a GPU, and needs less
 # memory (bench/bench_segment.py, bench/bench_gpu.py; figures in docs/performance.md).
 DEFAULT_BATCH = 1
@@ -38,6 +42,10 @@ def parse_diameter(value: object) -> Diameter:
         return None
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
+    if isinstance(value, bool):  # True is not a size (float(True) would read it as 1 px)
+        raise ValueError(
+            f"diameter must be a positive number of pixels, 'auto' or None, got {value!r}"
+        )
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -51,12 +59,26 @@ def parse_diameter(value: object) -> Diameter:
     return number
 
 
-def _at_least(name: str, value: object, low: int) -> int:
+def _at_least(name: str, value: object, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
         raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value}")
+    if value < low or (high is not None and value > high):
+        limits = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {limits}, got {value}")
     return int(value)
+
+
+def _fraction(name: str, value: object) -> float:
+    """A number from 0 to 1 (not a bool, which float() would take as 0 or 1)."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must lie between 0 and 1, got {value}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -78,9 +100,7 @@ class Settings:
     big_image_pixels: int = BIG_IMAGE_PIXELS  # 2D images larger than this go block by block
 
     def __post_init__(self) -> None:
-        t = float(self.threshold)
-        if not 0.0 <= t <= 1.0:
-            raise ValueError(f"threshold must lie between 0 and 1, got {self.threshold}")
+        t = _fraction("threshold", self.threshold)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.invert not in (None, True, False):
@@ -92,7 +112,7 @@ class Settings:
             diameter=parse_diameter(self.diameter),
             min_size=_at_least("min_size", self.min_size, 0),
             tile_size=_at_least("tile_size", self.tile_size, 16),
-            halo=_at_least("halo", self.halo, 0),
+            halo=_at_least("halo", self.halo, 0, MAX_HALO),
             batch_size=_at_least("batch_size", self.batch_size, 1),
             block_size=_at_least("block_size", self.block_size, 64),
             workers=_at_least("workers", self.workers, 1),

@@ -2,9 +2,10 @@
 
 The ``write_*`` / ``save_labels`` functions take plain arrays and import no napari, so
 the CLI can reuse them; ``write_labels`` at the bottom is the thin npe2 writer.
-Every file is written to a temporary name beside its target and then renamed, so a
-failed write (missing or read-only folder, full disk) never leaves a partial file behind
-and never destroys the file it was to replace; the error names the file asked for.
+Every file is written to a temporary beside its target and then published
+(``_outputs.publish``), so a failed write (missing or read-only folder, full disk) never
+leaves a partial file behind and never destroys the file it was to replace, and nothing is
+replaced that the caller's ``replace`` rule does not allow; the error names the file asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import errno
 import io
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +23,16 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ._measure import COLUMNS, measure_stack
-from ._outputs import SOFTWARE, check_not_input, free_path
+from ._outputs import (
+    SOFTWARE,
+    Replace,
+    WriteError,
+    check_not_input,
+    free_path,
+    publish,
+    remove_ours,
+    temp_for,
+)
 
 TIFF_EXTENSIONS = (".tif", ".tiff")
 PNG_EXTENSIONS = (".png",)
@@ -32,40 +41,32 @@ UINT32_MAX = int(np.iinfo(np.uint32).max)
 Encoder = Callable[[BinaryIO], None]  # writes checked, prepared data to an open file
 
 
-class WriteError(OSError):
-    """A file could not be written; ``filename`` is the file asked for, not a temporary."""
-
-    def __str__(self) -> str:
-        return f"cannot write {self.filename}: {self.strerror}"
-
-
 def _open_new(path: Path) -> BinaryIO:
     """Open a new file for writing: the one place where saved bytes reach the disk."""
     return open(path, "wb")
 
 
 @contextmanager
-def _atomic(path: Path) -> Iterator[BinaryIO]:
-    """Yield a file beside ``path``; rename it onto ``path`` only once completely written."""
+def _atomic(path: Path, replace: Replace = "any") -> Iterator[BinaryIO]:
+    """Yield a file beside ``path``; published onto ``path`` only once completely written."""
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        with _open_new(Path(tmp)) as fh:
+        tmp = temp_for(path)
+        with _open_new(tmp) as fh:
             yield fh
-        os.replace(tmp, path)
+        publish(tmp, path, replace)
     except WriteError:
         raise
     except OSError as exc:
         raise WriteError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
+        if tmp is not None:
+            remove_ours(tmp)
 
 
-def _write(path: str | os.PathLike, encode: Encoder) -> Path:
+def _write(path: str | os.PathLike, encode: Encoder, replace: Replace = "any") -> Path:
     target = Path(path)
-    with _atomic(target) as fh:
+    with _atomic(target, replace) as fh:
         encode(fh)
     return target
 
@@ -143,6 +144,7 @@ def write_tiff(
     scale: Sequence[float] | None = None,
     unit: str | None = None,
     axes: str | None = None,
+    replace: Replace = "any",
 ) -> Path:
     """Write a 2D label image (or a 3D/4D stack of them) as TIFF; returns the path.
 
@@ -152,8 +154,10 @@ def write_tiff(
     which Fiji opens as a 32-bit image with the same values; ids past uint32 are
     relabelled 1..n (``fit_uint32``). ``axes`` (e.g. ``"TYX"``) name the axes of a stack:
     it is written in ImageJ's order (``hyperstack_order``) with them in its metadata.
+    ``replace``: what an existing file may be (``_outputs.Replace``): "any" replaces the
+    file asked for, "ours" only an earlier output, "new" nothing.
     """
-    return _write(path, tiff_encoder(labels, scale, unit, axes))
+    return _write(path, tiff_encoder(labels, scale, unit, axes), replace)
 
 
 def png_encoder(
@@ -241,13 +245,16 @@ def save_labels(
     encode_table = csv_encoder(measure_stack(labels, image, scale, translate))
     target = Path(path)
     sheet = free_path(measurements_path(target))
+    published = []
     try:
         with _atomic(target) as labels_fh:
             encode_labels(labels_fh)
-            with _atomic(sheet) as sheet_fh:  # renamed first, so removed if the labels fail
+            with _atomic(sheet, "new") as sheet_fh:  # published first: removed if the labels fail
                 encode_table(sheet_fh)
-    except OSError:
-        sheet.unlink(missing_ok=True)  # a free name: no one else's file
+            published.append(sheet)
+    except (OSError, ValueError):
+        for written in published:
+            written.unlink(missing_ok=True)  # written by this call a moment ago
         raise
     return [target, sheet]
 

@@ -74,3 +74,28 @@ def test_a_failure_mid_run_keeps_the_old_output_and_leaves_no_temporary(tmp_path
         )
     assert (tmp_path / "prev.tif").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["prev.tif"]
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_the_space_of_a_memory_map_is_reserved_before_any_block(tmp_path, tiny_weights, suffix):
+    """Issue 23, 6: a sparse map on a full disk dies of SIGBUS; so every byte is allocated."""
+    image = synthetic_nuclei((192, 192), seed=3)[0]
+    seen = []
+
+    def progress(done: int, total: int) -> None:
+        if done == 1:
+            (tmp,) = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+            info = tmp.stat()
+            seen.append((info.st_blocks * 512, info.st_size))
+
+    segment_large(
+        image,
+        tmp_path / f"labels{suffix}",
+        block_size=96,
+        margin=32,
+        progress=progress,
+        device="cpu",
+        weights=tiny_weights,
+    )
+    allocated, size = seen[0]
+    assert size >= 192 * 192 * 4 and allocated >= size

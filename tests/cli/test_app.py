@@ -1,5 +1,10 @@
 """The command line (``cli``): ``segment`` and ``sample`` end to end, and never losing data."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -263,3 +268,155 @@ def test_sample_never_replaces_a_file_without_overwrite(tmp_path, capsys):
     assert main(["sample", str(fresh), "--size", "64"]) == 2
     assert main(["sample", str(fresh), "--size", "64", "--overwrite"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.tif", "sample.tif"]
+
+
+# Issue 23: nothing lost when outputs change under a run, and one line instead of a trace.
+
+
+def _cli_process(*args: str) -> subprocess.CompletedProcess:
+    """The command line run as another process (the package found as this one finds it)."""
+    import napari_unet_nuclei
+
+    src = str(Path(napari_unet_nuclei.__file__).parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_two_runs_writing_one_output_at_once_lose_nothing(
+    tmp_path, tiny_weights, capsys, monkeypatch
+):
+    """1: `segment d1/x.tif -o out & segment d2/x.tif -o out`: the second to finish says so."""
+    from napari_unet_nuclei.batch import file_job
+
+    for folder, seed in (("d1", 1), ("d2", 2)):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "x.tif", _image(seed))
+    out, real, other = tmp_path / "out", file_job.write_output, []
+
+    def other_run_first(target, *args, **kwargs):  # the other run ends between check and write
+        run = _cli_process(
+            "segment", str(tmp_path / "d2" / "x.tif"), "-o", str(out), "--weights", tiny_weights
+        )
+        other.append((run, (out / "x.tif").read_bytes()))
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(file_job, "write_output", other_run_first)
+    code = _segment(tiny_weights, str(tmp_path / "d1" / "x.tif"), "-o", str(out))
+    (run, written), err = other[0], capsys.readouterr().err
+    assert run.returncode == 0, run.stderr
+    assert code == 1 and "x.tif appeared while" in err, err
+    assert (out / "x.tif").read_bytes() == written  # the other run's result, whole
+    assert [p.name for p in out.iterdir()] == ["x.tif"]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_file_made_during_the_batch_is_never_replaced(
+    tmp_path, tiny_weights, capsys, monkeypatch, overwrite
+):
+    """2: the user's out/b.tif, written after the start and before b's turn, stays."""
+    from napari_unet_nuclei.batch import file_job
+
+    (tmp_path / "in").mkdir()
+    for name in ("a", "b"):
+        tifffile.imwrite(tmp_path / "in" / f"{name}.tif", _image())
+    out, real = tmp_path / "out", file_job.write_output
+
+    def user_saves_b(target, *args, **kwargs):
+        if target.name == "a.tif":
+            tifffile.imwrite(out / "b.tif", np.full((5, 5), 7, np.uint8))
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(file_job, "write_output", user_saves_b)
+    argv = [str(tmp_path / "in"), "-o", str(out), "--workers", "0", *overwrite]
+    assert _segment(tiny_weights, *argv) == 1
+    assert "b.tif appeared while" in capsys.readouterr().err
+    assert tifffile.imread(out / "b.tif").max() == 7  # the user's
+    assert tifffile.imread(out / "a.tif").max() > 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.tif", "b.tif"]
+
+
+def test_a_users_weights_file_in_the_output_folder_is_not_ours(tmp_path, tiny_weights, capsys):
+    """4: a weights-format .pt someone saved is not an output of ours to write beside."""
+    import torch
+
+    tifffile.imwrite(tmp_path / "raw.tif", _image())
+    out = tmp_path / "out"
+    out.mkdir()
+    blob = torch.load(tiny_weights, weights_only=True)
+    torch.save({"config": blob["config"], "state_dict": blob["state_dict"]}, out / "model.pt")
+    assert _segment(tiny_weights, str(tmp_path / "raw.tif"), "-o", str(out)) == 2
+    assert "model.pt" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["model.pt"]
+
+
+def _protect(monkeypatch, tmp_path) -> Path:
+    """A stand-in for the installed package's weights folder (all writers must refuse it)."""
+    from napari_unet_nuclei import _outputs
+
+    package = tmp_path / "site-packages" / "napari_unet_nuclei"
+    (package / "weights").mkdir(parents=True)
+    folders = (package, package / "weights")
+    monkeypatch.setattr(_outputs, "package_folders", lambda: folders, raising=False)
+    return package / "weights"
+
+
+def test_sample_never_writes_into_the_package(tmp_path, capsys, monkeypatch):
+    """5: `sample` refused as `train` and `average` are."""
+    weights = _protect(monkeypatch, tmp_path)
+    assert main(["sample", str(weights / "s.tif"), "--size", "64"]) == 2
+    assert "installed package" in capsys.readouterr().err
+    assert list(weights.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "{tmp}/nope/s.tif"],
+        ["sample", "{tmp}/s.tif", "--size", "0"],
+        ["sample", "{tmp}/s.tif", "--size", "-3"],
+        ["average", "general", "general", "--output", "{tmp}/nope/a.pt"],
+    ],
+)
+def test_bad_sample_and_average_arguments_give_one_line(tmp_path, capsys, argv):
+    """8: one line and exit 2, nothing written."""
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_an_output_folder_that_cannot_be_made_gives_one_line(
+    tmp_path, tiny_weights, capsys, read_only_dir
+):
+    """8: `segment -o <read-only folder>/new`."""
+    tifffile.imwrite(tmp_path / "raw.tif", _image())
+    assert _segment(tiny_weights, str(tmp_path / "raw.tif"), "-o", str(read_only_dir / "new")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"config": [4, 2]},
+        {"config": {"base": 4, "depth": 2, "width": 3}},
+        {"config": {"base": 4.5, "depth": 2}},
+        {"meta": ["diameter", 16]},
+        {"meta": {"diameter": "big"}},
+    ],
+)
+def test_a_weights_file_of_an_unexpected_shape_gives_one_line(
+    tmp_path, tiny_weights, capsys, change
+):
+    """8: config or meta of an unexpected type or key: exit 2, one line, for segment."""
+    import torch
+
+    blob = {**torch.load(tiny_weights, weights_only=True), **change}
+    torch.save(blob, tmp_path / "odd.pt")
+    tifffile.imwrite(tmp_path / "raw.tif", _image())
+    argv = [str(tmp_path / "raw.tif"), "-o", str(tmp_path / "out")]
+    assert main(["segment", *argv, "--device", "cpu", "--weights", str(tmp_path / "odd.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "odd.pt" in err, err
+    assert not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -235,3 +236,87 @@ def test_cli_segment_large(tmp_path, tiny_weights, capsys):
     assert "nuclei" in capsys.readouterr().out and tifffile.imread(out).max() > 20
     bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(tmp_path / "new.tif")] + tiny)
     assert run(bad) == 1
+
+
+# Issue 23: "ours" needs our mark; a full disk is an error, not a SIGBUS.
+
+
+def test_a_users_npy_is_never_replaced(tmp_path, image, tiny_weights, capsys):
+    """4: a user's 2D uint32 array is not an output of ours, --overwrite or not."""
+    tifffile.imwrite(tmp_path / "a.tif", image)
+    counts = tmp_path / "counts.npy"
+    np.save(counts, np.arange(96 * 2, dtype=np.uint32).reshape(2, 96))
+    before = counts.read_bytes()
+    assert _large(tiny_weights, tmp_path / "a.tif", counts, "--overwrite") == 2
+    assert "not written by" in capsys.readouterr().err
+    assert counts.read_bytes() == before
+    ours = tmp_path / "labels.npy"  # ours (marked): replaced when asked
+    assert _large(tiny_weights, tmp_path / "a.tif", ours) == 0
+    assert _large(tiny_weights, tmp_path / "a.tif", ours, "--overwrite") == 0
+    assert np.load(ours).max() > 0
+
+
+def test_our_store_holding_a_users_file_is_not_replaced(tmp_path, image, tiny_weights, capsys):
+    """4: --overwrite of our labels.zarr keeps the NOTES.txt the user put inside."""
+    tifffile.imwrite(tmp_path / "a.tif", image)
+    store = tmp_path / "labels.zarr"
+    assert _large(tiny_weights, tmp_path / "a.tif", store) == 0
+    (store / "NOTES.txt").write_text("my notes")
+    assert _large(tiny_weights, tmp_path / "a.tif", store, "--overwrite") == 2
+    assert "NOTES.txt" in capsys.readouterr().err
+    assert (store / "NOTES.txt").read_text() == "my notes"
+
+
+def _large_process(tiny_weights, source, output, **popen) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", "segment-large", str(source)]
+    cmd += ["-o", str(output), "--block-size", "512", "--diameter", "none", "--device", "cpu"]
+    cmd += ["--weights", tiny_weights]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **popen)
+
+
+def _small_files() -> None:
+    """In the child: files past 1 MB fail with EFBIG (SIGXFSZ ignored, so no kill)."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_a_file_size_limit_gives_one_line_and_leaves_nothing(tmp_path, tiny_weights, suffix):
+    """6: 4 MB of labels where files may hold 1 MB: one line, exit 1, no hidden temporary."""
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((1024, 1024), np.uint8))
+    out = tmp_path / f"out{suffix}"
+    run = _large_process(tiny_weights, tmp_path / "big.tif", out, preexec_fn=_small_files)
+    assert run.returncode == 1, (run.returncode, run.stderr)
+    err = run.stderr.strip().splitlines()
+    assert err[-1].startswith("error: cannot write") and "File too large" in err[-1], err
+    assert [p.name for p in tmp_path.iterdir()] == ["big.tif"]
+
+
+def test_a_full_disk_gives_one_line_and_leaves_nothing(tmp_path, tiny_weights):
+    """6: 4 MB of labels memory-mapped on a 1 MB file system: exit 1, not a SIGBUS (135)."""
+    if not shutil.which("unshare"):
+        pytest.skip("needs unshare(1) to mount a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    probe = ["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]
+    if subprocess.run(probe, capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs in a user namespace here")
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((1024, 1024), np.uint8))
+    script = (
+        'd="$1"; shift; mount -t tmpfs -o size=1m tmpfs "$d" || exit 99; '
+        '"$@"; code=$?; echo LISTING; ls -A "$d"; exit $code'
+    )
+    cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", "segment-large"]
+    cmd += [str(tmp_path / "big.tif"), "-o", str(disk / "out.npy"), "--block-size", "512"]
+    cmd += ["--diameter", "none", "--device", "cpu", "--weights", tiny_weights]
+    run = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(disk), *cmd],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 1, (run.returncode, run.stderr)
+    assert "No space left on device" in run.stderr.strip().splitlines()[-1], run.stderr
+    assert run.stdout.split("LISTING")[-1].split() == []  # no output, no hidden temporary

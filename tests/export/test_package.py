@@ -1,6 +1,9 @@
 """bioimage.io export: a valid package (offline), faithful weights, never over a file."""
 
+import os
 import socket
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -155,3 +158,55 @@ def test_bioimageio_core_reproduces_the_test_output(package):
     )
     summary = core.test_model(str(package))
     assert summary.status == "passed", summary.format()
+
+
+# Issue 23: two exports at once, a user's file named like a temporary, an invalid package.
+
+
+def _export_process(weights: str, output: Path) -> subprocess.CompletedProcess:
+    """``napari-unet-nuclei export`` as another process."""
+    import napari_unet_nuclei
+
+    src = str(Path(napari_unet_nuclei.__file__).parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "napari_unet_nuclei.cli", "export", weights, str(output)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_two_exports_at_once_leave_one_whole_package(tmp_path, tiny_weights, monkeypatch):
+    """1: the other export runs to its end while this one zips: no corrupt zip, one says so."""
+    from napari_unet_nuclei.export import package as export_package
+
+    out, real, other = tmp_path / "pkg.zip", export_package._zip, []
+
+    def other_export_meanwhile(folder, target):
+        real(folder, target)
+        other.append(_export_process(tiny_weights, out))
+
+    monkeypatch.setattr(export_package, "_zip", other_export_meanwhile)
+    with pytest.raises(ValueError, match="appeared while"):
+        export_bioimageio(tiny_weights, out)
+    assert other[0].returncode == 0, other[0].stderr
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None and "rdf.yaml" in zf.namelist()
+    assert [p.name for p in tmp_path.iterdir()] == ["pkg.zip"]
+
+
+def test_a_users_file_named_like_the_old_temporary_is_kept(tmp_path, tiny_weights):
+    """3: `.<name>.partial` was taken over and then renamed away."""
+    mine = tmp_path / ".pkg.zip.partial"
+    mine.write_bytes(b"the user's file")
+    export_bioimageio(tiny_weights, tmp_path / "pkg.zip")
+    assert mine.read_bytes() == b"the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pkg.zip.partial", "pkg.zip"]
+
+
+def test_an_invalid_package_is_not_left_on_disk(tmp_path, tiny_weights, capsys, monkeypatch):
+    """8: the validator's verdict comes before the package takes its name."""
+    from napari_unet_nuclei.export import package as export_package
+
+    monkeypatch.setattr(export_package, "validate_package", lambda path: "rdf.yaml: bad\nmore")
+    assert cli.main(["export", tiny_weights, str(tmp_path / "pkg.zip")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "rdf.yaml: bad" in err, err
+    assert list(tmp_path.iterdir()) == []

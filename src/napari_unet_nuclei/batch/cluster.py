@@ -103,18 +103,20 @@ def cluster_client(
 def segment_file(path: str, target: str, options: dict) -> FileResult:
     """Task: segment one image file and write its labels to ``target`` (checked already).
 
-    ``options``: ``device``, ``weights`` and the settings of ``Settings``.
+    ``options``: ``device``, ``weights``, ``overwrite`` and the settings of ``Settings``.
     """
     from .._io import check_fits_memory, read_image
     from .._writer import write_tiff
 
     t0 = time.perf_counter()
     try:
-        s = Settings.of(**{k: v for k, v in options.items() if k not in ("device", "weights")})
+        own = ("device", "weights", "overwrite")
+        s = Settings.of(**{k: v for k, v in options.items() if k not in own})
         check_fits_memory(path)
         model = NucleusModel(options.get("weights"), options.get("device", "auto"))
         labels = model.predict(read_image(path), settings=s).labels(**s.label_options())
-        target = str(write_tiff(target, labels))
+        replace = "ours" if options.get("overwrite") else "new"  # re-checked at the rename
+        target = str(write_tiff(target, labels, replace=replace))
     except Exception as exc:  # one file's failure is its result; the others go on
         return FileResult(str(path), None, error=f"{type(exc).__name__}: {exc}")
     return FileResult(str(path), target, int(labels.max(initial=0)), time.perf_counter() - t0)
@@ -143,7 +145,11 @@ def segment_files(
     check_output_folder(output_dir)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     futures = client.map(
-        segment_file, [str(f) for f in files], targets, options=options, pure=False
+        segment_file,
+        [str(f) for f in files],
+        targets,
+        options={**options, "overwrite": overwrite},
+        pure=False,
     )
     order = {f.key: i for i, f in enumerate(futures)}
     results: list[FileResult | None] = [None] * len(files)

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FileOptions:
-    """What the user asked for, for every file of a batch: model, settings, axes."""
+    """What the user asked for, for every file of a batch: model, settings, axes, overwrite."""
 
     device: str = "auto"
     weights: str | None = None
     settings: Settings = field(default_factory=Settings)
     axes: str | None = None
     channel: int | None = None
+    overwrite: bool = False  # an earlier output of ours may be replaced (nothing else, ever)
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,18 @@ def read_input(
     return read_stack(path, options.axes, options.channel)
 
 
-def write_output(target: Path, segmented: Segmented) -> float:
-    """Write the labels (a stack with its axes in the TIFF); the seconds it took."""
+def write_output(target: Path, segmented: Segmented, overwrite: bool = False) -> float:
+    """Write the labels (a stack with its axes in the TIFF); the seconds it took.
+
+    Only a file that is free, or (``overwrite``) an earlier output of ours, is written: a
+    file that appeared since the batch was checked is left as it is (``_outputs.publish``).
+    """
     from .._writer import write_tiff
 
     t0 = time.perf_counter()
     stack = segmented.labels.ndim > 2
-    write_tiff(target, segmented.labels, axes=segmented.axes if stack else None)
+    axes = segmented.axes if stack else None
+    write_tiff(target, segmented.labels, axes=axes, replace="ours" if overwrite else "new")
     return time.perf_counter() - t0
 
 
@@ -133,7 +139,7 @@ def run_file(index: int, source: Path, target: Path, options: FileOptions) -> Ou
     t0 = time.perf_counter()
     try:
         segmented = segment_array(*read_input(source, options), options)
-        write_output(target, segmented)
+        write_output(target, segmented, options.overwrite)
     except Exception as exc:  # one file's failure: reported, the batch goes on
         return Outcome(index, source, target, error=exc)
     return outcome(index, source, target, segmented, time.perf_counter() - t0 - segmented.seconds)

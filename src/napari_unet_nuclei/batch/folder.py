@@ -100,25 +100,25 @@ def _segment(item: Read, options: FileOptions) -> Result:
         return exc
 
 
-def _finish(order: InOrder, item: Read, result: Result) -> None:
+def _finish(order: InOrder, item: Read, result: Result, overwrite: bool) -> None:
     """Write the labels and report the outcome (or report the failure)."""
     if isinstance(result, BaseException):
         order.add(Outcome(item.index, item.source, item.target, error=result))
         return
     try:
-        seconds = write_output(item.target, result)
+        seconds = write_output(item.target, result, overwrite)
     except Exception as exc:
         order.add(Outcome(item.index, item.source, item.target, error=exc))
         return
     order.add(outcome(item.index, item.source, item.target, result, seconds + item.seconds))
 
 
-def _collect(pending: dict[Future, Read], order: InOrder, until: int) -> None:
+def _collect(pending: dict[Future, Read], order: InOrder, until: int, overwrite: bool) -> None:
     """Write and report finished images until at most ``until`` are still running."""
     while len(pending) > until:
         done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
         for future in sorted(done, key=lambda f: pending[f].index):
-            _finish(order, pending.pop(future), future.result())
+            _finish(order, pending.pop(future), future.result(), overwrite)
 
 
 def run_pipeline(
@@ -150,9 +150,11 @@ def run_pipeline(
             if item.error is not None:
                 order.add(Outcome(item.index, item.source, item.target, error=item.error))
                 continue
-            _collect(pending, order, until=QUEUED_PER_WORKER * workers - 1)
+            _collect(
+                pending, order, until=QUEUED_PER_WORKER * workers - 1, overwrite=options.overwrite
+            )
             pending[pool.submit(_segment, item, options)] = item.without_pixels()
-        _collect(pending, order, until=0)
+        _collect(pending, order, until=0, overwrite=options.overwrite)
         finished = True
     finally:  # on Ctrl-C: queued images are dropped; running ones end, unwritten
         pool.shutdown(wait=finished, cancel_futures=True)

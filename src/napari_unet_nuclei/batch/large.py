@@ -2,11 +2,13 @@
 
 The image is labelled block by block (``NucleusModel.label_blocks``), in this process or on
 a dask cluster (``cluster.segment_blocks_distributed``); the labels are written to a
-temporary name beside the output and renamed once complete.
+temporary beside the output (its space reserved first) and published once complete.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ import numpy as np
 from .._decisions import Decisions
 from .._engine import NucleusModel
 from .._io import as_image2d
-from .._outputs import SOFTWARE, ZARR_MARK, atomic_path, check_output
+from .._outputs import SOFTWARE, ZARR_MARK, WriteError, atomic_path, check_output
 from .._settings import DEFAULT_BLOCK, ProgressCallback, Settings
 from .sources import open_source
 
@@ -39,7 +41,8 @@ def create_output(
 ):
     """An on-disk uint32 label array: BigTIFF memmap (.tif), zarr (.zarr) or .npy memmap.
 
-    ``suffix`` picks the format when ``path`` is a temporary name without the real one.
+    ``suffix`` picks the format when ``path`` is a temporary name without the real one. A
+    .zarr ``path`` may be an empty folder (a temporary made for it).
     """
     path = Path(path)
     suffix = (suffix or path.suffix).lower()
@@ -60,7 +63,7 @@ def create_output(
         chunks = (min(chunk, shape[0]), min(chunk, shape[1]))
         out = zarr.open_array(
             str(path),
-            mode="w-",
+            mode="w" if path.is_dir() and not any(path.iterdir()) else "w-",
             shape=tuple(shape),
             chunks=chunks,
             dtype=np.uint32,
@@ -72,6 +75,38 @@ def create_output(
     if suffix == ".npy":
         return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=tuple(shape))
     raise ValueError(f"{path}: write big labels as one of {', '.join(OUTPUT_SUFFIXES)}")
+
+
+def reserve(path: Path) -> None:
+    """Allocate every byte of the sparse file ``path`` now.
+
+    A full disk then fails here with an error, not later with a SIGBUS while it is mapped.
+    """
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, size)
+        except (AttributeError, OSError) as exc:  # none here (macOS) or not on this disk
+            if isinstance(exc, OSError) and exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            for offset in range(0, size, 4096):  # one byte of each block, rewritten
+                fh.seek(offset)
+                byte = fh.read(1)
+                fh.seek(offset)
+                fh.write(byte)
+
+
+def open_output(tmp: Path, target: Path, shape: tuple[int, int], chunk: int):
+    """``create_output`` at ``tmp`` for ``target``, its space reserved; errors name ``target``."""
+    try:
+        out = create_output(tmp, shape, chunk, target.suffix)
+        if isinstance(out, np.memmap):
+            reserve(tmp)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+    return out
 
 
 def _close(out) -> None:
@@ -117,8 +152,9 @@ def segment_large(
     image = open_source(source, axes, channel) if is_path else as_image2d(source, axes, channel)
     model = NucleusModel(weights, device)
     decisions = model.decide(image, s)[0]
-    with atomic_path(target) as tmp:
-        out = create_output(tmp, image.shape[:2], block_size, target.suffix)
+    replace = "ours" if overwrite else "new"  # re-checked when the labels are published
+    with atomic_path(target, replace) as tmp:
+        out = open_output(tmp, target, image.shape[:2], block_size)
         if client is None:
             _, count = model.label_blocks(image, out, progress, margin, s, decisions)
         else:

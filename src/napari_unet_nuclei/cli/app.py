@@ -65,12 +65,12 @@ def _segment(args: argparse.Namespace) -> int:
     try:
         _check_segment(args)
         targets, notes = _plan_segment(args, files)
+        Path(args.output).mkdir(parents=True, exist_ok=True)
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     for note in notes:
         print(f"note: {note}", flush=True)
-    Path(args.output).mkdir(parents=True, exist_ok=True)
     jobs = list(zip(files, targets, strict=True))
     keep_freed_memory()  # a batch job: reuse memory between images (see batch/allocator.py)
     run_batch(jobs, file_options(args), reporter(len(files), problems), args.workers)
@@ -115,24 +115,40 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_segment)
 
 
+SAMPLE_SIZES = (32, 16384)  # a few nuclei at least; at most 512 MB of image
+
+
+def _check_sample(args: argparse.Namespace) -> None:
+    """The size, and outputs that may be written (never one over the other)."""
+    from .._outputs import check_output
+
+    low, high = SAMPLE_SIZES
+    if not low <= args.size <= high:
+        raise ValueError(f"--size must lie between {low} and {high} pixels, got {args.size}")
+    for path, other in ((args.output, args.labels), (args.labels, args.output)):
+        if path:
+            check_output(path, [other] if other else [], args.overwrite)
+            if not Path(path).parent.is_dir():
+                raise ValueError(f"cannot write {path}: the folder {Path(path).parent} is missing")
+
+
 def _sample(args: argparse.Namespace) -> int:
     import tifffile
 
-    from .._outputs import SOFTWARE, UnsafeOutputError, check_output
+    from .._outputs import SOFTWARE
     from .._sample_data import synthetic_nuclei
     from .._writer import _write, write_tiff
 
+    replace = "ours" if args.overwrite else "new"
     try:
-        check_output(args.output, [p for p in [args.labels] if p], args.overwrite)
+        _check_sample(args)
+        image, labels = synthetic_nuclei((args.size, args.size), seed=args.seed)
+        _write(args.output, lambda fh: tifffile.imwrite(fh, image, software=SOFTWARE), replace)
         if args.labels:
-            check_output(args.labels, [args.output], args.overwrite)
-    except UnsafeOutputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+            write_tiff(args.labels, labels, replace=replace)
+    except (ValueError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    image, labels = synthetic_nuclei((args.size, args.size), seed=args.seed)
-    _write(args.output, lambda fh: tifffile.imwrite(fh, image, software=SOFTWARE))
-    if args.labels:
-        write_tiff(args.labels, labels)
     print(
         f"wrote a {args.size}x{args.size} synthetic image with {int(labels.max())} nuclei "
         f"to {args.output}"
@@ -164,17 +180,18 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _average(args: argparse.Namespace) -> int:
-    from .._model import average_weights, package_folders, save_weights
-    from .._outputs import UnsafeOutputError, check_new_file, check_outside
+    from .._model import average_weights, save_weights
+    from .._outputs import check_new_file
 
     try:  # a new file (so never an input), never inside the package or its weights/
         target = check_new_file(args.output, "average")
-        check_outside(target, package_folders(), "--output")
+        if not target.parent.is_dir():
+            raise ValueError(f"cannot write {target}: the folder {target.parent} is missing")
         model = average_weights(args.first, args.second, args.share)
-    except (UnsafeOutputError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        save_weights(model, target, model.meta, replace="new")
+    except (ValueError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    save_weights(model, target, model.meta)
     print(f"wrote {1 - args.share:g} x {args.first} + {args.share:g} x {args.second} to {target}")
     return 0
 

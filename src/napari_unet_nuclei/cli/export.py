@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .common import new_output, one_line
 
@@ -23,37 +22,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def validation_report(path: Path) -> tuple[int, str]:
-    """(exit code, message) of validating the package offline, when bioimageio.spec is there."""
-    try:
-        from ..export.package import validate_package
+def can_validate() -> bool:
+    """True when bioimageio.spec is installed (the ``export`` extra)."""
+    import importlib.util
 
-        report = validate_package(path)
-    except ImportError:
-        return 0, (
-            "not validated: bioimageio.spec is not installed "
-            "(pip install 'napari-unet-nuclei[export]')"
-        )
-    if report is None:
-        return 0, "bioimageio.spec: the package is valid (format and files, checked offline)"
-    return 1, f"bioimageio.spec found problems:\n{report}"
+    try:
+        return importlib.util.find_spec("bioimageio.spec") is not None
+    except ImportError:  # no bioimageio at all
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export and validate; exit 0 when written (and valid), 1 when invalid, 2 on errors."""
-    from ..export.package import export_bioimageio
+    """Export and validate; exit 0 when written (and valid), 1 when invalid, 2 on errors.
+
+    An invalid package is not written: it is validated before it takes its name.
+    """
+    from ..export.package import InvalidPackageError, export_bioimageio
 
     out = new_output(args.output, "export")
     if out is None:
         return 2
+    validate = can_validate()
     try:
         path = export_bioimageio(
-            args.model, out, name=args.name, description=args.description, authors=args.author
+            args.model,
+            out,
+            name=args.name,
+            description=args.description,
+            authors=args.author,
+            validate=validate,
         )
+    except InvalidPackageError as exc:
+        print(
+            f"error: bioimageio.spec found problems, so no package was written: {one_line(exc)}",
+            file=sys.stderr,
+        )
+        return 1
     except (FileNotFoundError, FileExistsError, ValueError, OSError, RuntimeError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
-    code, message = validation_report(path)
-    print(message, file=sys.stderr if code else sys.stdout)
-    return code
+    if validate:
+        print("bioimageio.spec: the package is valid (format and files, checked offline)")
+    else:
+        print(
+            "not validated: bioimageio.spec is not installed "
+            "(pip install 'napari-unet-nuclei[export]')"
+        )
+    return 0

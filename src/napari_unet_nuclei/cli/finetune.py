@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from .._io import read_image
     from ..training.finetune import finetune
 
+    if args.steps is not None and args.steps < 1:
+        print(f"error: --steps must be at least 1, got {args.steps}", file=sys.stderr)
+        return 2
     out = new_output(args.output, "fine-tuning")
     if out is None:
         return 2

@@ -59,7 +59,7 @@ def file_options(args: argparse.Namespace) -> FileOptions:
     from .common import segment_settings
 
     settings = Settings.of(**segment_settings(args))
-    return FileOptions(args.device, args.weights, settings, args.axes, args.channel)
+    return FileOptions(args.device, args.weights, settings, args.axes, args.channel, args.overwrite)
 
 
 def _explain(exc: BaseException) -> str:

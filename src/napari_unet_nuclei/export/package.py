@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .._model import UNet, bundled_weights_path, load_model, weights_file
+from .._outputs import atomic_path, check_outside, package_folders
 from .files import (
     architecture_kwargs,
     architecture_source,
@@ -28,6 +29,11 @@ from .files import (
     synthetic_input,
 )
 from .rdf import NAMES, about, bundled_name, public_meta, rdf, tensor_sizes
+
+
+class InvalidPackageError(ValueError):
+    """bioimage.io's validator refused the package: it was not written."""
+
 
 CARD_MISSING = "## Model card\nSee `weights/README.md` in the napari-unet-nuclei sources.\n"
 
@@ -73,13 +79,9 @@ def check_architecture(folder: Path, kwargs: dict, tensors: dict[str, np.ndarray
 
 
 def _zip(folder: Path, target: Path) -> None:
-    try:
-        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(folder.iterdir()):
-                zf.write(path, path.name)
-    except BaseException:
-        target.unlink(missing_ok=True)  # no half-written package left behind
-        raise
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, path.name)
 
 
 def write_package(
@@ -119,14 +121,19 @@ def export_bioimageio(
     authors: Sequence[str] | None = None,
     test_size: int = 256,
     seed: int = 0,
+    validate: bool = False,
 ) -> Path:
     """Write ``weights`` (a bundled model's name or a .pt file) as a bioimage.io zip ``output``.
 
-    Never replaces a file: raises FileExistsError. A missing or corrupt weights file raises
-    FileNotFoundError or ValueError (from ``load_model``).
+    Never replaces a file: raises FileExistsError; one that appears while the package is
+    made is left as it is (UnsafeOutputError, from ``_outputs.publish``).
+    With ``validate``, a package ``validate_package`` refuses raises InvalidPackageError
+    and is not written. A missing or corrupt weights file raises FileNotFoundError or
+    ValueError (from ``load_model``).
     """
     out = Path(output)
-    if out.exists():
+    check_outside(out, package_folders(), "the package")
+    if out.exists() or out.is_symlink():
         raise FileExistsError(f"{out} exists: give a new file name for the package")
     model = load_model(str(weights_file(str(weights))))
     meta = public_meta(getattr(model, "meta", {}))
@@ -136,14 +143,13 @@ def export_bioimageio(
         if bundled_name(weights) or bundled_name(meta.get("base", "-"))
         else None
     )
-    partial = out.with_name(f".{out.name}.partial")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, atomic_path(out, "new", folder=False) as partial:
         write_package(Path(tmp), model, heading, meta, card, test_size, seed)
         _zip(Path(tmp), partial)
-    if out.exists():
-        partial.unlink()
-        raise FileExistsError(f"{out} appeared while exporting: it was left as it is")
-    return partial.replace(out)
+        report = validate_package(partial) if validate else None
+        if report is not None:
+            raise InvalidPackageError(report)
+    return out
 
 
 def validate_package(path: str | Path) -> str | None:
