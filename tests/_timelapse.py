@@ -87,7 +87,7 @@ def truth_links(labels: np.ndarray, parents: dict[int, int]) -> set[tuple]:
     for t, plane in enumerate(labels):
         for i in np.unique(plane[plane > 0]).tolist():
             seen.setdefault(i, []).append(t)
-    links = {((i, a), (i, b)) for i, ts in seen.items() for a, b in zip(ts, ts[1:])}
+    links = {((i, a), (i, b)) for i, ts in seen.items() for a, b in zip(ts, ts[1:], strict=False)}
     for child, mother in parents.items():
         if child in seen and mother in seen:
             links.add(((mother, seen[mother][-1]), (child, seen[child][0])))
@@ -97,8 +97,8 @@ def truth_links(labels: np.ndarray, parents: dict[int, int]) -> set[tuple]:
 def predicted_links(truth: np.ndarray, tracked: np.ndarray, parents: dict[int, int]) -> set:
     """The tracker's links, as truth (id, frame) pairs: same track, or mother to daughter."""
     who = {}  # (frame, tracked id) -> truth id (the masks are the same)
-    for t, (plane, mine) in enumerate(zip(truth, tracked)):
-        for a, b in set(zip(plane[plane > 0].tolist(), mine[plane > 0].tolist())):
+    for t, (plane, mine) in enumerate(zip(truth, tracked, strict=True)):
+        for a, b in set(zip(plane[plane > 0].tolist(), mine[plane > 0].tolist(), strict=True)):
             who[(t, b)] = a
     by_track: dict[int, list[int]] = {}
     for t, b in sorted(who):
@@ -106,7 +106,7 @@ def predicted_links(truth: np.ndarray, tracked: np.ndarray, parents: dict[int, i
     links = {
         ((who[(a, b)], a), (who[(c, b)], c))
         for b, ts in by_track.items()
-        for a, c in zip(ts, ts[1:])
+        for a, c in zip(ts, ts[1:], strict=False)
     }
     for child, mother in parents.items():
         if child in by_track and mother in by_track:

@@ -202,7 +202,7 @@ def typical_diameter(labels: np.ndarray) -> float:
 
 
 def _link(coords: list[np.ndarray], max_distance: float, gap: int):  # noqa: ANN202 (a DiGraph)
-    """laptrack's links between frames: moves, gaps of up to ``gap`` frames, divisions."""
+    """Links between frames by laptrack: moves, gaps of up to ``gap`` frames, divisions."""
     from laptrack import LapTrack
 
     cutoff = float(max_distance) ** 2  # laptrack's default metric: squared distances
