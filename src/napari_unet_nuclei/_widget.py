@@ -22,6 +22,7 @@ from ._device import available_devices, device_choices
 from ._qt._big import big_plan, blocks_outcome, is_big
 from ._qt._finetune import FinetuneControls
 from ._qt._fit import StatusLine, narrow_combo
+from ._qt._folder import FolderControls, folder_options
 from ._qt._label_controls import LabelControls
 from ._qt._layers import find_result, label_and_measure, placeholder_result, result_name
 from ._qt._models import ModelControls
@@ -31,6 +32,7 @@ from ._qt._run import Labelled, Session, model_hint
 from ._qt._runner import Runner
 from ._qt._save import save_result
 from ._qt._stack_mode import WHOLE_STACK, StackControls
+from ._qt._tracks import TrackControls, tracked_outcome
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,8 +61,8 @@ class NucleiWidget(Container):
         self._timer.timeout.connect(self.relabel)
         self._connect_events()
         self._on_image_changed(self._image.value)
-        session, finetune = self._session, self._finetune
-        self.native.destroyed.connect(lambda *_: (session.close(), finetune.stop()))
+        session, finetune, folder = self._session, self._finetune, self._folder
+        self.native.destroyed.connect(lambda *_: (session.close(), finetune.stop(), folder.stop()))
 
     # --- construction -------------------------------------------------------------------
     def _build_controls(self) -> None:
@@ -84,11 +86,16 @@ class NucleiWidget(Container):
         self._segment, self._cancel = self._runs.segment, self._runs.cancel
         self._progress, self._relay = self._runs.progress, self._runs.relay
         self._save = PushButton(text="Save labels…")
+        self._tracks = TrackControls()
+        self._folder = FolderControls(
+            lambda: folder_options(self._settings(), self._tracks.follow.value), self.native
+        )
         self.extend(
             [
                 self._image,
                 self._stack_mode,
                 self._link_z,
+                self._tracks.follow,
                 self._segment,
                 self._cancel,
                 *self._labelling.widgets,
@@ -99,6 +106,7 @@ class NucleiWidget(Container):
                 self._progress,
                 self._status,
                 self._save,
+                *self._folder.widgets,
             ]
         )
         self._finetune = FinetuneControls(
@@ -155,8 +163,8 @@ class NucleiWidget(Container):
         self._stacks.update(layer)
 
     def whole_stack(self, layer: Image | None) -> bool:
-        """True when ``layer`` is a stack and the user chose to segment all of its planes."""
-        return self._stacks.whole_stack(layer)
+        """True when ``layer`` is a stack and all of its planes are to be segmented."""
+        return self._stacks.whole_stack(layer) or self._tracks.applies(layer)
 
     def _drop_cache(self, *_args: object) -> None:
         if self._session.prediction is not None or self._session.running:
@@ -211,8 +219,11 @@ class NucleiWidget(Container):
         return worker
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
-        """Segment every plane with ``segment_stack``; progress counts planes."""
-        return self._runs.start_whole(layer, self._stacks.plan(layer, self._settings()), "Planes")
+        """Segment every plane with ``segment_stack`` (then track); progress counts planes."""
+        plan = self._stacks.plan(layer, self._settings())
+        if self._tracks.applies(layer):
+            return self._runs.start_whole(layer, self._tracks.plan(plan), "Frames", tracked_outcome)
+        return self._runs.start_whole(layer, plan, "Planes")
 
     def _start_big(self, layer: Image) -> FunctionWorker:
         """Segment a big 2D image block by block; progress counts blocks."""
