@@ -32,7 +32,7 @@ from ._qt._run import Labelled, Session, model_hint
 from ._qt._runner import Runner
 from ._qt._save import save_result
 from ._qt._stack_mode import WHOLE_STACK, StackControls
-from ._qt._tracks import TrackControls, tracked_outcome
+from ._qt._tracks import TrackControls
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,8 +61,8 @@ class NucleiWidget(Container):
         self._timer.timeout.connect(self.relabel)
         self._connect_events()
         self._on_image_changed(self._image.value)
-        session, finetune, folder = self._session, self._finetune, self._folder
-        self.native.destroyed.connect(lambda *_: (session.close(), finetune.stop(), folder.stop()))
+        session, finetune = self._session, self._finetune
+        self.native.destroyed.connect(lambda *_: (session.close(), finetune.stop()))
 
     # --- construction -------------------------------------------------------------------
     def _build_controls(self) -> None:
@@ -86,10 +86,7 @@ class NucleiWidget(Container):
         self._segment, self._cancel = self._runs.segment, self._runs.cancel
         self._progress, self._relay = self._runs.progress, self._runs.relay
         self._save = PushButton(text="Save labels…")
-        self._tracks = TrackControls()
-        self._folder = FolderControls(
-            lambda: folder_options(self._settings(), self._tracks.follow.value), self.native
-        )
+        self._build_workflow()
         self.extend(
             [
                 self._image,
@@ -126,6 +123,12 @@ class NucleiWidget(Container):
             self._finetune.region,
         ):
             narrow_combo(combo)
+
+    def _build_workflow(self) -> None:
+        """Follow nuclei over time, and Segment a folder… with the settings on screen."""
+        self._tracks = TrackControls()
+        options = lambda: folder_options(self._settings(), self._tracks.follow.value)  # noqa: E731
+        self._folder = FolderControls(options, self.native)
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers
@@ -221,9 +224,7 @@ class NucleiWidget(Container):
     def _start_stack(self, layer: Image) -> FunctionWorker:
         """Segment every plane with ``segment_stack`` (then track); progress counts planes."""
         plan = self._stacks.plan(layer, self._settings())
-        if self._tracks.applies(layer):
-            return self._runs.start_whole(layer, self._tracks.plan(plan), "Frames", tracked_outcome)
-        return self._runs.start_whole(layer, plan, "Planes")
+        return self._runs.start_whole(layer, *self._tracks.run_args(layer, plan))
 
     def _start_big(self, layer: Image) -> FunctionWorker:
         """Segment a big 2D image block by block; progress counts blocks."""

@@ -181,6 +181,12 @@ class FolderControls:
         self._relay.advanced.connect(self._on_progress)
         self.start.clicked.connect(self.run)
         self.cancel.clicked.connect(self.stop)
+        self.closed = False  # the dock is gone: the run is cancelled, nothing is shown
+        self.status.native.destroyed.connect(self._close)
+
+    def _close(self, *_args: object) -> None:
+        self.closed = True
+        self._stop.set()
 
     def run(self) -> FunctionWorker | None:
         """Ask for the folders, check the outputs, start the worker (None if not started)."""
@@ -223,15 +229,19 @@ class FolderControls:
             self.status.value = "Cancelling after the image in progress…"
 
     def _done(self, report: FolderReport) -> None:
-        self.status.value = summary_text(report)
+        if not self.closed:
+            self.status.value = summary_text(report)
 
     def _finished(self) -> None:
         self.worker = None
-        self._set_running(False)
+        if not self.closed:
+            self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
         self.start.enabled, self.cancel.enabled = not running, running
         self.progress.visible = running or self.progress.value > 0
 
     def _on_progress(self, done: int, total: int) -> None:
+        if self.closed:
+            return
         self.progress.max, self.progress.value = max(total, 1), min(done, total)

@@ -17,6 +17,7 @@ from ._run import Outcome, stack_outcome
 if TYPE_CHECKING:
     import napari
 
+Plan = tuple[object, dict, str]  # (pixels, ``segment_stack`` options, status line)
 TRACK_PARENTS = "track_parents"  # Labels layer metadata: {daughter: mother} of tracked ids
 TIP = (
     "For a time-lapse (a 2D image over time): the same nucleus keeps its id from frame to "
@@ -36,7 +37,13 @@ class TrackControls:
         """True when tracking is asked for and ``layer`` is a 2D time-lapse (T, Y, X)."""
         return bool(self.follow.value) and layer is not None and layer.ndim == 3
 
-    def plan(self, plan: tuple[object, dict, str]) -> tuple[object, dict, str]:
+    def run_args(self, layer: Image, plan: Plan) -> tuple[Plan, str, Callable[..., Outcome]]:
+        """(plan, unit, job) of ``Runner.start_whole``: a tracked run when tracking applies."""
+        if self.applies(layer):
+            return self.plan(plan), "Frames", tracked_outcome
+        return plan, "Planes", stack_outcome
+
+    def plan(self, plan: Plan) -> Plan:
         """A whole-stack plan with its leading axis as time (no Z linking) and said so."""
         pixels, options, status = plan
         axes = "TYX" + ("C" if options["axes"].endswith("C") else "")
