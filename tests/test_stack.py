@@ -281,5 +281,7 @@ def test_tracking_takes_empty_frames_and_refuses_a_2d_image():
     movie.labels[0] = 0
     tracked = track_nuclei(movie.labels)
     assert not tracked.labels[0].any() and len(np.unique(tracked.labels)) == 5
+    nothing = track_nuclei(np.zeros((3, 8, 8), np.uint16))  # no nucleus in any frame
+    assert not nothing.labels.any() and nothing.tracks.shape == (0, 4) and not nothing.parents
     with pytest.raises(ValueError, match="T, Y, X"):
         track_nuclei(movie.labels[1])

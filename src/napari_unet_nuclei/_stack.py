@@ -254,7 +254,8 @@ def track_nuclei(labels: np.ndarray, max_distance: float | None = None, gap: int
         raise ValueError(f"tracking needs a (T, Y, X) label stack, got shape {stack.shape}")
     found = [_centroids(plane) for plane in stack]
     distance = max_distance or max(typical_diameter(stack), 1.0)
-    track, parents = _track_ids(_link([c for _, c in found], distance, gap))
+    coords = [c for _, c in found]
+    track, parents = _track_ids(_link(coords, distance, gap)) if any(map(len, coords)) else ({}, {})
     out = np.zeros(stack.shape, label_dtype_for(max(track.values(), default=0)))
     rows = []
     for t, ((ids, coords), plane) in enumerate(zip(found, stack, strict=True)):

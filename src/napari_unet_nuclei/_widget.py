@@ -21,8 +21,8 @@ from qtpy.QtWidgets import QFileDialog
 from ._device import available_devices, device_choices
 from ._qt._big import big_plan, blocks_outcome, is_big
 from ._qt._finetune import FinetuneControls
-from ._qt._fit import StatusLine, narrow_combo
-from ._qt._folder import FolderControls, folder_options
+from ._qt._fit import StatusLine, full_width_texts, narrow_combo
+from ._qt._folder import FolderControls
 from ._qt._label_controls import LabelControls
 from ._qt._layers import find_result, label_and_measure, placeholder_result, result_name
 from ._qt._models import ModelControls
@@ -55,6 +55,7 @@ class NucleiWidget(Container):
         # engine settings without a control (e.g. block_size, big_image_pixels, tta), by name
         self.engine_options: dict = {}
         self._build_controls()
+        full_width_texts(self)
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -126,9 +127,8 @@ class NucleiWidget(Container):
 
     def _build_workflow(self) -> None:
         """Follow nuclei over time, and Segment a folder… with the settings on screen."""
-        self._tracks = TrackControls()
-        options = lambda: folder_options(self._settings(), self._tracks.follow.value)  # noqa: E731
-        self._folder = FolderControls(options, self.native)
+        self._tracks = TrackControls(self._stack_mode)
+        self._folder = FolderControls(self._settings, self._tracks.follow, self.native)
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import ProgressBar, PushButton
+from magicgui.widgets import CheckBox, ProgressBar, PushButton
 from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtWidgets import QFileDialog
 
@@ -121,7 +121,8 @@ def run_folder(
             except Exception as exc:  # this image's CSV: reported, the labels stay
                 report.failures.append(f"{done.source.name}: measurements: {one_line(exc)}")
         else:
-            report.failures.append(f"{done.source.name}: {one_line(done.error)}")
+            why = one_line(done.error).replace(f"{done.source}: ", "")  # the name says which
+            report.failures.append(f"{done.source.name}: {why}")
         progress(done.index + 1, len(jobs))
         if cancel.is_set():
             raise RunCancelled
@@ -139,7 +140,7 @@ def summary_text(report: FolderReport) -> str:
     head = "Cancelled: " if report.cancelled else ""
     lines = [
         f"{head}{report.images} of {report.total} images segmented, {report.nuclei} nuclei, "
-        f"in {report.seconds:.0f} s → {report.output}"
+        f"in {report.seconds:.0f} s → {report.output.name}"
     ]
     lines += [f"Failed: {line}" for line in report.failures]
     return "\n".join(lines)
@@ -163,12 +164,15 @@ def ask_folders(parent: object) -> tuple[Path, Path] | None:
 class FolderControls:
     """Segment a folder…, its Cancel, an images progress bar and a summary line.
 
-    ``options()`` gives the ``FileOptions`` of the controls on screen; ``choose`` asks for
-    the folders (replace it to script the widget: tests).
+    ``settings()`` gives the ``segment_stack`` keyword arguments of the controls on screen,
+    ``track`` whether to follow nuclei over time; ``choose`` asks for the folders (replace
+    it to script the widget: tests).
     """
 
-    def __init__(self, options: Callable[[], FileOptions], parent: object = None) -> None:
-        self._options = options
+    def __init__(
+        self, settings: Callable[[], dict], track: CheckBox, parent: object = None
+    ) -> None:
+        self._options = lambda: folder_options(settings(), bool(track.value))
         self.choose: Chooser = lambda: ask_folders(parent)
         self.start = PushButton(text="Segment a folder…")
         self.cancel = PushButton(text="Cancel folder", enabled=False)
@@ -231,6 +235,7 @@ class FolderControls:
     def _done(self, report: FolderReport) -> None:
         if not self.closed:
             self.status.value = summary_text(report)
+            self.status.native.setToolTip(f"{self.status.value}\n\nWritten to {report.output}")
 
     def _finished(self) -> None:
         self.worker = None

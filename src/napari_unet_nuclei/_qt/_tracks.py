@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox
+from magicgui.widgets import CheckBox, ComboBox
 from napari.layers import Image, Tracks
 
 from .._stack import Tracked, track_nuclei
 from ._run import Outcome, stack_outcome
+from ._stack_mode import WHOLE_STACK
 
 if TYPE_CHECKING:
     import napari
@@ -30,8 +31,15 @@ TIP = (
 class TrackControls:
     """The "Follow nuclei over time" checkbox and what it changes in a whole-stack run."""
 
-    def __init__(self) -> None:
+    def __init__(self, stack_mode: ComboBox | None = None) -> None:
         self.follow = CheckBox(text="Follow nuclei over time", value=False, tooltip=TIP)
+        if stack_mode is not None:  # every frame is segmented: say so in the Stack choice
+            self.follow.changed.connect(lambda on: self._whole(stack_mode, on))
+
+    @staticmethod
+    def _whole(stack_mode: ComboBox, on: bool) -> None:
+        if on and stack_mode.enabled:
+            stack_mode.value = WHOLE_STACK
 
     def applies(self, layer: Image | None) -> bool:
         """True when tracking is asked for and ``layer`` is a 2D time-lapse (T, Y, X)."""
