@@ -18,16 +18,14 @@ from pathlib import Path
 
 os.environ.setdefault("NAPARI_APPLICATION_GUI_NOTIFICATION_LEVEL", "error")  # no toasts
 import napari  # noqa: E402
-import numpy as np  # noqa: E402
 import tifffile  # noqa: E402
-from scipy import ndimage as ndi  # noqa: E402
 
 from napari_unet_nuclei._sample_data import synthetic_nuclei  # noqa: E402
 
 DOCS = Path(__file__).parent
 sys.path.insert(0, str(DOCS.parent / "tests"))  # the synthetic time-lapse of the tests
 sys.path.insert(0, str(DOCS))
-from _timelapse import synthetic_movie  # noqa: E402
+from _timelapse import image_of, synthetic_movie  # noqa: E402
 from make_screenshot import PLUGIN, settle, wait_for  # noqa: E402
 
 
@@ -50,15 +48,6 @@ def folder_of_images(root: Path) -> Path:
     return folder
 
 
-def movie_image(frames: int = 30) -> np.ndarray:
-    """Nuclei that move and divide (the tests' synthetic time-lapse), as a noisy image."""
-    labels = synthetic_movie(frames=frames, size=(256, 256), nuclei=16, divisions=3).labels
-    rng = np.random.default_rng(0)
-    sharp = np.where(labels > 0, 900.0, 100.0)
-    image = ndi.gaussian_filter(sharp, (0, 1.5, 1.5)) + rng.normal(0, 20, labels.shape)
-    return np.clip(image, 0, None).astype(np.uint16)
-
-
 def main() -> None:
     """Open napari with the widget docked, run it in each state, grab each one."""
     viewer = napari.Viewer(title="napari-unet-nuclei")
@@ -76,7 +65,8 @@ def main() -> None:
         wait_for(lambda: widget._folder.worker is None)
         grab(widget, "widget_folder.png")
     viewer.layers.clear()
-    viewer.add_image(movie_image(), name="time-lapse")
+    movie = synthetic_movie(frames=30, size=(256, 256), nuclei=16, divisions=3)
+    viewer.add_image(image_of(movie.labels), name="time-lapse")
     widget._tracks.follow.value = True
     widget.run()
     wait_for(lambda: not widget._session.running)

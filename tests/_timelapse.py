@@ -98,7 +98,8 @@ def predicted_links(truth: np.ndarray, tracked: np.ndarray, parents: dict[int, i
     """The tracker's links, as truth (id, frame) pairs: same track, or mother to daughter."""
     who = {}  # (frame, tracked id) -> truth id (the masks are the same)
     for t, (plane, mine) in enumerate(zip(truth, tracked, strict=True)):
-        for a, b in set(zip(plane[plane > 0].tolist(), mine[plane > 0].tolist(), strict=True)):
+        both = (plane > 0) & (mine > 0)
+        for a, b in set(zip(plane[both].tolist(), mine[both].tolist(), strict=True)):
             who[(t, b)] = a
     by_track: dict[int, list[int]] = {}
     for t, b in sorted(who):
@@ -113,3 +114,28 @@ def predicted_links(truth: np.ndarray, tracked: np.ndarray, parents: dict[int, i
             a, c = by_track[mother][-1], by_track[child][0]
             links.add(((who[(a, mother)], a), (who[(c, child)], c)))
     return links
+
+
+def image_of(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A fluorescence-like movie of the truth: blurred bright nuclei, a dim noisy background."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    sharp = np.where(labels > 0, 900.0, 100.0)
+    image = ndi.gaussian_filter(sharp, (0, 1.5, 1.5)) + rng.normal(0, 20, labels.shape)
+    return np.clip(image, 0, None).astype(np.uint16)
+
+
+def on_truth(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.5) -> np.ndarray:
+    """Ids of ``found`` painted on the truth masks they match (IoU >= ``min_iou``), else 0."""
+    out = np.zeros(truth.shape, np.int64)
+    for t, (plane, mine) in enumerate(zip(truth, found, strict=True)):
+        for a in np.unique(plane[plane > 0]).tolist():
+            mask = plane == a
+            ids, counts = np.unique(mine[mask & (mine > 0)], return_counts=True)
+            if not len(ids):
+                continue
+            b = ids[np.argmax(counts)]
+            iou = counts.max() / np.logical_or(mask, mine == b).sum()
+            out[t][mask] = b if iou >= min_iou else 0
+    return out

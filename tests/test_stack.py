@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _timelapse import predicted_links, shuffled, synthetic_movie, truth_links
+from _timelapse import (
+    image_of,
+    on_truth,
+    predicted_links,
+    shuffled,
+    synthetic_movie,
+    truth_links,
+)
 
 from napari_unet_nuclei import _engine, segment_nuclei, segment_stack
 from napari_unet_nuclei._sample_data import synthetic_nuclei
@@ -285,3 +292,15 @@ def test_tracking_takes_empty_frames_and_refuses_a_2d_image():
     assert not nothing.labels.any() and nothing.tracks.shape == (0, 4) and not nothing.parents
     with pytest.raises(ValueError, match="T, Y, X"):
         track_nuclei(movie.labels[1])
+
+
+@pytest.mark.slow
+def test_segmented_and_tracked_with_the_bundled_model_keeps_ids():
+    movie = synthetic_movie(frames=12, size=(192, 192), nuclei=9, divisions=2, seed=7)
+    labels = segment_stack(image_of(movie.labels), axes="TYX", device="cpu")
+    tracked = track_nuclei(labels)
+    truth = truth_links(movie.labels, movie.parents)
+    made = predicted_links(movie.labels, on_truth(movie.labels, tracked.labels), tracked.parents)
+    found, right = len(truth & made) / len(truth), len(truth & made) / max(len(made), 1)
+    print(f"bundled model + tracking: {found:.4f} of {len(truth)} true links, {right:.4f} true")
+    assert found >= 0.95 and right >= 0.95

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-from _timelapse import predicted_links, shuffled, synthetic_movie, truth_links
+from _timelapse import image_of, predicted_links, shuffled, synthetic_movie, truth_links
 from napari.layers import Labels, Tracks
 
 from napari_unet_nuclei import _api
@@ -13,15 +13,9 @@ from napari_unet_nuclei import _api
 from ._helpers import run_and_wait
 
 
-def movie_image(labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Bright round nuclei on a dim, noisy background: an image of the truth labels."""
-    rng = np.random.default_rng(seed)
-    return (np.where(labels > 0, 900.0, 100.0) + rng.normal(0, 30, labels.shape)).astype(np.uint16)
-
-
 def movie_widget(make_napari_viewer, new_widget, movie):
     viewer = make_napari_viewer()
-    viewer.add_image(movie_image(movie.labels), name="movie")
+    viewer.add_image(image_of(movie.labels), name="movie")
     widget = new_widget(viewer)
     widget._tracks.follow.value = True
     return viewer, widget
