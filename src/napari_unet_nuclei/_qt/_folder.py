@@ -43,13 +43,11 @@ class FolderReport:
 
 
 def one_line(exc: BaseException) -> str:
-    """An error in one line: its message, or its type when it has none."""
+    """An error in one line: its message, with its type when that says more."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return (
-        text
-        if text and isinstance(exc, (ValueError, OSError))
-        else (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-    )
+    if text and isinstance(exc, (ValueError, OSError)):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def folder_options(settings: dict, track: bool) -> FileOptions:
