@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import threading
 
 import numpy as np
 from _timelapse import image_of, predicted_links, shuffled, synthetic_movie, truth_links
 from napari.layers import Labels, Tracks
 
 from napari_unet_nuclei import _api
+from napari_unet_nuclei._qt import _tracks
 
 from ._helpers import run_and_wait
 
@@ -58,11 +60,20 @@ def test_ids_are_kept_across_frames_and_a_tracks_layer_appears(
 
 
 def test_a_real_run_tracks_in_the_worker_and_untracked_runs_drop_the_tracks(
-    qtbot, make_napari_viewer, new_widget
+    qtbot, make_napari_viewer, new_widget, monkeypatch
 ):
     movie = synthetic_movie(frames=6, size=(128, 128), nuclei=6, divisions=1, seed=6)
     viewer, widget = movie_widget(make_napari_viewer, new_widget, movie)
+    on_main = []
+    real = _tracks.track_nuclei
+
+    def recording(labels):
+        on_main.append(threading.current_thread() is threading.main_thread())
+        return real(labels)
+
+    monkeypatch.setattr(_tracks, "track_nuclei", recording)
     run_and_wait(qtbot, widget)  # the tiny test model: labels, then tracking, in the worker
+    assert on_main == [False], "tracking ran in the worker, never on the event loop"
     labels = the(viewer, Labels)
     assert labels.data.shape == movie.labels.shape and labels.data.max() > 0
     tracks = the(viewer, Tracks)
