@@ -7,6 +7,7 @@ across the stack; with ``link_z`` the planes of a Z-stack are joined into 3D nuc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,19 +187,18 @@ class Tracked:
     seconds: float
 
 
-def _centroids(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ids of a 2D label plane and their (y, x) centroids, in id order."""
+def _centroids(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ids of a 2D label plane, their (y, x) centroids and their areas, in id order."""
     from ._measure import measure_nuclei
 
     table = measure_nuclei(plane)
-    return table["label"], np.stack([table["centroid_y_px"], table["centroid_x_px"]], axis=1)
+    yx = np.stack([table["centroid_y_px"], table["centroid_x_px"]], axis=1)
+    return table["label"], yx, table["area_px"]
 
 
-def typical_diameter(labels: np.ndarray) -> float:
-    """The median equivalent diameter of the labels of a stack, in pixels (0 without any)."""
-    areas = np.bincount(np.asarray(labels).ravel().astype(np.intp))[1:]
-    areas = areas[areas > 0]
-    return float(2 * np.sqrt(np.median(areas) / np.pi)) if areas.size else 0.0
+def typical_diameter(areas: np.ndarray) -> float:
+    """The median equivalent diameter of nuclei of these areas, in pixels (0 without any)."""
+    return float(2 * np.sqrt(np.median(areas) / np.pi)) if len(areas) else 0.0
 
 
 def _link(coords: list[np.ndarray], max_distance: float, gap: int):  # noqa: ANN202 (a DiGraph)
@@ -246,26 +246,22 @@ def track_nuclei(labels: np.ndarray, max_distance: float | None = None, gap: int
     diameter) and be missed in up to ``gap`` frames; a division ends the mother's track
     and starts one per daughter. Ids of the input may repeat between frames.
     """
-    import time
+    from ._postprocess import label_dtype
 
     t0 = time.perf_counter()
     stack = np.asarray(labels)
     if stack.ndim != 3:
         raise ValueError(f"tracking needs a (T, Y, X) label stack, got shape {stack.shape}")
     found = [_centroids(plane) for plane in stack]
-    distance = max_distance or max(typical_diameter(stack), 1.0)
-    coords = [c for _, c in found]
+    areas = np.concatenate([a for _, _, a in found])
+    distance = max_distance or max(typical_diameter(areas), 1.0)
+    coords = [c for _, c, _ in found]
     track, parents = _track_ids(_link(coords, distance, gap)) if any(map(len, coords)) else ({}, {})
-    out = np.zeros(stack.shape, label_dtype_for(max(track.values(), default=0)))
+    out = np.zeros(stack.shape, label_dtype(max(track.values(), default=0)))
     rows = []
-    for t, ((ids, coords), plane) in enumerate(zip(found, stack, strict=True)):
+    for t, ((ids, coords, _), plane) in enumerate(zip(found, stack, strict=True)):
         new = np.array([track[(t, i)] for i in range(len(ids))], out.dtype)
         out[t] = _relabel(plane, ids, new)
         rows += [(n, t, y, x) for n, (y, x) in zip(new.tolist(), coords.tolist(), strict=True)]
     tracks = np.array(sorted(rows), np.float64).reshape(-1, 4)
     return Tracked(out, tracks, parents, time.perf_counter() - t0)
-
-
-def label_dtype_for(top: int) -> np.dtype:
-    """The smallest unsigned dtype that holds ids up to ``top``."""
-    return np.dtype(np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32)
