@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet_nuclei._measure import COLUMNS, as_features, measure_nuclei
+from napari_unet_nuclei._measure import COLUMNS, as_features, measure_nuclei, measure_stack
 
 
 @pytest.fixture
@@ -89,3 +89,14 @@ def test_band_by_band_equals_whole_and_reads_lazy_arrays(monkeypatch, tmp_path):
         assert banded.keys() == whole.keys()
         for key in whole:
             np.testing.assert_allclose(banded[key], whole[key], rtol=1e-12)
+
+
+def test_a_tracked_stack_gets_track_and_parent_columns():
+    stack = np.zeros((2, 8, 8), np.uint16)
+    stack[0, 1:3, 1:3] = 1  # track 1 divides into tracks 2 and 3
+    stack[1, 1:3, 1:3], stack[1, 5:7, 5:7] = 2, 3
+    table = measure_stack(stack, parents={2: 1, 3: 1})
+    assert table["plane"].tolist() == [0, 1, 1]
+    assert table["track_id"].tolist() == [1, 2, 3] == table["label"].tolist()
+    assert table["parent_track_id"].tolist() == [0, 1, 1]
+    assert "track_id" not in measure_stack(stack)  # untracked labels: no such column

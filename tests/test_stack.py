@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _timelapse import (
+    image_of,
+    on_truth,
+    predicted_links,
+    shuffled,
+    synthetic_movie,
+    truth_links,
+)
 
 from napari_unet_nuclei import _engine, segment_nuclei, segment_stack
 from napari_unet_nuclei._sample_data import synthetic_nuclei
@@ -14,6 +22,7 @@ from napari_unet_nuclei._stack import (
     link_planes,
     match_labels,
     resolve_axes,
+    track_nuclei,
 )
 
 
@@ -223,3 +232,75 @@ def test_cancel_in_the_first_size_estimating_pass_stops_at_once(monkeypatch, cpu
     with pytest.raises(Stop):
         segment_stack(stack, "TYX", diameter="auto", progress=cancel, **cpu)
     assert passes == [1.0]  # the middle plane's first pass; no other plane, no second pass
+
+
+# --- following nuclei over time (laptrack) ------------------------------------------------
+
+
+def link_share(movie, tracked) -> tuple[float, float]:
+    """(share of the true links found, share of the links made that are true)."""
+    truth = truth_links(movie.labels, movie.parents)
+    made = predicted_links(movie.labels, tracked.labels, tracked.parents)
+    return len(truth & made) / len(truth), len(truth & made) / max(len(made), 1)
+
+
+def test_tracking_keeps_each_nucleus_id_through_moves_divisions_and_a_gap():
+    movie = synthetic_movie(frames=20, nuclei=16, divisions=3, seed=2)
+    gone = int(movie.labels[8].max())  # missed in frame 8 only: a short gap
+    movie.labels[8][movie.labels[8] == gone] = 0
+    tracked = track_nuclei(shuffled(movie.labels))
+    found, right = link_share(movie, tracked)
+    print(f"tracking: {found:.4f} of the true links found, {right:.4f} of the links made true")
+    assert found >= 0.98 and right >= 0.98
+    assert (tracked.labels > 0).sum() == (movie.labels > 0).sum()  # the same masks
+    before, after = tracked.labels[7], tracked.labels[9]
+    assert set(np.unique(before[movie.labels[7] == gone])) == set(
+        np.unique(after[movie.labels[9] == gone])
+    ), "the nucleus missed in one frame keeps its id"
+    assert len(tracked.parents) >= 4  # two daughters each of at least two of the 3 divisions
+
+
+def test_the_daughters_of_a_division_name_their_mother():
+    movie = synthetic_movie(frames=16, nuclei=9, divisions=2, seed=2)
+    tracked = track_nuclei(shuffled(movie.labels))
+    frames = {
+        int(i): np.flatnonzero([(p == i).any() for p in tracked.labels])
+        for i in np.unique(tracked.labels[tracked.labels > 0])
+    }
+    assert tracked.parents
+    for daughter, mother in tracked.parents.items():
+        assert frames[mother][-1] + 1 == frames[daughter][0]  # born when the mother ends
+    assert sorted(tracked.parents.values()).count(mother) == 2
+
+
+def test_tracks_rows_are_id_frame_and_centroid():
+    movie = synthetic_movie(frames=5, nuclei=4, divisions=0, seed=1)
+    tracked = track_nuclei(shuffled(movie.labels))
+    assert tracked.tracks.shape == (5 * 4, 4)  # a row per nucleus and frame
+    track, t, y, x = tracked.tracks[0]
+    ys, xs = np.nonzero(tracked.labels[int(t)] == track)
+    assert (y, x) == pytest.approx((ys.mean(), xs.mean()))
+    assert list(tracked.tracks[:, 0]) == sorted(tracked.tracks[:, 0])
+
+
+def test_tracking_takes_empty_frames_and_refuses_a_2d_image():
+    movie = synthetic_movie(frames=6, nuclei=4, divisions=0, seed=3)
+    movie.labels[0] = 0
+    tracked = track_nuclei(movie.labels)
+    assert not tracked.labels[0].any() and len(np.unique(tracked.labels)) == 5
+    nothing = track_nuclei(np.zeros((3, 8, 8), np.uint16))  # no nucleus in any frame
+    assert not nothing.labels.any() and nothing.tracks.shape == (0, 4) and not nothing.parents
+    with pytest.raises(ValueError, match="T, Y, X"):
+        track_nuclei(movie.labels[1])
+
+
+@pytest.mark.slow
+def test_segmented_and_tracked_with_the_bundled_model_keeps_ids():
+    movie = synthetic_movie(frames=12, size=(192, 192), nuclei=9, divisions=2, seed=7)
+    labels = segment_stack(image_of(movie.labels), axes="TYX", device="cpu")
+    tracked = track_nuclei(labels)
+    truth = truth_links(movie.labels, movie.parents)
+    made = predicted_links(movie.labels, on_truth(movie.labels, tracked.labels), tracked.parents)
+    found, right = len(truth & made) / len(truth), len(truth & made) / max(len(made), 1)
+    print(f"bundled model + tracking: {found:.4f} of {len(truth)} true links, {right:.4f} true")
+    assert found >= 0.95 and right >= 0.95

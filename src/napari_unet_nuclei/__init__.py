@@ -4,7 +4,7 @@ from ._api import Prediction, predict, segment_blocks, segment_nuclei, segment_s
 from ._device import available_devices
 from ._engine import NucleusModel
 from ._settings import Settings
-from ._stack import AmbiguousAxesError, guess_axes
+from ._stack import AmbiguousAxesError, Tracked, guess_axes, track_nuclei
 from .batch.large import LargeResult, segment_large
 from .export.package import export_bioimageio
 from .training.finetune import FinetuneResult, finetune
@@ -30,4 +30,6 @@ __all__ = [
     "segment_large",
     "segment_nuclei",
     "segment_stack",
+    "track_nuclei",
+    "Tracked",
 ]

@@ -151,12 +151,16 @@ def measure_stack(
     image: np.ndarray | None = None,
     scale: Sequence[float] | None = None,
     translate: Sequence[float] | None = None,
+    parents: dict[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """``measure_nuclei`` for 2D labels; for stacks, per plane with a leading ``plane`` column.
 
-    ``image`` has the labels' shape (plus a trailing RGB axis) or is None.
+    ``image`` has the labels' shape (plus a trailing RGB axis) or is None. ``parents``
+    ({daughter: mother}) marks a tracked time-lapse, whose ids are tracks: see ``with_tracks``.
     """
     lab = np.asarray(labels)
+    if parents is not None:
+        return with_tracks(measure_stack(lab, image, scale, translate), parents)
     if lab.ndim == 2:
         return measure_nuclei(lab, image, scale, translate)
     yx_scale = None if scale is None else list(scale)[-2:]
@@ -170,6 +174,16 @@ def measure_stack(
     out = {"plane": np.concatenate(planes)}
     out.update({k: np.concatenate([t[k] for t in tables]) for k in COLUMNS})
     return out
+
+
+def with_tracks(table: dict[str, np.ndarray], parents: dict[int, int]) -> dict[str, np.ndarray]:
+    """The table of tracked labels with ``track_id`` (the label) and ``parent_track_id``.
+
+    ``parent_track_id`` is the track a nucleus divided from, 0 when none.
+    """
+    labels = table["label"]
+    mothers = np.array([parents.get(int(i), 0) for i in labels.tolist()], np.int64)
+    return {**table, "track_id": labels.astype(np.int64), "parent_track_id": mothers}
 
 
 def as_features(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ across the stack; with ``link_z`` the planes of a Z-stack are joined into 3D nuc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,3 +171,97 @@ def link_all(labels: np.ndarray, min_iou: float = DEFAULT_LINK_IOU) -> np.ndarra
     flat = labels.reshape((-1,) + labels.shape[-3:])
     linked = np.stack([link_planes(volume, min_iou) for volume in flat])
     return linked.reshape(labels.shape)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A time-lapse's labels with one id per nucleus over time (its track), and the tracks.
+
+    ``tracks``: rows of (track id, frame, y, x), as a napari Tracks layer takes them;
+    ``parents``: {daughter track id: mother track id} at each division.
+    """
+
+    labels: np.ndarray
+    tracks: np.ndarray
+    parents: dict[int, int]
+    seconds: float
+
+
+def _centroids(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ids of a 2D label plane, their (y, x) centroids and their areas, in id order."""
+    from ._measure import measure_nuclei
+
+    table = measure_nuclei(plane)
+    yx = np.stack([table["centroid_y_px"], table["centroid_x_px"]], axis=1)
+    return table["label"], yx, table["area_px"]
+
+
+def typical_diameter(areas: np.ndarray) -> float:
+    """The median equivalent diameter of nuclei of these areas, in pixels (0 without any)."""
+    return float(2 * np.sqrt(np.median(areas) / np.pi)) if len(areas) else 0.0
+
+
+def _link(coords: list[np.ndarray], max_distance: float, gap: int):  # noqa: ANN202 (a DiGraph)
+    """Links between frames by laptrack: moves, gaps of up to ``gap`` frames, divisions."""
+    from laptrack import LapTrack
+
+    cutoff = float(max_distance) ** 2  # laptrack's default metric: squared distances
+    tracker = LapTrack(
+        cutoff=cutoff,
+        gap_closing_cutoff=cutoff,
+        gap_closing_max_frame_count=gap + 1,
+        splitting_cutoff=cutoff,
+    )
+    return tracker.predict([c if len(c) else np.zeros((0, 2)) for c in coords])
+
+
+def _track_ids(graph) -> tuple[dict[tuple[int, int], int], dict[int, int]]:  # noqa: ANN001
+    """{(frame, index): track id from 1} and {daughter: mother}: a track ends at a division."""
+    track: dict[tuple[int, int], int] = {}
+    parents: dict[int, int] = {}
+    count = 0
+    for node in sorted(graph.nodes):
+        before = list(graph.predecessors(node))
+        mother = before[0] if len(before) == 1 else None
+        if mother is not None and graph.out_degree(mother) == 1:
+            track[node] = track[mother]
+            continue
+        count += 1
+        track[node] = count
+        if mother is not None:
+            parents[count] = track[mother]
+    return track, parents
+
+
+def _relabel(plane: np.ndarray, ids: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``plane`` with each id of ``ids`` (sorted) replaced by the same entry of ``new``."""
+    at = np.clip(np.searchsorted(ids, plane), 0, max(len(ids) - 1, 0))
+    return np.where(plane > 0, new[at] if len(ids) else 0, 0).astype(new.dtype)
+
+
+def track_nuclei(labels: np.ndarray, max_distance: float | None = None, gap: int = 1) -> Tracked:
+    """Give each nucleus of a (T, Y, X) label stack one id in every frame (laptrack).
+
+    A nucleus may move ``max_distance`` pixels per frame (default: the typical nucleus
+    diameter) and be missed in up to ``gap`` frames; a division ends the mother's track
+    and starts one per daughter. Ids of the input may repeat between frames.
+    """
+    from ._postprocess import label_dtype
+
+    t0 = time.perf_counter()
+    stack = np.asarray(labels)
+    if stack.ndim != 3:
+        raise ValueError(f"tracking needs a (T, Y, X) label stack, got shape {stack.shape}")
+    found = [_centroids(plane) for plane in stack]
+    areas = np.concatenate([a for _, _, a in found])
+    distance = max_distance or max(typical_diameter(areas), 1.0)
+    coords = [c for _, c, _ in found]
+    track, parents = _track_ids(_link(coords, distance, gap)) if any(map(len, coords)) else ({}, {})
+    out = np.zeros(stack.shape, label_dtype(max(track.values(), default=0)))
+    rows = []
+    for t, ((ids, coords, _), plane) in enumerate(zip(found, stack, strict=True)):
+        new = np.array([track[(t, i)] for i in range(len(ids))], out.dtype)
+        out[t] = _relabel(plane, ids, new)
+        rows += [(n, t, y, x) for n, (y, x) in zip(new.tolist(), coords.tolist(), strict=True)]
+    tracks = np.array(sorted(rows), np.float64).reshape(-1, 4)
+    return Tracked(out, tracks, parents, time.perf_counter() - t0)

@@ -21,7 +21,8 @@ from qtpy.QtWidgets import QFileDialog
 from ._device import available_devices, device_choices
 from ._qt._big import big_plan, blocks_outcome, is_big
 from ._qt._finetune import FinetuneControls
-from ._qt._fit import StatusLine, narrow_combo
+from ._qt._fit import StatusLine, full_width_texts, narrow_combo
+from ._qt._folder import FolderControls
 from ._qt._label_controls import LabelControls
 from ._qt._layers import find_result, label_and_measure, placeholder_result, result_name
 from ._qt._models import ModelControls
@@ -31,6 +32,7 @@ from ._qt._run import Labelled, Session, model_hint
 from ._qt._runner import Runner
 from ._qt._save import save_result
 from ._qt._stack_mode import WHOLE_STACK, StackControls
+from ._qt._tracks import TrackControls
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,6 +55,7 @@ class NucleiWidget(Container):
         # engine settings without a control (e.g. block_size, big_image_pixels, tta), by name
         self.engine_options: dict = {}
         self._build_controls()
+        full_width_texts(self)
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -84,11 +87,13 @@ class NucleiWidget(Container):
         self._segment, self._cancel = self._runs.segment, self._runs.cancel
         self._progress, self._relay = self._runs.progress, self._runs.relay
         self._save = PushButton(text="Save labels…")
+        self._build_workflow()
         self.extend(
             [
                 self._image,
                 self._stack_mode,
                 self._link_z,
+                self._tracks.follow,
                 self._segment,
                 self._cancel,
                 *self._labelling.widgets,
@@ -99,6 +104,7 @@ class NucleiWidget(Container):
                 self._progress,
                 self._status,
                 self._save,
+                *self._folder.widgets,
             ]
         )
         self._finetune = FinetuneControls(
@@ -118,6 +124,11 @@ class NucleiWidget(Container):
             self._finetune.region,
         ):
             narrow_combo(combo)
+
+    def _build_workflow(self) -> None:
+        """Follow nuclei over time, and Segment a folder… with the settings on screen."""
+        self._tracks = TrackControls(self._stack_mode)
+        self._folder = FolderControls(self._settings, self._tracks.follow, self.native)
 
     def _connect_events(self) -> None:
         layers = self._viewer.layers
@@ -155,8 +166,8 @@ class NucleiWidget(Container):
         self._stacks.update(layer)
 
     def whole_stack(self, layer: Image | None) -> bool:
-        """True when ``layer`` is a stack and the user chose to segment all of its planes."""
-        return self._stacks.whole_stack(layer)
+        """True when ``layer`` is a stack and all of its planes are to be segmented."""
+        return self._stacks.whole_stack(layer) or self._tracks.applies(layer)
 
     def _drop_cache(self, *_args: object) -> None:
         if self._session.prediction is not None or self._session.running:
@@ -211,8 +222,9 @@ class NucleiWidget(Container):
         return worker
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
-        """Segment every plane with ``segment_stack``; progress counts planes."""
-        return self._runs.start_whole(layer, self._stacks.plan(layer, self._settings()), "Planes")
+        """Segment every plane with ``segment_stack`` (then track); progress counts planes."""
+        plan = self._stacks.plan(layer, self._settings())
+        return self._runs.start_whole(layer, *self._tracks.run_args(layer, plan))
 
     def _start_big(self, layer: Image) -> FunctionWorker:
         """Segment a big 2D image block by block; progress counts blocks."""

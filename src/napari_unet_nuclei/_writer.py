@@ -233,16 +233,18 @@ def save_labels(
     scale: Sequence[float] | None = None,
     translate: Sequence[float] | None = None,
     unit: str | None = None,
+    parents: dict[int, int] | None = None,
 ) -> list[Path]:
     """Save labels (TIFF or PNG by extension) plus a per-nucleus CSV beside them.
 
     ``path`` is the file the user chose (and agreed to overwrite); the CSV never
     replaces an existing file: it takes the next free name instead. Both are written in
     full before either is renamed into place; after a failure neither is there.
+    ``parents`` marks tracked time-lapse labels: the CSV gets track columns.
     """
     labels = fit_uint32(np.asarray(labels))  # ids relabelled here are those measured
     encode_labels = encoder_for(path)(labels, scale=scale, unit=unit)
-    encode_table = csv_encoder(measure_stack(labels, image, scale, translate))
+    encode_table = csv_encoder(measure_stack(labels, image, scale, translate, parents))
     target = Path(path)
     sheet = free_path(measurements_path(target))
     published = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from magicgui.widgets import ComboBox, Label
+from magicgui.widgets import ComboBox, Container, Label
 from qtpy.QtWidgets import QComboBox, QSizePolicy
 
 MAX_WIDTH = 340  # px: the dock widget's minimum width stays within this
@@ -35,3 +35,15 @@ class StatusLine(Label):
     def value(self, text: str) -> None:
         Label.value.fset(self, text)
         self.native.setToolTip(str(text))
+
+
+def full_width_texts(container: Container) -> None:
+    """Give every text line (status lines, section titles) the whole width of the dock.
+
+    The container keeps a column for its controls' names; a text has no name, so its column
+    is hidden and the text wraps over the full width instead of a narrow strip.
+    """
+    for widget in container:
+        row = widget._labeled_widget() if isinstance(widget, Label) else None
+        if row is not None and not widget.label:
+            row._label_widget.visible = False

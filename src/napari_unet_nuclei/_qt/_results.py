@@ -11,7 +11,7 @@ from napari.utils.notifications import show_error
 
 from ._big import big_summary
 from ._fit import StatusLine
-from ._layers import remove_placeholder, show_labels, show_plane_labels
+from ._layers import find_result, remove_placeholder, show_labels, show_plane_labels
 from ._planes import plane_text
 from ._run import (
     Labelled,
@@ -22,6 +22,7 @@ from ._run import (
     prediction_status,
 )
 from ._stack_mode import stack_summary
+from ._tracks import TRACK_PARENTS, drop_tracks, show_tracks, tracked_summary
 
 if TYPE_CHECKING:
     import napari
@@ -85,11 +86,27 @@ class ResultView:
         show_labels(self._viewer, source, outcome.labels, {})
         self._session.drop()
         device = self._device()
+        self._mark_tracks(source, outcome.tracked)
+        if outcome.tracked is not None:
+            self._status.value = tracked_summary(outcome.tracked, outcome.seconds, device)
+            return
         self._status.value = (
             stack_summary(outcome.labels, outcome.seconds, device)
             if outcome.count is None
             else big_summary(outcome.count, outcome.seconds, device)
         )
+
+    def _mark_tracks(self, source: Image, tracked: object | None) -> None:
+        """Show the tracks of tracked labels (lineage kept for the CSV), or drop stale ones."""
+        layer = find_result(self._viewer, source)
+        if layer is not None:
+            layer.metadata.pop(TRACK_PARENTS, None)
+            if tracked is not None:
+                layer.metadata[TRACK_PARENTS] = dict(tracked.parents)
+        if tracked is None:
+            drop_tracks(self._viewer, source)
+        else:
+            show_tracks(self._viewer, source, tracked)
 
     def relabel(self, labelled: Labelled | None = None) -> None:
         """Re-label from the cached probabilities at the current settings; no network call.
@@ -108,5 +125,6 @@ class ResultView:
         if labelled is None or labelled.settings != settings:
             labelled = Labelled(settings, prediction.labels(*settings), None)
         count = show_plane_labels(self._viewer, source, plane, labelled.labels, labelled.table)
+        self._mark_tracks(source, None)  # a plane re-segmented: its ids are no longer tracks
         ms = 1000 * (time.perf_counter() - t0)
         self._status.value = prediction_status(prediction, count, plane_text(plane), ms)

@@ -34,6 +34,7 @@ class Outcome:
     seconds: float = 0.0
     count: int | None = None  # block-by-block runs: the number of nuclei
     labelled: Labelled | None = None  # one-plane runs: the first labels, made in the worker
+    tracked: object | None = None  # tracked time-lapses: the ``_stack.Tracked`` of the labels
 
     @property
     def cancelled(self) -> bool:

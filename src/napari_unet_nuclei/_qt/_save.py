@@ -31,4 +31,5 @@ def save_result(path: str, source: Image, labels: Labels) -> list[Path]:
     check_not_input(target, [p for p in (source.source.path, labels.source.path) if p])
     labels_data = labels.data if isinstance(labels.data, np.ndarray) else np.asarray(labels.data)
     # the image as the layer holds it (numpy, dask, zarr): measured a band of rows at a time
-    return save_labels(target, labels_data, layer_pixels(source), source.scale, source.translate)
+    pixels, parents = layer_pixels(source), labels.metadata.get("track_parents")
+    return save_labels(target, labels_data, pixels, source.scale, source.translate, parents=parents)

@@ -29,6 +29,7 @@ class FileOptions:
     axes: str | None = None
     channel: int | None = None
     overwrite: bool = False  # an earlier output of ours may be replaced (nothing else, ever)
+    track: bool = False  # time-lapses: one id per nucleus over time (``track_nuclei``)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Segmented:
     axes: str
     diameter: float | None
     seconds: float
+    parents: dict[int, int] | None = None  # tracked time-lapses: {daughter: mother} tracks
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Outcome:
     diameter: float | None = None
     seconds: float = 0.0
     error: BaseException | None = None
+    parents: dict[int, int] | None = None  # tracked time-lapses: {daughter: mother} tracks
 
 
 def _predict(image: np.ndarray, options: FileOptions) -> Prediction:
@@ -76,6 +79,16 @@ def _segment_stack(stack: np.ndarray, axes: str, options: FileOptions) -> np.nda
     return segment_stack(stack, axes=axes, **run, **options.settings.as_dict())
 
 
+def _track(labels: np.ndarray, axes: str) -> tuple[np.ndarray, dict[int, int]]:
+    """One id per nucleus over the time-lapse, and {daughter: mother} of its tracks."""
+    from .._stack import track_nuclei
+
+    if axes != "TYX":
+        raise ValueError(f"tracking follows nuclei in a 2D time-lapse (TYX); axes are {axes}")
+    tracked = track_nuclei(labels)
+    return tracked.labels, tracked.parents
+
+
 def is_stack(axes: str) -> bool:
     """True when ``axes`` hold planes (T or Z) besides Y, X and colour."""
     return "T" in axes or "Z" in axes
@@ -87,8 +100,11 @@ def segment_array(arr: np.ndarray, axes: str, options: FileOptions) -> Segmented
 
     t0 = time.perf_counter()
     if is_stack(axes):
-        labels = _segment_stack(arr, axes, options)
-        return Segmented(labels, axes.replace("C", ""), None, time.perf_counter() - t0)
+        labels, out_axes = _segment_stack(arr, axes, options), axes.replace("C", "")
+        parents = None
+        if options.track and "T" in out_axes:
+            labels, parents = _track(labels, out_axes)
+        return Segmented(labels, out_axes, None, time.perf_counter() - t0, parents)
     prediction = _predict(image_2d(arr, axes), options)
     labels = _label(prediction, options)
     return Segmented(labels, "YX", prediction.diameter, time.perf_counter() - t0)
@@ -131,6 +147,7 @@ def outcome(index: int, source: Path, target: Path, segmented: Segmented, extra:
         axes=segmented.axes,
         diameter=segmented.diameter,
         seconds=segmented.seconds + extra,
+        parents=segmented.parents,
     )
 
 

@@ -33,6 +33,12 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
         help="images segmented side by side (threads sharing the cores); 0: one file after "
         "another (default: one per core, at most 8, on a GPU too; 0 for a single file)",
     )
+    p.add_argument(
+        "--track",
+        action="store_true",
+        help="time-lapses (TYX): follow each nucleus over time, so it keeps one id in every "
+        "frame (moves, divisions, a missed frame; laptrack)",
+    )
 
 
 def check_axes_fit(axes: str | None, files: list[Path]) -> None:
@@ -59,7 +65,15 @@ def file_options(args: argparse.Namespace) -> FileOptions:
     from .common import segment_settings
 
     settings = Settings.of(**segment_settings(args))
-    return FileOptions(args.device, args.weights, settings, args.axes, args.channel, args.overwrite)
+    return FileOptions(
+        args.device,
+        args.weights,
+        settings,
+        args.axes,
+        args.channel,
+        overwrite=args.overwrite,
+        track=args.track,
+    )
 
 
 def _explain(exc: BaseException) -> str:
