@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._postprocess import label_dtype, relabel_sequential
+from ._settings import ProgressCallback
+
 AXIS_LETTERS = "TZCYX"
 MAX_CHANNELS = 4  # a leading axis this short may be channels rather than planes
 DEFAULT_LINK_IOU = 0.3
@@ -116,6 +119,54 @@ def read_plane(view, index: tuple[int, ...]) -> np.ndarray:
     """One plane of a canonical view as numpy (computed when lazy)."""
     plane = view[index]
     return np.asarray(plane.compute() if hasattr(plane, "compute") else plane)
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """``image`` as a 2D grey or (H, W, 3|4) colour array; a clear error otherwise."""
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        spatial = arr.shape[:2]
+    elif arr.ndim == 2:
+        spatial = arr.shape
+    else:
+        raise ValueError(
+            f"predict takes a 2D grey or RGB(A) image; got shape {arr.shape}. "
+            "For stacks and time series use segment(stack, axes=...)."
+        )
+    if min(spatial) == 0:
+        raise ValueError(f"The image is empty (shape {arr.shape}).")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"Unsupported image data type {arr.dtype}.")
+    return arr
+
+
+def lazy_array(image):
+    """``image`` with numpy-style ``transpose``; zarr or h5py wrapped lazily in dask.
+
+    So a big image is never read whole; numpy and dask arrays are returned as they are.
+    """
+    if hasattr(image, "transpose"):
+        return image
+    if not hasattr(image, "shape"):
+        return np.asarray(image)
+    import dask.array as da
+
+    return da.from_array(image, chunks=getattr(image, "chunks", "auto"))
+
+
+def plane_progress(progress: ProgressCallback | None, done: int, total: int):
+    """A per-batch callback that re-reports ``done`` planes, so a stack run can cancel."""
+    if progress is None:
+        return None
+    return lambda _tiles, _of: progress(done, total)
+
+
+def stack_labels(labels: np.ndarray, axes: str, link_iou: float | None) -> np.ndarray:
+    """A stack's ([T], [Z], Y, X) labels linked along Z (unless None), in ``axes`` order."""
+    labels = labels if link_iou is None else relabel_sequential(link_all(labels, link_iou))
+    labels = labels.astype(label_dtype(int(labels.max(initial=0))), copy=False)
+    canonical = [a for a in "TZYX" if a in axes]
+    return np.ascontiguousarray(labels.transpose([canonical.index(a) for a in output_axes(axes)]))
 
 
 def match_labels(

@@ -21,8 +21,8 @@ import zarr
 from _helpers import earlier_output
 
 from napari_unet_nuclei._sample_data import synthetic_nuclei
-from napari_unet_nuclei.cli.large import add_arguments, run
 from napari_unet_nuclei.cli.app import main
+from napari_unet_nuclei.cli.large import add_arguments, run
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import numpy as np
 from .._settings import Settings
 
 if TYPE_CHECKING:
-    from .._api import Prediction
+    from .._prediction import Segmentation
 
 
 @dataclass(frozen=True)
@@ -55,24 +55,12 @@ class Outcome:
     error: BaseException | None = None
 
 
-def _predict(image: np.ndarray, options: FileOptions) -> Prediction:
-    """The network (and size measurement) on one 2D image: a ``Prediction``."""
-    from .. import _api  # looked up per call, so tests may replace it
+def _segment(arr: np.ndarray, axes: str, options: FileOptions) -> Segmentation:
+    """The engine on one image or stack: ``NucleusModel.segment`` picks the path."""
+    from .._engine import NucleusModel
 
-    return _api.predict(image, options.device, options.weights, **options.settings.as_dict())
-
-
-def _label(prediction: Prediction, options: FileOptions) -> np.ndarray:
-    """Post-processing of a ``Prediction``: seeds, watershed, small objects dropped."""
-    return prediction.labels(**options.settings.label_options())
-
-
-def _segment_stack(stack: np.ndarray, axes: str, options: FileOptions) -> np.ndarray:
-    """Every plane of a stack, segmented as ``segment_stack`` does; ids unique."""
-    from .._api import segment_stack
-
-    run = dict(device=options.device, weights=options.weights)
-    return segment_stack(stack, axes=axes, **run, **options.settings.as_dict())
+    model = NucleusModel(options.weights, options.device)
+    return model.segment(arr, axes=axes, settings=options.settings)
 
 
 def is_stack(axes: str) -> bool:
@@ -82,15 +70,11 @@ def is_stack(axes: str) -> bool:
 
 def segment_array(arr: np.ndarray, axes: str, options: FileOptions) -> Segmented:
     """Labels of an image or stack read by ``read_input``; a stack keeps its axes but C."""
-    from .._io import image_2d
-
     t0 = time.perf_counter()
-    if is_stack(axes):
-        labels = _segment_stack(arr, axes, options)
-        return Segmented(labels, axes.replace("C", ""), None, time.perf_counter() - t0)
-    prediction = _predict(image_2d(arr, axes), options)
-    labels = _label(prediction, options)
-    return Segmented(labels, "YX", prediction.diameter, time.perf_counter() - t0)
+    segmentation = _segment(arr, axes, options)
+    kept = axes.replace("C", "") if is_stack(axes) else "YX"
+    seconds = time.perf_counter() - t0
+    return Segmented(segmentation.labels, kept, segmentation.diameter, seconds)
 
 
 def read_input(
