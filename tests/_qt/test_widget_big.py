@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from napari.layers import Labels
 
-from napari_unet_nuclei import _engine, segment_blocks
+from napari_unet_nuclei import _engine, segment_nuclei
 from napari_unet_nuclei._qt import _big
 from napari_unet_nuclei._sample_data import synthetic_nuclei
 
@@ -39,7 +39,7 @@ def test_big_image_goes_block_by_block_into_a_disk_backed_layer(
     layer = only_labels(viewer)
     assert isinstance(layer.data, np.memmap) and layer.data.shape == image.shape
     assert seen[-1] == (4, 4) and widget._progress.label == "Blocks"
-    expected = segment_blocks(image, device="cpu", weights=tiny_weights, **BIG)
+    expected = segment_nuclei(image, device="cpu", weights=tiny_weights, **BIG)
     assert np.array_equal(np.asarray(layer.data), expected)  # the engine's blocks, stitched
     assert "block by block" in widget._status.value
     widget._threshold.value = 0.7  # no cached maps: the slider asks for a new run
