@@ -52,6 +52,13 @@ def test_guess_axes(shape, axes, ambiguous):
     assert guess.reason or not ambiguous
 
 
+def test_two_channels_last_are_guessed_as_channels():
+    assert guess_axes((256, 256, 2)) == guess_axes((256, 256, 2), rgb=False)
+    assert guess_axes((256, 256, 2)).axes == "YXC" and not guess_axes((256, 256, 2)).ambiguous
+    assert guess_axes((5, 256, 256, 2)).axes == "ZYXC"
+    assert guess_axes((64, 2, 2)).axes == "ZYX"  # a 2 x 2 image: no channels guessed
+
+
 def test_guess_axes_rgb_flag():
     assert guess_axes((8, 64, 3), rgb=False).axes == "ZYX"
     with pytest.raises(ValueError, match="rgb=True"):
@@ -128,7 +135,7 @@ def test_tzyx_links_within_each_time_point_only(cpu):
 def test_axis_order_is_kept(cpu):
     stack = np.stack([plane(s, 96) for s in range(2)])
     zyx = segment_nuclei(stack, axes="ZYX", diameter=None, **cpu)
-    yxz = segment_nuclei(np.moveaxis(stack, 0, -1), "YXZ", diameter=None, **cpu)
+    yxz = segment_nuclei(np.moveaxis(stack, 0, -1), axes="YXZ", diameter=None, **cpu)
     np.testing.assert_array_equal(np.moveaxis(zyx, 0, -1), yxz)
 
 
@@ -155,7 +162,7 @@ def test_diameter_is_estimated_once_on_the_middle_plane(monkeypatch, cpu):
 def test_rgb_planes_pass_through_as_colour(cpu):
     grey = plane(3)
     rgb = np.stack([grey] * 3, axis=-1)
-    labels = segment_nuclei(np.stack([rgb, rgb]), "TYXC", **cpu)
+    labels = segment_nuclei(np.stack([rgb, rgb]), axes="TYXC", **cpu)
     assert labels.shape == (2,) + grey.shape
     np.testing.assert_array_equal(labels[0] > 0, segment_nuclei(rgb, **cpu) > 0)
     assert segment_nuclei(rgb, **cpu).shape == grey.shape  # YXC guessed

@@ -19,6 +19,10 @@ MAX_CHANNELS = 4  # a leading axis this short may be channels rather than planes
 DEFAULT_LINK_IOU = 0.3
 
 
+class ChannelError(ValueError):
+    """An image with several channels (not colour) and no channel chosen, or a bad choice."""
+
+
 class AmbiguousAxesError(ValueError):
     """The axes of an array cannot be told from its shape; ``guess`` holds the best one."""
 
@@ -42,6 +46,9 @@ def guess_axes(shape: tuple[int, ...], rgb: bool | None = None) -> AxesGuess:
     colour = ndim >= 3 and shape[-1] in (3, 4) and rgb is not False
     if rgb and not colour:
         raise ValueError(f"rgb=True needs a last axis of 3 or 4, got shape {shape}")
+    if ndim in (3, 4) and shape[-1] == 2 and min(shape[-3:-1]) > MAX_CHANNELS:
+        # two channels last (an image two pixels wide is not one): the user picks one
+        return AxesGuess("TZ"[5 - ndim :] + "YXC", ndim == 4, "T and Z were guessed")
     n_lead = ndim - 2 - int(colour)
     if n_lead < 0 or n_lead > 3 - int(colour):
         raise ValueError(f"Cannot guess the axes of a {ndim}D array of shape {shape}; give axes.")
@@ -92,22 +99,31 @@ def resolve_axes(shape: tuple[int, ...], axes: str | None, rgb: bool | None = No
     return guess.axes
 
 
+def choose_channel(n: int, channel: int | None, colour: bool = True) -> int | None:
+    """The one channel rule: the index of ``channel`` among ``n``, or None to keep them all.
+
+    Without ``channel``, a C axis is kept only as colour (3 or 4, when ``colour`` may be);
+    anything else must name one. Raises ``ChannelError`` saying which.
+    """
+    if channel is None:
+        if colour and n in (3, 4):
+            return None
+        raise ChannelError(f"{n} channels, not colour: choose one")
+    if not -n <= channel < n:
+        raise ChannelError(f"channel {channel} is out of range for {n} channels")
+    return channel % n
+
+
 def canonical_view(stack, axes: str, channel: int | None = None):
     """The stack as ([T][Z], Y, X[, colour]) without copying; ``channel`` picks one of C."""
     order = [axes.index(a) for a in "TZYXC" if a in axes]
     view = (stack if hasattr(stack, "transpose") else np.asarray(stack)).transpose(order)
     if "C" not in axes:
         if channel is not None:
-            raise ValueError(f"channel={channel} given but axes {axes!r} have no C axis")
+            raise ChannelError(f"channel={channel} given but axes {axes!r} have no C axis")
         return view
-    n = view.shape[-1]
-    if channel is not None:
-        if not -n <= channel < n:
-            raise ValueError(f"channel {channel} is out of range for {n} channels")
-        return view[..., channel]
-    if n not in (3, 4):
-        raise ValueError(f"{n} channels: choose one with the channel argument")
-    return view  # RGB(A): each plane goes through as colour
+    index = choose_channel(view.shape[-1], channel)
+    return view if index is None else view[..., index]  # None: RGB(A), each plane as colour
 
 
 def output_axes(axes: str) -> str:
