@@ -16,7 +16,6 @@ from napari_unet_nuclei import (
     segment_nuclei,
 )
 from napari_unet_nuclei._decisions import FINE_LABELS_ABOVE
-from napari_unet_nuclei._engine import choose_path
 from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._scale import typical_diameter
 from napari_unet_nuclei.training.metrics import match_counts
@@ -25,16 +24,6 @@ from napari_unet_nuclei.training.metrics import match_counts
 @pytest.fixture(scope="module")
 def model(tiny_weights) -> NucleusModel:
     return NucleusModel(tiny_weights, device="cpu")
-
-
-def test_choose_path_is_the_one_place():
-    s = Settings(big_image_pixels=10_000)
-    assert choose_path((50, 50), 0, s) == "plane"
-    assert choose_path((200, 200), 0, s) == "blocks"
-    assert choose_path((200, 200, 3), 0, s) == "blocks"  # colour: the last axis is not a side
-    assert choose_path((3, 50, 50), 1, s) == "stack"
-    assert choose_path((1, 50, 50), 1, s) == "plane"  # one plane is an image
-    assert choose_path((2, 1, 50, 50), 2, s) == "stack"
 
 
 def test_segment_nuclei_takes_stacks_and_refuses_ambiguous_shapes(tiny_weights):
