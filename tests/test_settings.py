@@ -54,7 +54,4 @@ def test_values_get_canonical_types():
 def test_one_diameter_parser_for_api_and_command_line():
     assert parse_diameter("AUTO") == "auto" and parse_diameter("none") is None
     assert parse_diameter(None) is None and parse_diameter("12.5") == 12.5
-    from napari_unet_nuclei.cli.common import diameter_value
-
-    assert diameter_value("auto") == "auto" and diameter_value("none") is None
-    assert diameter_value("17") == 17.0
+    # the command line's --diameter parses with it: tests/cli/test_common.py
