@@ -92,7 +92,7 @@ ALL_SETTINGS = dict(
     batch_size=2,
     precision="fp32",
     block_size=128,
-    workers=1,
+    block_threads=1,
     big_image_pixels=10_000,
 )
 

@@ -39,7 +39,7 @@ def test_the_command_line_segment(routes, tiny_weights, image_file, tmp_path):
 
     out = tmp_path / "labels"
     args = [str(image_file), "-o", str(out), "--weights", tiny_weights, "--device", "cpu"]
-    assert main(["segment", *args, "--workers", "0"]) == 0
+    assert main(["segment", *args, "--parallel-files", "0"]) == 0
     assert len(routes.labels) == 1
     np.testing.assert_array_equal(tifffile.imread(out / "cells.tif"), routes.labels[0])
 
@@ -54,7 +54,7 @@ def test_the_folder_pipeline_in_threads(routes, tiny_weights, tmp_path):
         tifffile.imwrite(tmp_path / f"in{seed}.tif", synthetic_nuclei((96, 96), seed=seed)[0])
         jobs.append((tmp_path / f"in{seed}.tif", tmp_path / f"out{seed}.tif"))
     done = []
-    run_batch(jobs, FileOptions("cpu", tiny_weights, Settings()), done.append, workers=2)
+    run_batch(jobs, FileOptions("cpu", tiny_weights, Settings()), done.append, parallel_files=2)
     assert [o.error for o in done] == [None] * 3 and len(routes.labels) == 3
     written = [tifffile.imread(target) for _, target in jobs]
     for labels in written:  # threads finish in any order: each file is one of segment's

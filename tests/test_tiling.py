@@ -203,8 +203,8 @@ def test_ambiguous_and_stacked_sources_are_refused():
 
 
 def test_blocks_labelled_side_by_side_give_the_same_labels(image512, model, decided512):
-    one, n1 = blocks_of(model, image512[0], decided512, block_size=128, workers=1)
-    three, n3 = blocks_of(model, image512[0], decided512, block_size=128, workers=3)
+    one, n1 = blocks_of(model, image512[0], decided512, block_size=128, block_threads=1)
+    three, n3 = blocks_of(model, image512[0], decided512, block_size=128, block_threads=3)
     assert n1 == n3 > 100 and np.array_equal(one, three)
 
 
@@ -221,7 +221,7 @@ def test_stopping_a_threaded_run_returns_at_once(image512, tiny_weights):
             image512[0],
             big_image_pixels=1,
             block_size=128,
-            workers=2,
+            block_threads=2,
             progress=progress,
             device="cpu",
             weights=tiny_weights,
@@ -272,11 +272,11 @@ def test_predictions_use_blocks_only_when_big_and_the_size_is_known(maps, monkey
     reps = (4, 4)  # 2800 x 3600 maps: past PARALLEL_PIXELS
     fg, dist = np.tile(maps.foreground, reps), np.tile(maps.distance, reps)
     assert fg.size > PARALLEL_PIXELS
-    known = Prediction(fg, dist, expected_diameter=16.0, workers=2)
+    known = Prediction(fg, dist, expected_diameter=16.0, block_threads=2)
     assert known.labels().max() > 4000 and calls
     calls.clear()
-    unknown = Prediction(fg, dist, workers=2)
+    unknown = Prediction(fg, dist, block_threads=2)
     unknown.labels(0.6)
     assert not calls
-    one_thread = Prediction(fg, dist, expected_diameter=16.0, workers=1)
+    one_thread = Prediction(fg, dist, expected_diameter=16.0, block_threads=1)
     assert best_iou(one_thread.labels(), known.labels()).min() == 1.0 and not calls

@@ -2,7 +2,7 @@
 
 Each takes ``weights, device`` (in that order, by name) and the settings of ``Settings`` by
 name (``threshold``, ``split``, ``min_size``, ``diameter``, ``invert``, ``tta``,
-``tile_size``, ``halo``, ``batch_size``, ``precision``, ``block_size``, ``workers``,
+``tile_size``, ``halo``, ``batch_size``, ``precision``, ``block_size``, ``block_threads``,
 ``big_image_pixels``). Labels always come from ``NucleusModel.segment``.
 """
 

@@ -160,7 +160,7 @@ class NucleusModel:
         else:
             pred = self._prediction(d.normalization.apply(arr), s, d, progress)
             pred.info["diameter"] = measured_diameter(pred)
-        pred.device, pred.workers = str(self.device), s.workers
+        pred.device, pred.block_threads = str(self.device), s.block_threads
         pred.info.update(
             scale=d.scale,
             model_diameter=d.model_diameter,
@@ -171,7 +171,7 @@ class NucleusModel:
         return pred
 
     def _prediction(
-        self, norm: np.ndarray, s: Settings, d: Decisions, progress=None, workers: int | None = None
+        self, norm: np.ndarray, s: Settings, d: Decisions, progress=None, threads: int | None = None
     ) -> Prediction:
         """The network's maps of a normalised image, on the grid ``d.label_scale`` picks."""
         finer = d.label_scale > 1
@@ -180,13 +180,13 @@ class NucleusModel:
             maps[0],
             maps[1],
             expected_diameter=None if d.diameter is None else d.diameter * d.label_scale,
-            workers=s.workers if workers is None else workers,
+            block_threads=s.block_threads if threads is None else threads,
             image_shape=norm.shape[:2] if finer else None,
         )
 
     def label_region(self, region: np.ndarray, s: Settings, d: Decisions) -> np.ndarray:
         """Labels (1..n) of one block read with its margin: a block or a cluster task."""
-        pred = self._prediction(d.normalization.apply(region), s, d, workers=1)
+        pred = self._prediction(d.normalization.apply(region), s, d, threads=1)
         return pred.labels(**s.label_options())
 
     def label_blocks(
@@ -201,14 +201,14 @@ class NucleusModel:
     ) -> tuple[object, int]:
         """Label a big 2D (or RGB) image block by block into ``out``; (out, count).
 
-        Only a few blocks plus margins are read at a time; ``settings.workers`` threads
+        Only a few blocks plus margins are read at a time; ``settings.block_threads`` threads
         label blocks side by side (the labels do not depend on it).
         """
         s = settings or Settings.of(**options)
         d = decisions or self.decide(source, s)[0]
         blocks = self.plan(source.shape, s, d, margin)
         labelled = labelled_in_order(
-            source, blocks, lambda r: self.label_region(r, s, d), s.workers
+            source, blocks, lambda r: self.label_region(r, s, d), s.block_threads
         )
         return stitch_all(source.shape, out, blocks, labelled, s.min_size, progress)
 

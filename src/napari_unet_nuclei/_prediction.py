@@ -21,7 +21,7 @@ from ._postprocess import (
     seed_peaks,
 )
 from ._scale import resize_labels
-from ._settings import DEFAULT_WORKERS
+from ._settings import DEFAULT_BLOCK_THREADS
 from ._tiling import labels_in_blocks, peaks_in_blocks, use_blocks
 
 
@@ -41,7 +41,7 @@ class Prediction:
     device: str = "cpu"
     info: dict = field(default_factory=dict)
     expected_diameter: float | None = None
-    workers: int = DEFAULT_WORKERS  # threads post-processing big maps block by block
+    block_threads: int = DEFAULT_BLOCK_THREADS  # threads post-processing big maps by blocks
     image_shape: tuple[int, int] | None = None
 
     @property
@@ -66,14 +66,14 @@ class Prediction:
 
     @property
     def _in_blocks(self) -> bool:
-        return use_blocks(self.foreground.shape, self.expected_diameter, self.workers)
+        return use_blocks(self.foreground.shape, self.expected_diameter, self.block_threads)
 
     @functools.cached_property
     def peaks(self) -> np.ndarray:
         """Seeds of the split, computed once: they do not depend on the threshold."""
         if self._in_blocks:
             return peaks_in_blocks(
-                self.distance, self.expected_diameter, self.peak_step, self.workers
+                self.distance, self.expected_diameter, self.peak_step, self.block_threads
             )
         return seed_peaks(self.distance, step=self.peak_step)
 
@@ -101,7 +101,7 @@ class Prediction:
             maps = (self.foreground, self.distance, t, split, min_size, peaks)
             self._last[:] = [
                 key,
-                labels_in_blocks(*maps, self.expected_diameter, self.workers)
+                labels_in_blocks(*maps, self.expected_diameter, self.block_threads)
                 if self._in_blocks
                 else labels_from_maps(*maps),
             ]

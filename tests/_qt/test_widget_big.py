@@ -63,7 +63,7 @@ def test_small_images_keep_the_cached_slider(qtbot, make_napari_viewer, new_widg
 
 def test_cancel_between_blocks_keeps_the_previous_labels(qtbot, big_widget, monkeypatch):
     viewer, widget, _ = big_widget
-    widget.engine_options.update(workers=1)  # one block at a time: each start is counted
+    widget.engine_options.update(block_threads=1)  # one block at a time: each start is counted
     run_and_wait(qtbot, widget)
     before = np.array(only_labels(viewer).data)
     real = _engine.NucleusModel.label_region

@@ -48,8 +48,8 @@ def _labels(folder) -> dict[str, np.ndarray]:
 
 def test_the_pipeline_writes_the_labels_of_the_plain_loop(tmp_path, capsys):
     inputs = _folder(tmp_path / "in")
-    assert _segment(inputs, "-o", tmp_path / "plain", "--workers", "0") == 0
-    assert _segment(inputs, "-o", tmp_path / "pipe", "--workers", "2") == 0
+    assert _segment(inputs, "-o", tmp_path / "plain", "--parallel-files", "0") == 0
+    assert _segment(inputs, "-o", tmp_path / "pipe", "--parallel-files", "2") == 0
     plain, pipe = _labels(tmp_path / "plain"), _labels(tmp_path / "pipe")
     assert list(pipe) == ["img0.tif", "img1.tif", "img2.tif", "img3.tif"] == list(plain)
     for name in plain:
@@ -62,7 +62,7 @@ def test_a_failing_file_is_reported_and_the_rest_written(tmp_path, capsys):
     inputs = _folder(tmp_path / "in")
     (inputs / "img1.tif").write_bytes(b"not a tiff")  # fails when read
     tifffile.imwrite(inputs / "img2.tif", np.ones((64, 64), np.complex64))  # fails to segment
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 1
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "2") == 1
     err = capsys.readouterr().err
     assert "[2/4] img1.tif: FAILED (" in err and "cannot read" in err
     assert "[3/4] img2.tif: FAILED (" in err and "complex64" in err
@@ -71,7 +71,7 @@ def test_a_failing_file_is_reported_and_the_rest_written(tmp_path, capsys):
 
 def test_lines_come_in_input_order(tmp_path, capsys):
     inputs = _folder(tmp_path / "in", sizes=(512, 64, 64, 64, 64, 64))  # the first is slowest
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 0
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "2") == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("[")]
     assert [x.split()[0] for x in lines] == [f"[{i}/6]" for i in range(1, 7)]
     assert [x.split()[1] for x in lines] == [f"img{i}.tif:" for i in range(6)]
@@ -100,7 +100,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_file(tmp_path, monkeypat
         return interrupt_after_two
 
     monkeypatch.setattr(_cli_segment, "reporter", reporter)
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 130
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "2") == 130
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written[:2] == ["img0.tif", "img1.tif"] and all(n.startswith("img") for n in written)
     assert "interrupted" in capsys.readouterr().err
@@ -119,10 +119,18 @@ def test_run_pipeline_alone_reports_every_job(tmp_path):
     assert all(o.nuclei > 0 and o.planes == 1 for o in seen)
 
 
-def test_negative_workers_are_refused(tmp_path, capsys):
+def test_negative_parallel_files_are_refused(tmp_path, capsys):
     inputs = _folder(tmp_path / "in", sizes=(64,))
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "-1") == 2
-    assert "--workers" in capsys.readouterr().err
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "-1") == 2
+    assert "--parallel-files" in capsys.readouterr().err
+
+
+def test_the_old_workers_option_still_works_with_a_warning(tmp_path, capsys):
+    inputs = _folder(tmp_path / "in", sizes=(64, 64))
+    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 0
+    captured = capsys.readouterr()
+    assert "--workers is deprecated: use --parallel-files" in captured.err
+    assert "[2/2]" in captured.out
 
 
 def test_default_workers_follow_the_cores_on_every_device(monkeypatch):

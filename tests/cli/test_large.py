@@ -235,3 +235,16 @@ def test_cli_segment_large(tmp_path, tiny_weights, capsys):
     assert "nuclei" in capsys.readouterr().out and tifffile.imread(out).max() > 20
     bad = parser.parse_args([str(tmp_path / "missing.tif"), "-o", str(tmp_path / "new.tif")] + tiny)
     assert run(bad) == 1
+
+
+def test_cluster_workers_and_their_old_name(capsys):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert p.parse_args(["in.tif", "-o", "x.tif"]).cluster_workers == 1
+    assert p.parse_args(["in.tif", "-o", "x.tif", "--cluster-workers", "3"]).cluster_workers == 3
+    assert capsys.readouterr().err == ""
+    assert p.parse_args(["in.tif", "-o", "x.tif", "--workers", "2"]).cluster_workers == 2
+    assert "--workers is deprecated: use --cluster-workers" in capsys.readouterr().err
+    assert "--workers" not in p.format_help()  # hidden: the help shows the one name

@@ -31,9 +31,8 @@ def _planes(n: int = 3, side: int = SIDE) -> np.ndarray:
 
 
 def _segment(*args: str) -> int:
-    return main(
-        ["segment", *map(str, args), "--device", "cpu", "--weights", WEIGHTS, "--workers", "0"]
-    )
+    run = ["--device", "cpu", "--weights", WEIGHTS, "--parallel-files", "0"]
+    return main(["segment", *map(str, args), *run])
 
 
 def _without_offset(plane: np.ndarray) -> np.ndarray:
