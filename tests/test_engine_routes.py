@@ -74,7 +74,7 @@ def test_a_stack_file_goes_through_segment_too(routes, tiny_weights, tmp_path):
     from napari_unet_nuclei.batch.cluster import segment_file
 
     stack = np.stack([synthetic_nuclei((96, 96), seed=s)[0] for s in range(3)])
-    tifffile.imwrite(tmp_path / "z.tif", stack, metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "z.tif", stack, photometric="minisblack", metadata={"axes": "ZYX"})
     result = segment_file(str(tmp_path / "z.tif"), str(tmp_path / "out.tif"),
                           {"weights": tiny_weights, "device": "cpu"})  # fmt: skip
     assert result.error is None and routes.labels[0].shape == stack.shape
