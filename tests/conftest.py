@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -55,6 +56,47 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"
     save_weights(model.eval(), path, meta={"diameter": 16.0})
     return str(path)
+
+
+@pytest.fixture
+def routes(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """The labels ``NucleusModel.segment`` returned, in order (``.labels``).
+
+    The lower routes to labels (``NucleusModel.predict``, ``label_blocks``, ``label_region``,
+    ``labels_from_maps``) raise when called outside ``segment``: a front that picks a path
+    itself fails.
+    """
+    from napari_unet_nuclei import NucleusModel, _postprocess, _prediction, _tiling
+
+    spy = SimpleNamespace(labels=[], depth=0)
+    real_segment = NucleusModel.segment
+
+    def segment(self, image, **options):
+        spy.depth += 1
+        try:
+            result = real_segment(self, image, **options)
+        finally:
+            spy.depth -= 1
+        spy.labels.append(np.asarray(result.labels))
+        return result
+
+    def inside_only(name, real):
+        def guarded(*args, **kwargs):
+            if spy.depth == 0:
+                raise AssertionError(f"{name} called outside NucleusModel.segment")
+            return real(*args, **kwargs)
+
+        return guarded
+
+    monkeypatch.setattr(NucleusModel, "segment", segment)
+    for name in ("predict", "label_blocks", "label_region"):
+        monkeypatch.setattr(NucleusModel, name, inside_only(name, getattr(NucleusModel, name)))
+    import napari_unet_nuclei.training.finetune as finetune
+
+    guarded = inside_only("labels_from_maps", _postprocess.labels_from_maps)
+    for module in (_postprocess, _prediction, _tiling, finetune):
+        monkeypatch.setattr(module, "labels_from_maps", guarded)
+    return spy
 
 
 @pytest.fixture(scope="session")

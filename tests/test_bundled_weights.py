@@ -21,7 +21,7 @@ def _two_touching_disks() -> np.ndarray:
 
 
 def test_touching_disks_split_on_and_off():
-    pred = predict(_two_touching_disks(), "cpu")
+    pred = predict(_two_touching_disks(), device="cpu")
     assert pred.labels(split=True).max() == 2
     assert pred.labels(split=False).max() == 1
 

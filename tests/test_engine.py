@@ -10,14 +10,12 @@ import pytest
 from napari_unet_nuclei import (
     AmbiguousAxesError,
     NucleusModel,
+    Segmentation,
     Settings,
     predict,
-    segment_blocks,
     segment_nuclei,
-    segment_stack,
 )
 from napari_unet_nuclei._decisions import FINE_LABELS_ABOVE
-from napari_unet_nuclei._engine import choose_path
 from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._scale import typical_diameter
 from napari_unet_nuclei.training.metrics import match_counts
@@ -28,22 +26,12 @@ def model(tiny_weights) -> NucleusModel:
     return NucleusModel(tiny_weights, device="cpu")
 
 
-def test_choose_path_is_the_one_place():
-    s = Settings(big_image_pixels=10_000)
-    assert choose_path((50, 50), 0, s) == "plane"
-    assert choose_path((200, 200), 0, s) == "blocks"
-    assert choose_path((200, 200, 3), 0, s) == "blocks"  # colour: the last axis is not a side
-    assert choose_path((3, 50, 50), 1, s) == "stack"
-    assert choose_path((1, 50, 50), 1, s) == "plane"  # one plane is an image
-    assert choose_path((2, 1, 50, 50), 2, s) == "stack"
-
-
 def test_segment_nuclei_takes_stacks_and_refuses_ambiguous_shapes(tiny_weights):
     planes = np.stack([synthetic_nuclei((96, 96), seed=s)[0] for s in range(5)])
     run = dict(device="cpu", weights=tiny_weights)
     labels = segment_nuclei(planes, **run)
     assert labels.shape == planes.shape and all(plane.any() for plane in labels)
-    np.testing.assert_array_equal(labels, segment_stack(planes, "ZYX", **run))
+    np.testing.assert_array_equal(labels, segment_nuclei(planes, axes="ZYX", **run))
     with pytest.raises(AmbiguousAxesError, match="axes"):
         segment_nuclei(planes[:3], **run)
     assert segment_nuclei(planes[:3], axes="ZYX", **run).shape == planes[:3].shape
@@ -51,8 +39,8 @@ def test_segment_nuclei_takes_stacks_and_refuses_ambiguous_shapes(tiny_weights):
 
 def test_a_big_image_in_memory_goes_block_by_block_with_the_same_nuclei(model):
     image = synthetic_nuclei((400, 400), seed=9)[0]
-    whole = model.segment(image, diameter=16)
-    blocked = model.segment(image, diameter=16, big_image_pixels=50_000, block_size=128)
+    whole, _ = model.segment(image, diameter=16)
+    blocked, _ = model.segment(image, diameter=16, big_image_pixels=50_000, block_size=128)
     assert blocked.max() > 50 and abs(int(blocked.max()) - int(whole.max())) <= 2
     assert np.mean((blocked > 0) == (whole > 0)) > 0.995
 
@@ -104,25 +92,25 @@ ALL_SETTINGS = dict(
     batch_size=2,
     precision="fp32",
     block_size=128,
-    workers=1,
+    block_threads=1,
     big_image_pixels=10_000,
 )
 
 
 def test_every_path_takes_every_setting(model, tiny_weights):
-    """``segment_blocks``, ``NucleusModel.segment`` and ``segment_nuclei`` share the settings."""
+    """``NucleusModel.segment`` and ``segment_nuclei``, in one piece or by blocks, share them."""
     assert set(ALL_SETTINGS) == set(Settings().as_dict())
     # nuclei the tiny model reads near its 16 px: "auto" keeps the scale, 39 runs stay quick
     image = synthetic_nuclei((192, 192), radius=(20.0, 30.0), seed=2)[0]
     run = dict(device="cpu", weights=tiny_weights)
     for name, value in ALL_SETTINGS.items():
-        via_blocks = segment_blocks(image, **run, **{name: value})
-        via_model = model.segment(image, **{name: value})
+        via_blocks = segment_nuclei(image, **run, **{"big_image_pixels": 1, name: value})
+        via_model = model.segment(image, **{name: value}).labels
         via_api = segment_nuclei(image, **run, **{name: value})
         assert via_blocks.max() > 0 and via_model.max() > 0 and via_api.max() > 0, name
         assert np.array_equal(via_model, via_api), name
     with pytest.raises(TypeError, match="tile'"):
-        segment_blocks(image, tile=512, **run)
+        segment_nuclei(image, tile=512, big_image_pixels=1, **run)
     with pytest.raises(ValueError, match="threshold"):
         model.segment(image, threshold=2)
 
@@ -130,7 +118,7 @@ def test_every_path_takes_every_setting(model, tiny_weights):
 @pytest.mark.parametrize("value", [0, 7, 65535])
 def test_constant_image_has_no_nuclei(tiny_weights, value):
     image = np.full((40, 50), value, np.uint16)
-    assert predict(image, "cpu", tiny_weights).labels().max() == 0
+    assert predict(image, device="cpu", weights=tiny_weights).labels().max() == 0
 
 
 def test_a_finetune_result_gives_its_model(tiny_weights):
@@ -146,7 +134,7 @@ def test_a_finetune_result_gives_its_model(tiny_weights):
 def test_a_bad_setting_fails_before_the_weights_are_read(tmp_path):
     missing = str(tmp_path / "no_such_weights.pt")
     image = np.zeros((32, 32), np.uint16)
-    for call in (segment_blocks, segment_nuclei, predict):
+    for call in (segment_nuclei, predict):
         with pytest.raises(TypeError, match="tile'"):
             call(image, weights=missing, tile=512)
     with pytest.raises(FileNotFoundError):
@@ -158,10 +146,60 @@ def test_tiny_nuclei_are_labelled_on_the_network_grid():
     """Nuclei of ~6 px, enlarged ~2.8x for the network: labelled on the image's own grid,
     AP@0.5 was 0.48 (touching nuclei shared a seed, many fell under the minimum size)."""
     image, truth = synthetic_nuclei((192, 192), radius=(2.5, 3.5), touching=0.3, seed=1)
-    pred = predict(image, "cpu", diameter="auto")
+    pred = predict(image, device="cpu", diameter="auto")
     assert pred.info["scale"] > FINE_LABELS_ABOVE
     labels = pred.labels()
     assert labels.shape == image.shape
     c = match_counts(truth, labels, (0.5,))[0]
     assert c.tp / (c.tp + c.fp + c.fn) >= 0.7
     assert pred.diameter == pytest.approx(typical_diameter(truth), rel=0.2)  # image px
+
+
+def test_segment_returns_the_labels_and_the_decisions_it_made(model):
+    image = synthetic_nuclei((128, 128), seed=4)[0]
+    segmentation = model.segment(image, diameter=16)
+    labels, decisions = segmentation  # unpacks as (labels, decisions)
+    assert isinstance(segmentation, Segmentation) and segmentation.path == "plane"
+    assert decisions.diameter == 16 and decisions.scale == model.diameter / 16
+    assert np.array_equal(labels, segmentation.prediction.labels())  # maps kept: re-label
+    assert segmentation.diameter == segmentation.prediction.diameter
+    stack = model.segment(np.stack([image, image]), axes="ZYX", diameter=16)
+    assert stack.path == "stack" and stack.prediction is None and stack.diameter is None
+    blocks = model.segment(image, diameter=16, big_image_pixels=1, block_size=64)
+    assert blocks.path == "blocks" and blocks.prediction is None
+    assert blocks.decisions == decisions  # the same image: the same decisions, any path
+
+
+def test_segment_writes_into_out_on_every_path(model):
+    image = synthetic_nuclei((128, 128), seed=4)[0]
+    for extra in ({}, {"big_image_pixels": 1, "block_size": 64}):
+        out = np.zeros(image.shape, np.uint32)
+        segmentation = model.segment(image, out=out, diameter=16, **extra)
+        assert segmentation.labels is out and out.max() > 0
+        assert np.array_equal(out, model.segment(image, diameter=16, **extra).labels)
+
+
+def test_a_lazy_array_without_transpose_is_read_in_blocks(model, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    image = synthetic_nuclei((128, 128), seed=4)[0]
+    z = zarr.open_array(str(tmp_path / "i.zarr"), mode="w", shape=image.shape, chunks=(64, 64),
+                        dtype=image.dtype)  # fmt: skip
+    z[:] = image
+    assert not hasattr(z, "transpose")  # zarr arrays: read whole by np.asarray
+    via_zarr = model.segment(z, diameter=16, big_image_pixels=1, block_size=64).labels
+    assert np.array_equal(via_zarr, model.segment(image, diameter=16, big_image_pixels=1,
+                                                  block_size=64).labels)  # fmt: skip
+
+
+def test_a_network_in_memory_gives_the_labels_of_its_file(model, tiny_weights):
+    from napari_unet_nuclei._model import load_model
+
+    image = synthetic_nuclei((128, 128), seed=5)[0]
+    network = load_model(tiny_weights)
+    in_memory = NucleusModel.from_network(network, "cpu")
+    assert in_memory.diameter == model.diameter
+    assert np.array_equal(in_memory.segment(image).labels, model.segment(image).labels)
+    batch_norm = [m for m in network.modules() if type(m).__name__ == "BatchNorm2d"]
+    assert batch_norm  # folded in a copy only: the network being trained keeps its layers
+    with pytest.raises(TypeError, match="workers"):
+        pickle.dumps(in_memory)

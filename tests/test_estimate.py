@@ -115,7 +115,7 @@ def _chromatin(image: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarr
 
 def _ap(image: np.ndarray, truth: np.ndarray, diameter: float | str) -> tuple[float, float]:
     """(AP@0.5, diameter the size setting led to / true diameter)."""
-    pred = predict(image, "cpu", diameter=diameter)
+    pred = predict(image, device="cpu", diameter=diameter)
     c = match_counts(truth, pred.labels(), (0.5,))[0]
     used = pred.info["estimate"] if diameter == "auto" else diameter
     return c.tp / (c.tp + c.fp + c.fn), used / typical_diameter(truth)
@@ -191,7 +191,7 @@ def test_same_nuclei_at_any_magnification():
     for factor in (0.5, 1.0, 2.0, 3.0):
         shape = scaled_shape(image.shape, factor)
         scaled = resize(image.astype(np.float32), shape)
-        pred = predict(scaled, "cpu", diameter="auto")
+        pred = predict(scaled, device="cpu", diameter="auto")
         results[factor] = (int(pred.labels().max()), pred.diameter)
     count1, d1 = results[1.0]
     for factor, (count, d) in results.items():
@@ -207,7 +207,7 @@ def test_auto_finds_nuclei_far_larger_than_the_model_size():
     for cx in (96, 158):
         image[(yy - 96) ** 2 + (xx - cx) ** 2 <= 32**2] = 900.0
     image += np.random.default_rng(0).normal(0, 10, image.shape)
-    pred = predict(image, "cpu", diameter="auto")
+    pred = predict(image, device="cpu", diameter="auto")
     assert pred.info["scale"] < 0.5
     assert pred.labels().max() == 2
     assert pred.diameter == pytest.approx(64, rel=0.15)
@@ -246,7 +246,9 @@ def test_small_nuclei_without_agreeing_passes_get_the_double_size_pass():
     their own) and clump at half scale, so no two passes agree: the 2x pass runs then
     (without it the estimate was 1.67x the truth)."""
     image, labels = synthetic_nuclei((160, 160), radius=(3.0, 4.0), touching=0.0, seed=1)
-    ratio = predict(image, "cpu", diameter="auto").info["estimate"] / typical_diameter(labels)
+    ratio = predict(image, device="cpu", diameter="auto").info["estimate"] / typical_diameter(
+        labels
+    )
     assert ratio == pytest.approx(1, abs=0.15)
 
 

@@ -12,8 +12,10 @@ from napari_unet_nuclei._tiling import tile_grid
 
 def test_tiled_equals_whole_image(tiny_weights, synthetic):
     image = synthetic[0][:200, :232]  # at its own scale: the tiles, not the size estimate
-    whole = predict(image, "cpu", tiny_weights, diameter=None, tile_size=1024)
-    tiled = predict(image, "cpu", tiny_weights, diameter=None, tile_size=64, batch_size=3)
+    whole = predict(image, device="cpu", weights=tiny_weights, diameter=None, tile_size=1024)
+    tiled = predict(
+        image, device="cpu", weights=tiny_weights, diameter=None, tile_size=64, batch_size=3
+    )
     np.testing.assert_allclose(tiled.foreground, whole.foreground, atol=1e-4)
     np.testing.assert_allclose(tiled.distance, whole.distance, atol=1e-4)
 
@@ -31,7 +33,7 @@ def test_tile_grid_covers_the_image_once_with_equal_tiles():
 def test_any_size_gives_maps_of_the_same_size(tiny_weights, shape):
     """Labels of the image's size; maps too, or on the network's grid when the image was
     enlarged more than 2x for it (noise can look like tiny nuclei)."""
-    pred = predict(np.random.default_rng(0).random(shape), "cpu", tiny_weights)
+    pred = predict(np.random.default_rng(0).random(shape), device="cpu", weights=tiny_weights)
     assert pred.shape == shape and pred.labels().shape == shape
     grid = scaled_shape(shape, pred.info["scale"]) if pred.grid != 1 else shape
     assert pred.foreground.shape == grid and pred.distance.shape == grid
@@ -58,7 +60,7 @@ def test_any_size_gives_maps_of_the_same_size(tiny_weights, shape):
 def test_dtypes_are_accepted(tiny_weights, synthetic, dtype):
     image = synthetic[0][:64, :64]
     image = image > image.mean() if dtype is bool else (image / image.max() * 200).astype(dtype)
-    labels = predict(image, "cpu", tiny_weights).labels()
+    labels = predict(image, device="cpu", weights=tiny_weights).labels()
     assert labels.shape == (64, 64) and labels.dtype == np.uint16
 
 
@@ -66,7 +68,7 @@ def test_rgb_and_rgba(tiny_weights, synthetic):
     grey = (synthetic[0][:64, :64] / 8).astype(np.uint8)
     rgb = np.stack([grey] * 3, -1)
     rgba = np.concatenate([rgb, np.full((64, 64, 1), 255, np.uint8)], -1)
-    a, b, c = (predict(x, "cpu", tiny_weights).foreground for x in (grey, rgb, rgba))
+    a, b, c = (predict(x, device="cpu", weights=tiny_weights).foreground for x in (grey, rgb, rgba))
     np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(b, c, atol=1e-5)
 
@@ -74,15 +76,15 @@ def test_rgb_and_rgba(tiny_weights, synthetic):
 @pytest.mark.parametrize("shape", [(0, 10), (4, 5, 6, 7), (5, 5, 7)])
 def test_unusable_shapes_are_clear_errors(tiny_weights, shape):
     with pytest.raises(ValueError, match="image"):
-        predict(np.zeros(shape), "cpu", tiny_weights)
+        predict(np.zeros(shape), device="cpu", weights=tiny_weights)
 
 
 def test_progress_reports_every_tile_and_can_cancel(tiny_weights, synthetic):
     seen = []
     predict(
         synthetic[0],
-        "cpu",
-        tiny_weights,
+        device="cpu",
+        weights=tiny_weights,
         diameter=None,
         tile_size=64,
         batch_size=2,
@@ -97,24 +99,26 @@ def test_progress_reports_every_tile_and_can_cancel(tiny_weights, synthetic):
         raise Stop
 
     with pytest.raises(Stop):
-        predict(synthetic[0], "cpu", tiny_weights, tile_size=64, progress=cancel)
+        predict(synthetic[0], device="cpu", weights=tiny_weights, tile_size=64, progress=cancel)
 
 
 def test_input_is_not_modified(tiny_weights, synthetic):
     image = synthetic[0].copy()
-    predict(image, "cpu", tiny_weights)
+    predict(image, device="cpu", weights=tiny_weights)
     np.testing.assert_array_equal(image, synthetic[0])
 
 
 def test_tta_averages_flips(tiny_weights, synthetic):
     image = synthetic[0][:64, :96]
-    plain = predict(image, "cpu", tiny_weights, diameter=None)
-    tta = predict(image, "cpu", tiny_weights, diameter=None, tta=True)
-    flipped = predict(image[:, ::-1], "cpu", tiny_weights, diameter=None)
+    plain = predict(image, device="cpu", weights=tiny_weights, diameter=None)
+    tta = predict(image, device="cpu", weights=tiny_weights, diameter=None, tta=True)
+    flipped = predict(image[:, ::-1], device="cpu", weights=tiny_weights, diameter=None)
     assert tta.foreground.shape == plain.foreground.shape
     assert not np.allclose(tta.foreground, plain.foreground)
     # flip-averaged maps are flip-equivariant
-    tta_flipped = predict(image[:, ::-1], "cpu", tiny_weights, diameter=None, tta=True)
+    tta_flipped = predict(
+        image[:, ::-1], device="cpu", weights=tiny_weights, diameter=None, tta=True
+    )
     np.testing.assert_allclose(tta_flipped.foreground[:, ::-1], tta.foreground, atol=1e-5)
     assert flipped.foreground.shape == plain.foreground.shape
 

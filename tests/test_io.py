@@ -70,3 +70,36 @@ def test_png_is_grey_or_colour(tmp_path):
     iio.imwrite(tmp_path / "x.png", np.zeros((16, 20, 3), np.uint8))
     assert read_stack(tmp_path / "x.png")[1] == "YXC"
     assert read_stack(tmp_path / "x.png", channel=1)[1] == "YX"
+
+
+@pytest.mark.parametrize("writer", [{}, {"metadata": None}])
+def test_two_channels_last_are_channels_not_planes(tmp_path, writer):
+    """A (256, 256, 2) TIFF without axes was read as 256 planes of 256 x 2 pixels."""
+    data = _planes(256, 256, 2)
+    tifffile.imwrite(tmp_path / "x.tif", data, **writer)
+    with pytest.raises(ChannelError, match="x.tif \\(axes YXC\\): 2 channels"):
+        read_stack(tmp_path / "x.tif")
+    arr, axes = read_stack(tmp_path / "x.tif", channel=1)
+    assert axes == "YX" and np.array_equal(arr, data[..., 1])
+
+
+def test_pages_of_different_shapes_are_refused_not_cut_to_the_first(tmp_path):
+    with tifffile.TiffWriter(tmp_path / "x.tif") as tif:
+        tif.write(np.zeros((64, 64), np.uint8), metadata=None)
+        tif.write(np.zeros((32, 48), np.uint8), metadata=None)
+    with pytest.raises(ValueError, match="2 images of different shapes \\(64x64, 32x48\\)"):
+        read_stack(tmp_path / "x.tif")
+
+
+def test_the_file_and_the_big_image_reader_share_one_axes_rule(tmp_path):
+    from napari_unet_nuclei._io import tiff_axes
+    from napari_unet_nuclei.batch.sources import open_source
+
+    assert tiff_axes("ZCYX") == "ZCYX" and tiff_axes("YXS") == "YXC"
+    assert tiff_axes("SYX") is None and tiff_axes("QYX") is None  # planar "RGB", unknown
+    data = _planes(256, 256, 2)
+    tifffile.imwrite(tmp_path / "x.tif", data)
+    with pytest.raises(ChannelError, match="2 channels"):
+        open_source(tmp_path / "x.tif")
+    np.testing.assert_array_equal(np.asarray(open_source(tmp_path / "x.tif", channel=0)),
+                                  read_stack(tmp_path / "x.tif", channel=0)[0])  # fmt: skip

@@ -10,7 +10,7 @@ from napari_unet_nuclei.training.dataset import targets
 
 
 def test_labels_are_fresh_arrays_even_when_cached(tiny_weights, synthetic):
-    pred = predict(synthetic[0][:64, :64], "cpu", tiny_weights, diameter=None)
+    pred = predict(synthetic[0][:64, :64], device="cpu", weights=tiny_weights, diameter=None)
     a = pred.labels(0.3)
     a[:] = 7
     b = pred.labels(0.3)

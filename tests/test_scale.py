@@ -55,8 +55,8 @@ def test_resize_round_trip():
 
 def test_fixed_diameter_resamples(tiny_weights):
     img = synthetic_nuclei((64, 64), seed=0)[0]
-    pred = predict(img, "cpu", tiny_weights, diameter=30.0)
+    pred = predict(img, device="cpu", weights=tiny_weights, diameter=30.0)
     assert pred.foreground.shape == (64, 64)
     assert pred.info["scale"] == pytest.approx(pred.info["model_diameter"] / 30.0)
     with pytest.raises(ValueError, match="diameter"):
-        predict(img, "cpu", tiny_weights, diameter=-3)
+        predict(img, device="cpu", weights=tiny_weights, diameter=-3)

@@ -9,7 +9,7 @@ from napari_unet_nuclei._settings import parse_diameter
 
 
 def test_defaults_and_none_means_default():
-    s = Settings.of(threshold=None, min_size=None, workers=None)
+    s = Settings.of(threshold=None, min_size=None, block_threads=None)
     assert s == Settings() and s.threshold == 0.5 and s.diameter == "auto"
     assert Settings.of(diameter=None).diameter is None  # None: the image's own scale
     assert Settings.of(invert=None).invert is None  # None: detect the polarity
@@ -25,7 +25,7 @@ def test_defaults_and_none_means_default():
         (dict(tile_size=8), "tile_size"),
         (dict(batch_size=0), "batch_size"),
         (dict(block_size=32), "block_size"),
-        (dict(workers=0), "workers"),
+        (dict(block_threads=0), "block_threads"),
         (dict(precision="fp8"), "precision"),
         (dict(diameter=-3), "diameter"),
         (dict(diameter="big"), "diameter"),
@@ -51,13 +51,16 @@ def test_values_get_canonical_types():
     assert Settings.of(**s.as_dict()) == s
 
 
+def test_the_old_name_of_block_threads_still_works_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="'workers' is now 'block_threads'"):
+        s = Settings.of(workers=2)
+    assert s.block_threads == 2 and "workers" not in s.as_dict()
+
+
 def test_one_diameter_parser_for_api_and_command_line():
     assert parse_diameter("AUTO") == "auto" and parse_diameter("none") is None
     assert parse_diameter(None) is None and parse_diameter("12.5") == 12.5
-    from napari_unet_nuclei.cli.common import diameter_value
-
-    assert diameter_value("auto") == "auto" and diameter_value("none") is None
-    assert diameter_value("17") == 17.0
+    # the command line's --diameter parses with it: tests/cli/test_common.py
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from _timelapse import (
     truth_links,
 )
 
-from napari_unet_nuclei import _engine, segment_nuclei, segment_stack
+from napari_unet_nuclei import _engine, segment_nuclei
 from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei._stack import (
     AmbiguousAxesError,
@@ -61,6 +61,13 @@ def test_guess_axes(shape, axes, ambiguous):
     assert guess.reason or not ambiguous
 
 
+def test_two_channels_last_are_guessed_as_channels():
+    assert guess_axes((256, 256, 2)) == guess_axes((256, 256, 2), rgb=False)
+    assert guess_axes((256, 256, 2)).axes == "YXC" and not guess_axes((256, 256, 2)).ambiguous
+    assert guess_axes((5, 256, 256, 2)).axes == "ZYXC"
+    assert guess_axes((64, 2, 2)).axes == "ZYX"  # a 2 x 2 image: no channels guessed
+
+
 def test_guess_axes_rgb_flag():
     assert guess_axes((8, 64, 3), rgb=False).axes == "ZYX"
     with pytest.raises(ValueError, match="rgb=True"):
@@ -94,7 +101,7 @@ def test_time_lapse_ids_unique_per_plane_and_consecutive(cpu):
     stack = np.stack([plane(s) for s in range(3)])
     before = stack.copy()
     calls = []
-    labels = segment_stack(stack, "TYX", progress=lambda d, t: calls.append((d, t)), **cpu)
+    labels = segment_nuclei(stack, axes="TYX", progress=lambda d, t: calls.append((d, t)), **cpu)
     assert labels.shape == stack.shape and labels.dtype == np.uint16
     per_plane = [ids(p) for p in labels]
     assert all(len(s) > 5 for s in per_plane)
@@ -107,7 +114,7 @@ def test_time_lapse_ids_unique_per_plane_and_consecutive(cpu):
 
 def test_each_plane_matches_the_2d_call(cpu):
     stack = np.stack([plane(s) for s in (4, 5)])
-    labels = segment_stack(stack, "TYX", diameter=None, **cpu)
+    labels = segment_nuclei(stack, axes="TYX", diameter=None, **cpu)
     alone = segment_nuclei(stack[1], diameter=None, **cpu)
     first = int(labels[0].max())
     np.testing.assert_array_equal(np.where(labels[1] > 0, labels[1] - first, 0), alone)
@@ -115,8 +122,8 @@ def test_each_plane_matches_the_2d_call(cpu):
 
 def test_z_stack_links_planes_into_3d_nuclei(cpu):
     volume = np.stack([plane(1)] * 3)
-    flat = segment_stack(volume, "ZYX", **cpu)
-    linked = segment_stack(volume, "ZYX", link_z=True, **cpu)
+    flat = segment_nuclei(volume, axes="ZYX", **cpu)
+    linked = segment_nuclei(volume, axes="ZYX", link_z=True, **cpu)
     n = len(ids(flat[0]))
     assert n > 5 and int(flat.max()) == 3 * n
     assert int(linked.max()) == n and ids(linked) == set(range(1, n + 1))
@@ -126,18 +133,18 @@ def test_z_stack_links_planes_into_3d_nuclei(cpu):
 
 def test_tzyx_links_within_each_time_point_only(cpu):
     volume = np.stack([np.stack([plane(1)] * 2), np.stack([plane(2)] * 2)])
-    labels = segment_stack(volume, "TZYX", link_z=True, **cpu)
+    labels = segment_nuclei(volume, axes="TZYX", link_z=True, **cpu)
     assert labels.shape == volume.shape
     np.testing.assert_array_equal(labels[0, 0], labels[0, 1])
     assert not ids(labels[0]) & ids(labels[1])
     with pytest.raises(ValueError, match="Z axis"):
-        segment_stack(volume[0], "TYX", link_z=True, **cpu)
+        segment_nuclei(volume[0], axes="TYX", link_z=True, **cpu)
 
 
 def test_axis_order_is_kept(cpu):
     stack = np.stack([plane(s, 96) for s in range(2)])
-    zyx = segment_stack(stack, "ZYX", diameter=None, **cpu)
-    yxz = segment_stack(np.moveaxis(stack, 0, -1), "YXZ", diameter=None, **cpu)
+    zyx = segment_nuclei(stack, axes="ZYX", diameter=None, **cpu)
+    yxz = segment_nuclei(np.moveaxis(stack, 0, -1), axes="YXZ", diameter=None, **cpu)
     np.testing.assert_array_equal(np.moveaxis(zyx, 0, -1), yxz)
 
 
@@ -156,7 +163,7 @@ def test_diameter_is_estimated_once_on_the_middle_plane(monkeypatch, cpu):
     monkeypatch.setattr(_engine.NucleusModel, "decide", decide)
     monkeypatch.setattr(_engine, "predict_maps", maps)
     stack = np.stack([plane(s, 96) for s in range(3)])
-    segment_stack(stack, "TYX", **cpu)
+    segment_nuclei(stack, axes="TYX", **cpu)
     assert len(decided) == 1 and np.array_equal(decided[0], stack[1])
     assert len(set(scales[-2:])) == 1  # the other two planes at the middle plane's scale
 
@@ -164,19 +171,19 @@ def test_diameter_is_estimated_once_on_the_middle_plane(monkeypatch, cpu):
 def test_rgb_planes_pass_through_as_colour(cpu):
     grey = plane(3)
     rgb = np.stack([grey] * 3, axis=-1)
-    labels = segment_stack(np.stack([rgb, rgb]), "TYXC", **cpu)
+    labels = segment_nuclei(np.stack([rgb, rgb]), axes="TYXC", **cpu)
     assert labels.shape == (2,) + grey.shape
     np.testing.assert_array_equal(labels[0] > 0, segment_nuclei(rgb, **cpu) > 0)
-    assert segment_stack(rgb, **cpu).shape == grey.shape  # YXC guessed
+    assert segment_nuclei(rgb, **cpu).shape == grey.shape  # YXC guessed
 
 
 def test_channels_first_is_not_mistaken_for_z(cpu):
     cyx = np.stack([np.zeros((128, 128), np.uint16), plane(6), plane(7)])
     with pytest.raises(AmbiguousAxesError):
-        segment_stack(cyx, **cpu)
-    one = segment_stack(cyx, "CYX", channel=1, diameter=None, **cpu)
+        segment_nuclei(cyx, **cpu)
+    one = segment_nuclei(cyx, axes="CYX", channel=1, diameter=None, **cpu)
     np.testing.assert_array_equal(one, segment_nuclei(cyx[1], diameter=None, **cpu))
-    colour = segment_stack(cyx, "CYX", diameter=None, **cpu)
+    colour = segment_nuclei(cyx, axes="CYX", diameter=None, **cpu)
     expected = segment_nuclei(np.moveaxis(cyx, 0, -1), diameter=None, **cpu)
     np.testing.assert_array_equal(colour, expected)
 
@@ -184,11 +191,11 @@ def test_channels_first_is_not_mistaken_for_z(cpu):
 def test_channel_errors(cpu):
     five = np.zeros((5, 32, 32), np.uint16)
     with pytest.raises(ValueError, match="choose one"):
-        segment_stack(five, "CYX", **cpu)
+        segment_nuclei(five, axes="CYX", **cpu)
     with pytest.raises(ValueError, match="out of range"):
-        segment_stack(five, "CYX", channel=5, **cpu)
+        segment_nuclei(five, axes="CYX", channel=5, **cpu)
     with pytest.raises(ValueError, match="no C axis"):
-        segment_stack(five, "ZYX", channel=0, **cpu)
+        segment_nuclei(five, axes="ZYX", channel=0, **cpu)
 
 
 def test_match_labels_is_one_to_one_best_first():
@@ -230,7 +237,7 @@ def test_cancel_in_the_first_size_estimating_pass_stops_at_once(monkeypatch, cpu
     monkeypatch.setattr(_engine, "predict_maps", counting)
     stack = np.stack([plane(s) for s in range(3)])
     with pytest.raises(Stop):
-        segment_stack(stack, "TYX", diameter="auto", progress=cancel, **cpu)
+        segment_nuclei(stack, axes="TYX", diameter="auto", progress=cancel, **cpu)
     assert passes == [1.0]  # the middle plane's first pass; no other plane, no second pass
 
 

@@ -15,7 +15,7 @@ from napari_unet_nuclei import (
     Settings,
     _prediction,
     predict,
-    segment_blocks,
+    segment_nuclei,
 )
 from napari_unet_nuclei._io import as_image2d
 from napari_unet_nuclei._postprocess import labels_from_maps, seed_peaks
@@ -130,7 +130,7 @@ def test_blocks_agree_with_the_whole_image_2048():
     whole = whole_region(model, image, decided, 2048)  # same decisions, no blocks, no tiles
     assert count == int(blocked.max()) == len(np.unique(blocked)) - 1 > 2000
     assert best_iou(whole, blocked).min() >= 0.95 and best_iou(blocked, whole).min() >= 0.95
-    reference = predict(image, "cpu", tile_size=2048).labels()  # the 2D path
+    reference = predict(image, device="cpu", tile_size=2048).labels()  # the 2D path
     assert np.mean(best_iou(reference, blocked) >= 0.95) >= 0.99
 
 
@@ -153,8 +153,8 @@ def test_a_nucleus_on_a_four_block_corner_gets_one_label(tiny_weights):
     for i, (y, x) in enumerate([(128, 128), (40, 40), (40, 200), (200, 60), (210, 200)], 1):
         _paint_ellipse(truth, y, x, 14, 11, 0.3, i)
     image = _render(truth, np.random.default_rng(0))
-    run = dict(block_size=128, margin=64, device="cpu", weights=tiny_weights)
-    labels = segment_blocks(image, diameter=None, **run)
+    run = dict(block_size=128, margin=64, device="cpu", weights=tiny_weights, big_image_pixels=1)
+    labels = segment_nuclei(image, diameter=None, **run)
     count = int(labels.max())
     found, n = np.unique(labels[truth == 1], return_counts=True)
     assert found[np.argmax(n)] > 0 and n.max() >= 0.85 * (truth == 1).sum()
@@ -178,15 +178,15 @@ def test_reads_one_block_plus_margin_at_a_time(image512, model, decided512):
 
 def test_dask_and_zarr_sources_give_the_same_labels(image512, tmp_path, tiny_weights):
     image = image512[0][:256, :256]
-    run = dict(block_size=128, margin=32, device="cpu", weights=tiny_weights)
-    expected = segment_blocks(image, **run)
+    run = dict(block_size=128, margin=32, device="cpu", weights=tiny_weights, big_image_pixels=1)
+    expected = segment_nuclei(image, **run)
     assert expected.max() > 20
-    lazy = segment_blocks(da.from_array(image, chunks=100), **run)
+    lazy = segment_nuclei(da.from_array(image, chunks=100), **run)
     z = zarr.open_array(
         str(tmp_path / "in.zarr"), mode="w", shape=image.shape, chunks=(100, 100), dtype=image.dtype
     )
     z[:] = image
-    on_disk = segment_blocks(as_image2d(z), **run)
+    on_disk = segment_nuclei(as_image2d(z), **run)
     np.testing.assert_array_equal(lazy, expected)
     np.testing.assert_array_equal(on_disk, expected)
 
@@ -203,8 +203,8 @@ def test_ambiguous_and_stacked_sources_are_refused():
 
 
 def test_blocks_labelled_side_by_side_give_the_same_labels(image512, model, decided512):
-    one, n1 = blocks_of(model, image512[0], decided512, block_size=128, workers=1)
-    three, n3 = blocks_of(model, image512[0], decided512, block_size=128, workers=3)
+    one, n1 = blocks_of(model, image512[0], decided512, block_size=128, block_threads=1)
+    three, n3 = blocks_of(model, image512[0], decided512, block_size=128, block_threads=3)
     assert n1 == n3 > 100 and np.array_equal(one, three)
 
 
@@ -217,10 +217,11 @@ def test_stopping_a_threaded_run_returns_at_once(image512, tiny_weights):
             raise Stop
 
     with pytest.raises(Stop):
-        segment_blocks(
+        segment_nuclei(
             image512[0],
+            big_image_pixels=1,
             block_size=128,
-            workers=2,
+            block_threads=2,
             progress=progress,
             device="cpu",
             weights=tiny_weights,
@@ -271,11 +272,11 @@ def test_predictions_use_blocks_only_when_big_and_the_size_is_known(maps, monkey
     reps = (4, 4)  # 2800 x 3600 maps: past PARALLEL_PIXELS
     fg, dist = np.tile(maps.foreground, reps), np.tile(maps.distance, reps)
     assert fg.size > PARALLEL_PIXELS
-    known = Prediction(fg, dist, expected_diameter=16.0, workers=2)
+    known = Prediction(fg, dist, expected_diameter=16.0, block_threads=2)
     assert known.labels().max() > 4000 and calls
     calls.clear()
-    unknown = Prediction(fg, dist, workers=2)
+    unknown = Prediction(fg, dist, block_threads=2)
     unknown.labels(0.6)
     assert not calls
-    one_thread = Prediction(fg, dist, expected_diameter=16.0, workers=1)
+    one_thread = Prediction(fg, dist, expected_diameter=16.0, block_threads=1)
     assert best_iou(one_thread.labels(), known.labels()).min() == 1.0 and not calls

@@ -1,60 +1,93 @@
 """The public calls for scripts: thin fronts of ``NucleusModel`` (see ``_engine``).
 
-Each takes the settings of ``Settings`` by name (``threshold``, ``split``, ``min_size``,
-``diameter``, ``invert``, ``tta``, ``tile_size``, ``halo``, ``batch_size``, ``precision``,
-``block_size``, ``workers``, ``big_image_pixels``) plus ``device`` and ``weights``.
+Each takes ``weights, device`` (in that order, by name) and the settings of ``Settings`` by
+name (``threshold``, ``split``, ``min_size``, ``diameter``, ``invert``, ``tta``,
+``tile_size``, ``halo``, ``batch_size``, ``precision``, ``block_size``, ``block_threads``,
+``big_image_pixels``). Labels always come from ``NucleusModel.segment``.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from ._engine import NucleusModel
 from ._prediction import Prediction
-from ._settings import Diameter, ProgressCallback, Settings
+from ._settings import ProgressCallback, Settings
+from ._stack import DEFAULT_LINK_IOU
 
-__all__ = ["Prediction", "predict", "segment_blocks", "segment_nuclei", "segment_stack"]
-# what ``NucleusModel.segment`` takes besides the settings: the input's layout and the output
-SEGMENT_ARGUMENTS = ("axes", "channel", "link_z", "link_iou", "rgb", "progress", "out")
+__all__ = ["Prediction", "predict", "segment_nuclei"]
+# the positional arguments of the previous release, in their order (kept for one release)
+OLD_PREDICT_ARGS = ("device", "weights", "diameter", "progress")
+OLD_SEGMENT_ARGS = ("threshold", "split", "min_size", "device", "weights", "diameter")
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn that ``old`` goes in the next release; ``new`` is what to write instead."""
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+
+
+def _by_name(call: str, args: tuple, names: tuple[str, ...]) -> dict:
+    """Arguments passed by position in the previous release, as keywords (with a warning)."""
+    if len(args) > len(names):
+        raise TypeError(f"{call}() takes the image by position and everything else by name")
+    deprecated(f"passing {', '.join(names[: len(args)])} to {call}() by position", "keywords")
+    return dict(zip(names, args, strict=False))
 
 
 def predict(
     image: np.ndarray,
-    device: str = "auto",
+    *args,
     weights: str | None = None,
-    diameter: Diameter = "auto",
+    device: str = "auto",
     progress: ProgressCallback | None = None,
     **settings,
 ) -> Prediction:
-    """Run the U-Net on a 2D image (grey or RGB(A), any numeric dtype); re-label cheaply.
+    """The network's maps of a 2D image (grey or RGB(A)), to re-label cheaply with ``.labels``.
 
-    ``diameter``: the typical nucleus diameter in pixels, ``"auto"`` to estimate it, or None
-    to run at the image's own scale. Maps come back on the image's grid.
+    ``diameter``: the typical nucleus diameter in pixels, ``"auto"`` (default) to estimate
+    it, or None to run at the image's own scale. Maps come back on the image's grid. For
+    labels, use ``segment_nuclei`` (or ``NucleusModel.segment``).
     """
-    s = Settings.of(diameter=diameter, **settings)  # checked before the weights are loaded
+    if args:
+        old = _by_name("predict", args, OLD_PREDICT_ARGS)
+        weights, device = old.pop("weights", weights), old.pop("device", device)
+        progress = old.pop("progress", progress)
+        settings = {**old, **settings}
+    s = Settings.of(**settings)  # checked before the weights are loaded
     return NucleusModel(weights, device).predict(image, progress, s)
 
 
 def segment_nuclei(
     image,
-    threshold: float | None = None,
-    split: bool = True,
-    min_size: int | None = None,
-    device: str = "auto",
+    *args,
     weights: str | None = None,
-    diameter: Diameter = "auto",
+    device: str = "auto",
+    axes: str | None = None,
+    channel: int | None = None,
+    link_z: bool = False,
+    link_iou: float = DEFAULT_LINK_IOU,
+    margin: int | None = None,
+    progress: ProgressCallback | None = None,
+    out=None,
     **settings,
 ) -> np.ndarray:
     """Label the nuclei of an image: 0 is background, 1..N one nucleus each.
 
-    A 2D grey or RGB(A) image; stacks, time series and big lazy images too (``axes``,
-    ``channel``, ``link_z``: see ``NucleusModel.segment``).
+    A 2D grey or RGB(A) image, a stack or time series (``axes`` like ``"ZYX"``, guessed
+    when None; ``channel`` picks one of a C axis; ``link_z`` joins Z planes into 3D
+    nuclei), or a lazy image bigger than ``big_image_pixels``, labelled block by block
+    into ``out`` when given. ``progress(done, total)`` may raise to cancel.
     """
-    layout = {k: settings.pop(k) for k in SEGMENT_ARGUMENTS if k in settings}
-    s = Settings.of(
-        threshold=threshold, split=split, min_size=min_size, diameter=diameter, **settings
-    )
-    return NucleusModel(weights, device).segment(image, settings=s, **layout)
+    if args:
+        old = _by_name("segment_nuclei", args, OLD_SEGMENT_ARGS)
+        weights, device = old.pop("weights", weights), old.pop("device", device)
+        settings = {**old, **settings}
+    s = Settings.of(**settings)  # checked before the weights are loaded
+    layout = dict(axes=axes, channel=channel, link_z=link_z, link_iou=link_iou, margin=margin)
+    model = NucleusModel(weights, device)
+    return model.segment(image, **layout, progress=progress, out=out, settings=s).labels
 
 
 def segment_stack(
@@ -67,14 +100,10 @@ def segment_stack(
     progress: ProgressCallback | None = None,
     **settings,
 ) -> np.ndarray:
-    """Label a 2D, 2D+t, Z or multichannel stack plane by plane; ids 1..N over the stack.
-
-    The nucleus size and the polarity are decided once, on the middle plane.
-    ``progress(planes done, planes)`` may raise to cancel; it is also called mid-plane.
-    """
-    s = Settings.of(**settings)
-    model = NucleusModel(weights, device)
-    return model.segment(stack, axes, channel, link_z, progress=progress, settings=s)
+    """Deprecated: ``segment_nuclei(stack, axes=..., ...)`` does the same."""
+    deprecated("segment_stack", "segment_nuclei(stack, axes=..., channel=..., link_z=...)")
+    layout = dict(axes=axes, channel=channel, link_z=link_z, progress=progress)
+    return segment_nuclei(stack, weights=weights, device=device, **layout, **settings)
 
 
 def segment_blocks(
@@ -86,11 +115,11 @@ def segment_blocks(
     progress: ProgressCallback | None = None,
     **settings,
 ) -> np.ndarray:
-    """Label a big 2D (or RGB) image block by block into ``out``; returns the labels.
+    """Deprecated: ``segment_nuclei(image, out=...)`` does the same.
 
-    ``source`` is any array with numpy-style slicing (numpy, memmap, dask, zarr); only a
-    few blocks plus margins are read at a time. ``out`` (uint32, same height and width)
-    defaults to a numpy array, cast to the smallest label dtype at the end.
+    It goes block by block past ``big_image_pixels``; ``big_image_pixels=1`` forces it.
     """
-    s = Settings.of(**settings)
-    return NucleusModel(weights, device).label_blocks(source, out, progress, margin, s)[0]
+    deprecated("segment_blocks", "segment_nuclei(image, out=..., margin=...)")
+    settings.setdefault("big_image_pixels", 1)  # always block by block, as before
+    run = dict(weights=weights, device=device, progress=progress)
+    return segment_nuclei(source, out=out, margin=margin, **run, **settings)

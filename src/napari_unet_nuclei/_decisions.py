@@ -1,12 +1,22 @@
-"""``Decisions``: what the engine decides once per image and applies to every part of it."""
+"""``Decisions``: what the engine decides once per image and applies to every part of it.
+
+Each decision has one function: the path (``choose_path``), the model's nucleus size
+(``trained_diameter``), the seed search (``seed_step``); normalisation is
+``_normalize.fit_normalization``.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._normalize import Normalization, fit_normalization
+
+if TYPE_CHECKING:
+    from ._settings import Settings
 
 DEFAULT_MODEL_DIAMETER = 16.0  # nucleus size for weights files that do not store their own
 # Images enlarged more than this for the network (nuclei under 8 px for a 16 px model) are
@@ -50,6 +60,27 @@ class Decisions:
         return replace(self, normalization=fit_normalization(plane, self.normalization.invert))
 
 
-def trained_diameter(network: object) -> float:
-    """The nucleus diameter (px) the weights were trained at, from their metadata."""
-    return float(getattr(network, "meta", {}).get("diameter", DEFAULT_MODEL_DIAMETER))
+COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
+PATHS = ("plane", "stack", "blocks")
+
+
+def trained_diameter(model: object) -> float:
+    """The nucleus diameter (px) the weights were trained at: a network's or its ``meta``'s."""
+    meta = model if isinstance(model, dict) else getattr(model, "meta", {})
+    return float(meta.get("diameter", DEFAULT_MODEL_DIAMETER))
+
+
+def seed_step(diameter: float | None) -> int:
+    """The seed search's step on maps whose nuclei are ``diameter`` px wide (None: unknown).
+
+    2 (seeds searched at half resolution) when nuclei are known to be large enough, else 1.
+    """
+    return 2 if diameter is not None and diameter >= COARSE_SEEDS_DIAMETER else 1
+
+
+def choose_path(shape: tuple[int, ...], n_lead: int, settings: Settings) -> str:
+    """``"stack"``, ``"blocks"`` or ``"plane"`` for a ([T][Z], Y, X[, colour]) view's shape."""
+    if math.prod(shape[:n_lead]) > 1:
+        return "stack"
+    h, w = shape[n_lead : n_lead + 2]
+    return "blocks" if h * w > settings.big_image_pixels else "plane"

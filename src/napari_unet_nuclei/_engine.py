@@ -3,7 +3,8 @@
 Settings are validated once (``Settings.of``). The per-image decisions (normalisation and
 polarity, nucleus scale, seed search) are made once by ``decide`` and applied the same way
 to a 2D image, every plane of a stack, every block of a big image and every cluster task.
-``segment`` picks the path (plane, stack or blocks) in one place: ``choose_path``.
+``segment`` picks the path (plane, stack or blocks) in one place (``choose_path``) and is
+the one way every front (API, command line, folder pipeline, cluster, widget) gets labels.
 """
 
 from __future__ import annotations
@@ -12,57 +13,27 @@ import math
 import time
 
 import numpy as np
+import torch
 
-from ._decisions import Decisions, trained_diameter
+from ._decisions import Decisions, choose_path, trained_diameter
+from ._device import resolve_device
 from ._estimate import auto_scale, central_view, measured_diameter
 from ._inference import model_on, predict_maps
+from ._model import fused_for_inference
 from ._normalize import fit_normalization
-from ._postprocess import label_dtype, relabel_sequential
-from ._prediction import Prediction
+from ._prediction import Prediction, Segmentation
 from ._settings import ProgressCallback, Settings
 from ._stack import (
     DEFAULT_LINK_IOU,
     canonical_view,
-    link_all,
-    output_axes,
+    check_image,
+    lazy_array,
+    plane_progress,
     read_plane,
     resolve_axes,
+    stack_labels,
 )
 from ._tiling import block_plan, labelled_in_order, nucleus_margin, read_region, stitch_all
-
-
-def check_image(image: np.ndarray) -> np.ndarray:
-    """``image`` as a 2D grey or (H, W, 3|4) colour array; a clear error otherwise."""
-    arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        spatial = arr.shape[:2]
-    elif arr.ndim == 2:
-        spatial = arr.shape
-    else:
-        raise ValueError(
-            f"predict takes a 2D grey or RGB(A) image; got shape {arr.shape}. "
-            "For stacks and time series use segment(stack, axes=...)."
-        )
-    if min(spatial) == 0:
-        raise ValueError(f"The image is empty (shape {arr.shape}).")
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"Unsupported image data type {arr.dtype}.")
-    return arr
-
-
-def choose_path(shape: tuple[int, ...], n_lead: int, settings: Settings) -> str:
-    """``"stack"``, ``"blocks"`` or ``"plane"`` for a ([T][Z], Y, X[, colour]) view's shape."""
-    if math.prod(shape[:n_lead]) > 1:
-        return "stack"
-    h, w = shape[n_lead : n_lead + 2]
-    return "blocks" if h * w > settings.big_image_pixels else "plane"
-
-
-def _within_plane(progress: ProgressCallback | None, done: int, total: int):
-    """A per-batch callback that re-reports ``done`` planes, so a stack run can cancel."""
-    if progress is None:
-        return None
-    return lambda _tiles, _of: progress(done, total)
 
 
 class NucleusModel:
@@ -75,7 +46,23 @@ class NucleusModel:
         self.diameter = trained_diameter(self.network)
         self.network_seconds = 0.0  # time spent in the network by this object, all calls
 
+    @classmethod
+    def from_network(cls, network: object, device: str = "auto") -> NucleusModel:
+        """A model around a U-Net in memory (one being fine-tuned, scored as it learns).
+
+        Batch-norm is folded into a copy on ``device``; ``network`` itself is untouched.
+        """
+        model = cls.__new__(cls)
+        model.weights, model.requested_device = None, str(device)
+        model.device = resolve_device(device)
+        fused = fused_for_inference(network).to(model.device, memory_format=torch.channels_last)
+        model.network, model.diameter = fused, trained_diameter(fused)
+        model.network_seconds, model.in_memory = 0.0, True
+        return model
+
     def __reduce__(self):  # cluster tasks: each worker loads (and caches) the weights itself
+        if getattr(self, "in_memory", False):
+            raise TypeError("a NucleusModel made from_network has no file to send to workers")
         return NucleusModel, (self.weights, self.requested_device)
 
     def __repr__(self) -> str:
@@ -141,14 +128,20 @@ class NucleusModel:
         """The network's maps of a 2D image (grey or RGB(A)); label them with ``.labels``.
 
         ``progress(done, total)`` is called per batch of tiles and may raise to cancel.
+        Labels for a user come from ``segment``: this is for maps (re-labelling cheaply).
         """
-        s = settings or Settings.of(**options)
+        return self._decided_prediction(image, settings or Settings.of(**options), progress)[0]
+
+    def _decided_prediction(
+        self, image: np.ndarray, s: Settings, progress: ProgressCallback | None
+    ) -> tuple[Prediction, Decisions]:
+        """The prediction of a 2D image and the decisions it was made with."""
         arr = check_image(image)
         t0, n0 = time.perf_counter(), self.network_seconds
         decisions, first = self.decide(arr, s, progress)
         pred = self._predict(arr, s, decisions, first, progress, t0)
         pred.info["network_seconds"] = self.network_seconds - n0
-        return pred
+        return pred, decisions
 
     def _predict(
         self,
@@ -167,7 +160,7 @@ class NucleusModel:
         else:
             pred = self._prediction(d.normalization.apply(arr), s, d, progress)
             pred.info["diameter"] = measured_diameter(pred)
-        pred.device, pred.workers = str(self.device), s.workers
+        pred.device, pred.block_threads = str(self.device), s.block_threads
         pred.info.update(
             scale=d.scale,
             model_diameter=d.model_diameter,
@@ -178,7 +171,7 @@ class NucleusModel:
         return pred
 
     def _prediction(
-        self, norm: np.ndarray, s: Settings, d: Decisions, progress=None, workers: int | None = None
+        self, norm: np.ndarray, s: Settings, d: Decisions, progress=None, threads: int | None = None
     ) -> Prediction:
         """The network's maps of a normalised image, on the grid ``d.label_scale`` picks."""
         finer = d.label_scale > 1
@@ -187,13 +180,13 @@ class NucleusModel:
             maps[0],
             maps[1],
             expected_diameter=None if d.diameter is None else d.diameter * d.label_scale,
-            workers=s.workers if workers is None else workers,
+            block_threads=s.block_threads if threads is None else threads,
             image_shape=norm.shape[:2] if finer else None,
         )
 
     def label_region(self, region: np.ndarray, s: Settings, d: Decisions) -> np.ndarray:
         """Labels (1..n) of one block read with its margin: a block or a cluster task."""
-        pred = self._prediction(d.normalization.apply(region), s, d, workers=1)
+        pred = self._prediction(d.normalization.apply(region), s, d, threads=1)
         return pred.labels(**s.label_options())
 
     def label_blocks(
@@ -208,14 +201,14 @@ class NucleusModel:
     ) -> tuple[object, int]:
         """Label a big 2D (or RGB) image block by block into ``out``; (out, count).
 
-        Only a few blocks plus margins are read at a time; ``settings.workers`` threads
+        Only a few blocks plus margins are read at a time; ``settings.block_threads`` threads
         label blocks side by side (the labels do not depend on it).
         """
         s = settings or Settings.of(**options)
         d = decisions or self.decide(source, s)[0]
         blocks = self.plan(source.shape, s, d, margin)
         labelled = labelled_in_order(
-            source, blocks, lambda r: self.label_region(r, s, d), s.workers
+            source, blocks, lambda r: self.label_region(r, s, d), s.block_threads
         )
         return stitch_all(source.shape, out, blocks, labelled, s.min_size, progress)
 
@@ -228,45 +221,54 @@ class NucleusModel:
     def segment(
         self,
         image,
+        *,
         axes: str | None = None,
         channel: int | None = None,
         link_z: bool = False,
         link_iou: float = DEFAULT_LINK_IOU,
         rgb: bool | None = None,
+        margin: int | None = None,
         progress: ProgressCallback | None = None,
         out=None,
         settings: Settings | None = None,
         **options,
-    ) -> np.ndarray:
+    ) -> Segmentation:
         """Labels of a 2D image, a stack or time series, or a lazy image larger than memory.
 
         ``axes`` like ``"TZYX"``, ``"CYX"`` or ``"YXC"`` (guessed when None; an ambiguous
         shape raises ``AmbiguousAxesError``); a C axis of 3/4 without ``channel`` is colour.
         Labels keep the input's axis order without C; ids are 1..N over the whole input.
-        ``out`` (2D images only) receives the labels of an image segmented block by block.
+        ``out`` receives the labels (a 2D image above ``big_image_pixels`` is labelled
+        block by block into it, ``margin`` px around each block). Returns a
+        ``Segmentation``: ``labels, decisions = model.segment(image)``.
         """
         s = settings or Settings.of(**options)
-        shape = tuple(image.shape) if hasattr(image, "shape") else np.shape(image)
-        axes = resolve_axes(shape, axes, rgb)
+        image = lazy_array(image)
+        axes = resolve_axes(tuple(image.shape), axes, rgb)
         if link_z and "Z" not in axes:
             raise ValueError(f"link_z needs a Z axis; axes are {axes!r}")
         view = canonical_view(image, axes, channel)
         n_lead = sum(a in axes for a in "TZ")
         path = choose_path(view.shape, n_lead, s)
+        prediction = None
         if path == "stack":
-            labels = self._segment_planes(view, n_lead, s, progress)
-            labels = relabel_sequential(link_all(labels, link_iou)) if link_z else labels
-            labels = labels.astype(label_dtype(int(labels.max(initial=0))), copy=False)
-            canonical = [a for a in "TZYX" if a in axes]
-            order = [canonical.index(a) for a in output_axes(axes)]
-            return np.ascontiguousarray(labels.transpose(order))
-        plane = view[(0,) * n_lead]
-        if path == "blocks":
-            labels = self.label_blocks(plane, out, progress, settings=s)[0]
+            labels, decisions = self._segment_planes(view, n_lead, s, progress)
+            labels = stack_labels(labels, axes, link_iou if link_z else None)
+        elif path == "blocks":
+            plane = view[(0,) * n_lead] if n_lead else view
+            decisions = self.decide(plane, s)[0]
+            labels = self.label_blocks(plane, out, progress, margin, s, decisions)[0]
         else:
             arr = read_plane(view, (0,) * n_lead)
-            labels = self.predict(arr, progress, s).labels(**s.label_options())
-        return labels.reshape((1,) * n_lead + labels.shape) if n_lead and out is None else labels
+            prediction, decisions = self._decided_prediction(arr, s, progress)
+            labels = prediction.labels(**s.label_options())
+        if out is not None and path != "blocks":
+            out[...] = labels.reshape(out.shape)
+        if out is not None:
+            labels = out
+        elif n_lead and path != "stack":
+            labels = labels.reshape((1,) * n_lead + labels.shape)
+        return Segmentation(labels, decisions, path, prediction)
 
     def _plane_labels(
         self, plane: np.ndarray, s: Settings, d: Decisions, first, progress
@@ -279,21 +281,21 @@ class NucleusModel:
 
     def _segment_planes(
         self, view, n_lead: int, s: Settings, progress: ProgressCallback | None
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, Decisions]:
         """uint32 labels of every plane; polarity and scale decided on the middle plane."""
         indices = list(np.ndindex(tuple(view.shape[:n_lead])))
         mid = len(indices) // 2
         middle = check_image(read_plane(view, indices[mid]))
-        decisions, first = self.decide(middle, s, _within_plane(progress, 0, len(indices)))
+        decisions, first = self.decide(middle, s, plane_progress(progress, 0, len(indices)))
         out = np.zeros(tuple(view.shape[:n_lead]) + middle.shape[:2], np.uint32)
         next_id = 0
         for done, index in enumerate(indices, 1):
             plane = middle if done - 1 == mid else read_plane(view, index)
             d = decisions if done - 1 == mid else decisions.for_plane(plane)
-            within = _within_plane(progress, done - 1, len(indices))
+            within = plane_progress(progress, done - 1, len(indices))
             labels = self._plane_labels(plane, s, d, first if done - 1 == mid else None, within)
             out[index] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(next_id), 0)
             next_id += int(labels.max(initial=0))
             if progress is not None:
                 progress(done, len(indices))
-        return out
+        return out, decisions

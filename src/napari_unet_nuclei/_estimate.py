@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
-from ._prediction import COARSE_SEEDS_DIAMETER, Prediction
+from ._prediction import Prediction
 from ._scale import (
     Reading,
     agreeing_pairs,
@@ -82,12 +82,18 @@ def measured_diameter(pred: Prediction) -> float | None:
     return None if d is None else d / pred.grid
 
 
-def _probe(crop: np.ndarray, s: float, maps: Maps) -> tuple[float | None, Prediction, Pass]:
-    """Diameter (crop px) measured by one pass run on the ``s`` x grid, the pass and its maps."""
+def _probe(
+    crop: np.ndarray, s: float, maps: Maps, model_diameter: float
+) -> tuple[float | None, Prediction, Pass]:
+    """Diameter (crop px) measured by one pass run on the ``s`` x grid, the pass and its maps.
+
+    The full-scale pass is kept as the prediction only when its nuclei measure near the
+    model's size (``auto_scale``): it is labelled as that prediction is, with the model's
+    diameter expected. The other passes know nothing of the size yet.
+    """
     small = crop if s == 1 else resize(crop, scaled_shape(crop.shape, s))
     out = maps(small)
-    # seeds are searched coarsely only on the full-scale pass, the one that may be kept
-    pred = Prediction(out[0], out[1], expected_diameter=COARSE_SEEDS_DIAMETER if s == 1 else None)
+    pred = Prediction(out[0], out[1], expected_diameter=model_diameter if s == 1 else None)
     d = measured_diameter(pred)
     pred.info["diameter"] = d  # this pass's own measure, kept if it serves as the prediction
     return (None if d is None else d * crop.shape[0] / small.shape[0]), pred, (small, out[0])
@@ -150,7 +156,7 @@ def estimate_diameter(
         crop = view(view_side(s))
         if s < 1 and min(crop.shape[:2]) * s < MIN_PROBE_SIDE:
             break
-        d, pred, maps_s = _probe(crop, s, maps)
+        d, pred, maps_s = _probe(crop, s, maps, model_diameter)
         first = pred if s == 1 else first
         if d is None and any(r[1] is not None for r in readings):
             break  # nuclei seen at a finer scale and gone at this one: coarser sees less
@@ -173,7 +179,7 @@ def estimate_diameter(
         # so no pair agrees); a 2x pass of half its square sees them. Fragments of bigger
         # objects (texture) measure small too: only when no pair agrees do they get one.
         side = max(MIN_ESTIMATE_SIDE, min(first.shape) // 2)
-        readings.insert(0, (2.0, _probe(view(side), 2.0, maps)[0]))
+        readings.insert(0, (2.0, _probe(view(side), 2.0, maps, model_diameter)[0]))
     return consistent_diameter(readings, model_diameter, merged), first, first_d
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._stack import AmbiguousAxesError, canonical_view, check_axes, guess_axes
+from ._stack import (
+    AmbiguousAxesError,
+    ChannelError,
+    canonical_view,
+    check_axes,
+    choose_channel,
+    guess_axes,
+)
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -54,10 +61,6 @@ def read_image(path: str | Path) -> np.ndarray:
 KNOWN_TIFF_AXES = "TZCYXS"  # tifffile's letters we use (S: colour samples); others: unknown
 
 
-class ChannelError(ValueError):
-    """An image with several channels (not colour) and no channel chosen, or a bad choice."""
-
-
 def _tiff_letters(axes: str) -> str:
     """The axes tifffile found, in our letters; samples (S) are colour only when last.
 
@@ -67,6 +70,32 @@ def _tiff_letters(axes: str) -> str:
     return letters[:-1].replace("S", "?") + letters[-1]
 
 
+def tiff_axes(axes: str) -> str | None:
+    """The one TIFF axes rule: tifffile's ``axes`` in our letters (S as C), None when unknown.
+
+    None (some axis unknown, repeated, or no Y and X): the axes are guessed from the shape.
+    """
+    letters = _tiff_letters(axes).replace("S", "C")
+    usable = "?" not in letters and len(set(letters)) == len(letters)
+    return letters if usable and "Y" in letters and "X" in letters else None
+
+
+SEVERAL_IMAGES = ("generic", "shaped", "uniform", "ome")  # series kinds: each series an image
+
+
+def _first_series(tif, path: Path):
+    """The file's image; refused when its pages hold several images (of different shapes)."""
+    kinds = {s.kind.lower() for s in tif.series}
+    if len(tif.series) > 1 and kinds <= set(SEVERAL_IMAGES):
+        shapes = ", ".join("x".join(map(str, s.shape)) for s in tif.series[:4])
+        more = ", ..." if len(tif.series) > 4 else ""
+        raise ValueError(
+            f"{path}: its pages hold {len(tif.series)} images of different shapes "
+            f"({shapes}{more}); only the first would be read: save each image as its own file"
+        )
+    return tif.series[0]
+
+
 def _read_pixels(path: Path) -> tuple[np.ndarray, str]:
     """The pixels and one letter per axis: T Z C Y X, S for colour samples, ? for unknown."""
     if path.suffix.lower() in (".tif", ".tiff"):
@@ -74,8 +103,12 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, str]:
 
         try:
             with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
+                series = _first_series(tif, path)
                 arr = series.asarray()
+        except ValueError as exc:
+            if str(exc).startswith(f"{path}:"):
+                raise
+            raise ValueError(f"{path}: cannot read as an image ({_reason(exc)})") from exc
         except Exception as exc:
             raise ValueError(f"{path}: cannot read as an image ({_reason(exc)})") from exc
         return arr, _tiff_letters(series.axes)
@@ -121,15 +154,15 @@ def _pick_channel(
 ) -> tuple[np.ndarray, str]:
     """One channel of ``arr``, or ``arr`` itself when its C axis (if any) is colour."""
     at = axes.find("C")
-    if channel is None:
-        if at < 0 or (colour and arr.shape[at] in (3, 4)):
-            return arr, axes
-        raise ChannelError(f"{path}: {arr.shape[at]} channels (axes {axes}); choose one")
     if at < 0:
+        if channel is None:
+            return arr, axes
         raise ChannelError(f"{path}: channel {channel} chosen but the image has no channel axis")
-    if not 0 <= channel < arr.shape[at]:
-        raise ChannelError(f"{path}: channel {channel} out of range for {arr.shape[at]} channels")
-    return np.take(arr, channel, axis=at), axes.replace("C", "")
+    try:
+        index = choose_channel(arr.shape[at], channel, colour)
+    except ChannelError as exc:
+        raise ChannelError(f"{path} (axes {axes}): {exc}") from None
+    return (arr, axes) if index is None else (np.take(arr, index, axis=at), axes.replace("C", ""))
 
 
 def read_stack(

@@ -1,12 +1,18 @@
-"""``Prediction``: the network's maps of one 2D image, re-labelled at any threshold cheaply."""
+"""``Prediction``: the network's maps of one 2D image, re-labelled at any threshold cheaply.
+
+``Segmentation``: what ``NucleusModel.segment`` returns (labels, decisions, and the
+prediction of an image segmented in one piece).
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._decisions import Decisions, seed_step
 from ._postprocess import (
     DEFAULT_MIN_SIZE,
     DEFAULT_THRESHOLD,
@@ -15,10 +21,8 @@ from ._postprocess import (
     seed_peaks,
 )
 from ._scale import resize_labels
-from ._settings import DEFAULT_WORKERS
+from ._settings import DEFAULT_BLOCK_THREADS
 from ._tiling import labels_in_blocks, peaks_in_blocks, use_blocks
-
-COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution
 
 
 @dataclass(eq=False)
@@ -37,7 +41,7 @@ class Prediction:
     device: str = "cpu"
     info: dict = field(default_factory=dict)
     expected_diameter: float | None = None
-    workers: int = DEFAULT_WORKERS  # threads post-processing big maps block by block
+    block_threads: int = DEFAULT_BLOCK_THREADS  # threads post-processing big maps by blocks
     image_shape: tuple[int, int] | None = None
 
     @property
@@ -57,20 +61,19 @@ class Prediction:
 
     @property
     def peak_step(self) -> int:
-        """2 (seeds searched at half resolution) when nuclei are known to be large enough."""
-        d = self.expected_diameter
-        return 2 if d is not None and d >= COARSE_SEEDS_DIAMETER else 1
+        """The seed search's step for ``expected_diameter`` (``_decisions.seed_step``)."""
+        return seed_step(self.expected_diameter)
 
     @property
     def _in_blocks(self) -> bool:
-        return use_blocks(self.foreground.shape, self.expected_diameter, self.workers)
+        return use_blocks(self.foreground.shape, self.expected_diameter, self.block_threads)
 
     @functools.cached_property
     def peaks(self) -> np.ndarray:
         """Seeds of the split, computed once: they do not depend on the threshold."""
         if self._in_blocks:
             return peaks_in_blocks(
-                self.distance, self.expected_diameter, self.peak_step, self.workers
+                self.distance, self.expected_diameter, self.peak_step, self.block_threads
             )
         return seed_peaks(self.distance, step=self.peak_step)
 
@@ -98,7 +101,7 @@ class Prediction:
             maps = (self.foreground, self.distance, t, split, min_size, peaks)
             self._last[:] = [
                 key,
-                labels_in_blocks(*maps, self.expected_diameter, self.workers)
+                labels_in_blocks(*maps, self.expected_diameter, self.block_threads)
                 if self._in_blocks
                 else labels_from_maps(*maps),
             ]
@@ -108,3 +111,26 @@ class Prediction:
     def _last(self) -> list:
         """The latest (settings, labels), so asking twice runs the watershed once."""
         return [None, None]
+
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """What ``NucleusModel.segment`` returns: ``labels, decisions = model.segment(image)``.
+
+    ``path``: how the image went (one of PATHS, from ``choose_path``). ``prediction``: the
+    maps of an image segmented in one piece (``path == "plane"``), to re-label it cheaply at
+    other settings (the widget's sliders); None otherwise.
+    """
+
+    labels: np.ndarray
+    decisions: Decisions
+    path: str = "plane"
+    prediction: Prediction | None = field(default=None, repr=False)
+
+    def __iter__(self) -> Iterator:
+        return iter((self.labels, self.decisions))
+
+    @property
+    def diameter(self) -> float | None:
+        """The nucleus diameter (px) measured on the labels of a plane run; else None."""
+        return None if self.prediction is None else self.prediction.diameter

@@ -25,12 +25,13 @@ MAX_HALO = 1024
 # memory (bench/bench_segment.py, bench/bench_gpu.py; figures in docs/performance.md).
 DEFAULT_BATCH = 1
 DEFAULT_BLOCK = 2048  # block edge (pixels) of images segmented block by block
-DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # threads post-processing blocks side by side
+DEFAULT_BLOCK_THREADS = min(4, os.cpu_count() or 1)  # threads labelling blocks side by side
 BIG_IMAGE_PIXELS = 36_000_000  # 6000 x 6000: larger 2D images are segmented block by block
 # "auto": fp16 on CUDA (bench/bench_gpu.py compares it with fp32 on val), fp32 elsewhere.
 # bf16 is faster on CPUs that have it but lowered the val scores, so it is only used when asked
 # for.
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+RENAMED = {"workers": "block_threads"}  # old setting names, accepted for one more release
 
 
 def parse_diameter(value: object) -> Diameter:
@@ -96,7 +97,7 @@ class Settings:
     batch_size: int = DEFAULT_BATCH  # tiles per network call
     precision: str = "auto"  # see PRECISIONS
     block_size: int = DEFAULT_BLOCK  # block edge for images segmented block by block
-    workers: int = DEFAULT_WORKERS  # threads labelling blocks side by side
+    block_threads: int = DEFAULT_BLOCK_THREADS  # threads labelling blocks side by side
     big_image_pixels: int = BIG_IMAGE_PIXELS  # 2D images larger than this go block by block
 
     def __post_init__(self) -> None:
@@ -115,7 +116,7 @@ class Settings:
             halo=_at_least("halo", self.halo, 0, MAX_HALO),
             batch_size=_at_least("batch_size", self.batch_size, 1),
             block_size=_at_least("block_size", self.block_size, 64),
-            workers=_at_least("workers", self.workers, 1),
+            block_threads=_at_least("block_threads", self.block_threads, 1),
             big_image_pixels=_at_least("big_image_pixels", self.big_image_pixels, 1),
         )
         for name, value in checked.items():
@@ -125,6 +126,14 @@ class Settings:
     def of(cls, **options: object) -> Settings:
         """Settings from keyword arguments; None means the default, unknown names fail."""
         names = [f.name for f in fields(cls)]
+        for old, new in RENAMED.items():
+            if old in options:
+                import warnings
+
+                warnings.warn(
+                    f"the setting {old!r} is now {new!r}", DeprecationWarning, stacklevel=3
+                )
+                options[new] = options.pop(old)
         unknown = sorted(set(options) - set(names))
         if unknown:
             raise TypeError(

@@ -12,9 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._postprocess import label_dtype, relabel_sequential
+from ._settings import ProgressCallback
+
 AXIS_LETTERS = "TZCYX"
 MAX_CHANNELS = 4  # a leading axis this short may be channels rather than planes
 DEFAULT_LINK_IOU = 0.3
+
+
+class ChannelError(ValueError):
+    """An image with several channels (not colour) and no channel chosen, or a bad choice."""
 
 
 class AmbiguousAxesError(ValueError):
@@ -40,6 +47,9 @@ def guess_axes(shape: tuple[int, ...], rgb: bool | None = None) -> AxesGuess:
     colour = ndim >= 3 and shape[-1] in (3, 4) and rgb is not False
     if rgb and not colour:
         raise ValueError(f"rgb=True needs a last axis of 3 or 4, got shape {shape}")
+    if ndim in (3, 4) and shape[-1] == 2 and min(shape[-3:-1]) > MAX_CHANNELS:
+        # two channels last (an image two pixels wide is not one): the user picks one
+        return AxesGuess("TZ"[5 - ndim :] + "YXC", ndim == 4, "T and Z were guessed")
     n_lead = ndim - 2 - int(colour)
     if n_lead < 0 or n_lead > 3 - int(colour):
         raise ValueError(f"Cannot guess the axes of a {ndim}D array of shape {shape}; give axes.")
@@ -90,22 +100,31 @@ def resolve_axes(shape: tuple[int, ...], axes: str | None, rgb: bool | None = No
     return guess.axes
 
 
+def choose_channel(n: int, channel: int | None, colour: bool = True) -> int | None:
+    """The one channel rule: the index of ``channel`` among ``n``, or None to keep them all.
+
+    Without ``channel``, a C axis is kept only as colour (3 or 4, when ``colour`` may be);
+    anything else must name one. Raises ``ChannelError`` saying which.
+    """
+    if channel is None:
+        if colour and n in (3, 4):
+            return None
+        raise ChannelError(f"{n} channels, not colour: choose one")
+    if not -n <= channel < n:
+        raise ChannelError(f"channel {channel} is out of range for {n} channels")
+    return channel % n
+
+
 def canonical_view(stack, axes: str, channel: int | None = None):
     """The stack as ([T][Z], Y, X[, colour]) without copying; ``channel`` picks one of C."""
     order = [axes.index(a) for a in "TZYXC" if a in axes]
     view = (stack if hasattr(stack, "transpose") else np.asarray(stack)).transpose(order)
     if "C" not in axes:
         if channel is not None:
-            raise ValueError(f"channel={channel} given but axes {axes!r} have no C axis")
+            raise ChannelError(f"channel={channel} given but axes {axes!r} have no C axis")
         return view
-    n = view.shape[-1]
-    if channel is not None:
-        if not -n <= channel < n:
-            raise ValueError(f"channel {channel} is out of range for {n} channels")
-        return view[..., channel]
-    if n not in (3, 4):
-        raise ValueError(f"{n} channels: choose one with the channel argument")
-    return view  # RGB(A): each plane goes through as colour
+    index = choose_channel(view.shape[-1], channel)
+    return view if index is None else view[..., index]  # None: RGB(A), each plane as colour
 
 
 def output_axes(axes: str) -> str:
@@ -117,6 +136,54 @@ def read_plane(view, index: tuple[int, ...]) -> np.ndarray:
     """One plane of a canonical view as numpy (computed when lazy)."""
     plane = view[index]
     return np.asarray(plane.compute() if hasattr(plane, "compute") else plane)
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """``image`` as a 2D grey or (H, W, 3|4) colour array; a clear error otherwise."""
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        spatial = arr.shape[:2]
+    elif arr.ndim == 2:
+        spatial = arr.shape
+    else:
+        raise ValueError(
+            f"predict takes a 2D grey or RGB(A) image; got shape {arr.shape}. "
+            "For stacks and time series use segment(stack, axes=...)."
+        )
+    if min(spatial) == 0:
+        raise ValueError(f"The image is empty (shape {arr.shape}).")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"Unsupported image data type {arr.dtype}.")
+    return arr
+
+
+def lazy_array(image):
+    """``image`` with numpy-style ``transpose``; zarr or h5py wrapped lazily in dask.
+
+    So a big image is never read whole; numpy and dask arrays are returned as they are.
+    """
+    if hasattr(image, "transpose"):
+        return image
+    if not hasattr(image, "shape"):
+        return np.asarray(image)
+    import dask.array as da
+
+    return da.from_array(image, chunks=getattr(image, "chunks", "auto"))
+
+
+def plane_progress(progress: ProgressCallback | None, done: int, total: int):
+    """A per-batch callback that re-reports ``done`` planes, so a stack run can cancel."""
+    if progress is None:
+        return None
+    return lambda _tiles, _of: progress(done, total)
+
+
+def stack_labels(labels: np.ndarray, axes: str, link_iou: float | None) -> np.ndarray:
+    """A stack's ([T], [Z], Y, X) labels linked along Z (unless None), in ``axes`` order."""
+    labels = labels if link_iou is None else relabel_sequential(link_all(labels, link_iou))
+    labels = labels.astype(label_dtype(int(labels.max(initial=0))), copy=False)
+    canonical = [a for a in "TZYX" if a in axes]
+    return np.ascontiguousarray(labels.transpose([canonical.index(a) for a in output_axes(axes)]))
 
 
 def match_labels(

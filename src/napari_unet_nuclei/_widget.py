@@ -3,7 +3,7 @@
 The network runs once per click; the threshold / split / minimum-size controls only
 re-label the cached probability maps (debounced) and update the one ``"<image> nuclei"``
 Labels layer in place. Stacks (2D+t, Z, RGB stacks) are segmented one plane at a time:
-the plane on screen, or every plane through ``segment_stack``. 2D images too big for one
+the plane on screen, or every plane (``NucleusModel.segment`` in both). 2D images too big for one
 piece are segmented block by block into a disk-backed array (``_qt/_big.py``).
 """
 
@@ -203,15 +203,17 @@ class NucleiWidget(Container):
         if hint:
             show_info(hint)
         self._runs.begin(f"Segmenting '{layer.name}'{plane_text(plane)} on {self._device.value}…")
+        settings = self._labelling.settings()
         options = dict(
             device=self._device.value,
             weights=self._model.value,
             diameter=self.diameter,
+            **dict(zip(("threshold", "split", "min_size"), settings, strict=True)),
             **self.engine_options,
         )
         label = functools.partial(
             label_and_measure,
-            settings=self._labelling.settings(),
+            settings=settings,
             image=image,
             scale=layer.scale[-2:],
             translate=layer.translate[-2:],
@@ -222,7 +224,7 @@ class NucleiWidget(Container):
         return worker
 
     def _start_stack(self, layer: Image) -> FunctionWorker:
-        """Segment every plane with ``segment_stack`` (then track); progress counts planes."""
+        """Segment every plane (``NucleusModel.segment``, then track); progress counts planes."""
         plan = self._stacks.plan(layer, self._settings())
         return self._runs.start_whole(layer, *self._tracks.run_args(layer, plan))
 
@@ -232,7 +234,7 @@ class NucleiWidget(Container):
         return self._runs.start_whole(layer, plan, "Blocks", blocks_outcome)
 
     def _settings(self) -> dict:
-        """The ``segment_stack`` keyword arguments from the controls (Stack mode's aside)."""
+        """The ``segment`` settings from the controls (Stack mode adds the axes)."""
         return dict(
             threshold=self._threshold.value,
             split=self._split.value,

@@ -10,7 +10,7 @@ import pytest
 from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
-from napari_unet_nuclei import _api, _engine, _widget
+from napari_unet_nuclei import NucleusModel, _engine, _widget
 from napari_unet_nuclei._sample_data import synthetic_nuclei, synthetic_sample
 
 from ._helpers import n_labels, only_labels, run_and_wait, settle
@@ -183,13 +183,13 @@ def test_closing_the_widget_while_running_is_harmless(
 
 def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked, monkeypatch):
     seen: list[object] = []
-    real = _api.predict
+    real = NucleusModel.segment
 
-    def spying(image, *args, **kwargs):
+    def spying(self, image, **kwargs):
         seen.append(kwargs.get("diameter"))
-        return real(image, *args, **kwargs)
+        return real(self, image, **kwargs)
 
-    monkeypatch.setattr(_api, "predict", spying)
+    monkeypatch.setattr(NucleusModel, "segment", spying)
     assert docked.diameter == "auto"  # the spin box starts at 0, shown as "auto"
     run_and_wait(qtbot, docked)
     assert seen == ["auto"]
@@ -200,19 +200,19 @@ def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked,
     assert seen == ["auto", 24.0]
 
 
-def test_model_choice_reaches_predict_and_drops_the_cache(
+def test_model_choice_reaches_the_engine_and_drops_the_cache(
     qtbot, docked, tiny_weights, tmp_path, monkeypatch
 ):
     other = tmp_path / "other.pt"
     shutil.copy(tiny_weights, other)
     seen = []
-    real = _api.predict
+    real = NucleusModel.segment
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("weights"))
-        return real(*args, **kwargs)
+    def spy(self, image, **kwargs):
+        seen.append(self.weights)
+        return real(self, image, **kwargs)
 
-    monkeypatch.setattr(_api, "predict", spy)
+    monkeypatch.setattr(NucleusModel, "segment", spy)
     run_and_wait(qtbot, docked)
     assert seen == [tiny_weights] and docked._session.prediction is not None
     docked._models.add(other)  # offered and chosen, as "Load model file…" does

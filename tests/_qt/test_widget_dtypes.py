@@ -90,6 +90,7 @@ def test_instant_runs_always_release_the_button(qtbot, make_napari_viewer, new_w
         assert widget._segment.enabled and not widget._cancel.enabled
 
 
+@pytest.mark.slow  # runs the bundled "general" model (the hint is about it)
 def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.add_image(he_like(), name="slide", rgb=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from napari.utils.notifications import notification_manager
 
-from napari_unet_nuclei import _api, _widget
+from napari_unet_nuclei import NucleusModel, Segmentation, _widget
 
 from ._helpers import n_labels, only_labels, run_and_wait, settle
 
@@ -82,12 +82,12 @@ def test_rgb_stack_current_plane_and_whole_stack(qtbot, stack_widget):
 def test_whole_stack_link_z_passes_zyx(qtbot, stack_widget, monkeypatch):
     seen: dict = {}
 
-    def fake(stack, progress=None, **options):
-        seen.update(options)
+    def fake(self, stack, progress=None, **options):
+        seen.update(options, device=str(self.device))
         progress(1, 1)
-        return np.ones(np.shape(stack), np.uint16)
+        return Segmentation(np.ones(np.shape(stack), np.uint16), None, "stack")
 
-    monkeypatch.setattr(_api, "segment_stack", fake)
+    monkeypatch.setattr(NucleusModel, "segment", fake)
     viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
     widget._link_z.value = True

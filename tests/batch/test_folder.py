@@ -1,14 +1,16 @@
 """A folder as a pipeline (``_folder``): same labels as the plain loop, failures, order, Ctrl-C.
 
-The pipeline's worker threads run the bundled model on small synthetic images.
+The pipeline's worker threads run the tiny test model on small synthetic images.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 
 from napari_unet_nuclei._sample_data import synthetic_nuclei
@@ -16,6 +18,13 @@ from napari_unet_nuclei.batch.file_job import FileOptions, Outcome
 from napari_unet_nuclei.batch.folder import InOrder, run_pipeline
 from napari_unet_nuclei.cli import segment as _cli_segment
 from napari_unet_nuclei.cli.app import main
+
+WEIGHTS = ""  # the tiny test model (``tiny_weights``), set for every test below
+
+
+@pytest.fixture(autouse=True)
+def _tiny_model(tiny_weights, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "WEIGHTS", tiny_weights)
 
 
 def _folder(path, sizes=(160, 128, 192, 144)):
@@ -26,7 +35,7 @@ def _folder(path, sizes=(160, 128, 192, 144)):
 
 
 def _segment(*args) -> int:
-    return main(["segment", *map(str, args), "--device", "cpu"])
+    return main(["segment", *map(str, args), "--device", "cpu", "--weights", WEIGHTS])
 
 
 def _file_threads() -> list[threading.Thread]:
@@ -39,12 +48,12 @@ def _labels(folder) -> dict[str, np.ndarray]:
 
 def test_the_pipeline_writes_the_labels_of_the_plain_loop(tmp_path, capsys):
     inputs = _folder(tmp_path / "in")
-    assert _segment(inputs, "-o", tmp_path / "plain", "--workers", "0") == 0
-    assert _segment(inputs, "-o", tmp_path / "pipe", "--workers", "2") == 0
+    assert _segment(inputs, "-o", tmp_path / "plain", "--parallel-files", "0") == 0
+    assert _segment(inputs, "-o", tmp_path / "pipe", "--parallel-files", "2") == 0
     plain, pipe = _labels(tmp_path / "plain"), _labels(tmp_path / "pipe")
     assert list(pipe) == ["img0.tif", "img1.tif", "img2.tif", "img3.tif"] == list(plain)
     for name in plain:
-        assert plain[name].max() > 10
+        assert plain[name].max() > 5
         np.testing.assert_array_equal(pipe[name], plain[name])
     assert not _file_threads()  # the workers are gone
 
@@ -53,7 +62,7 @@ def test_a_failing_file_is_reported_and_the_rest_written(tmp_path, capsys):
     inputs = _folder(tmp_path / "in")
     (inputs / "img1.tif").write_bytes(b"not a tiff")  # fails when read
     tifffile.imwrite(inputs / "img2.tif", np.ones((64, 64), np.complex64))  # fails to segment
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 1
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "2") == 1
     err = capsys.readouterr().err
     assert "[2/4] img1.tif: FAILED (" in err and "cannot read" in err
     assert "[3/4] img2.tif: FAILED (" in err and "complex64" in err
@@ -62,7 +71,7 @@ def test_a_failing_file_is_reported_and_the_rest_written(tmp_path, capsys):
 
 def test_lines_come_in_input_order(tmp_path, capsys):
     inputs = _folder(tmp_path / "in", sizes=(512, 64, 64, 64, 64, 64))  # the first is slowest
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 0
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "2") == 0
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("[")]
     assert [x.split()[0] for x in lines] == [f"[{i}/6]" for i in range(1, 7)]
     assert [x.split()[1] for x in lines] == [f"img{i}.tif:" for i in range(6)]
@@ -91,7 +100,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_file(tmp_path, monkeypat
         return interrupt_after_two
 
     monkeypatch.setattr(_cli_segment, "reporter", reporter)
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 130
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "2") == 130
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written[:2] == ["img0.tif", "img1.tif"] and all(n.startswith("img") for n in written)
     assert "interrupted" in capsys.readouterr().err
@@ -105,15 +114,23 @@ def test_run_pipeline_alone_reports_every_job(tmp_path):
     (tmp_path / "out").mkdir()
     jobs = [(inputs / f"img{i}.tif", tmp_path / "out" / f"img{i}.tif") for i in range(3)]
     seen: list[Outcome] = []
-    run_pipeline(jobs, FileOptions(device="cpu"), seen.append, workers=1)
+    run_pipeline(jobs, FileOptions(device="cpu", weights=WEIGHTS), seen.append, workers=1)
     assert [o.index for o in seen] == [0, 1, 2] and all(o.error is None for o in seen)
     assert all(o.nuclei > 0 and o.planes == 1 for o in seen)
 
 
-def test_negative_workers_are_refused(tmp_path, capsys):
+def test_negative_parallel_files_are_refused(tmp_path, capsys):
     inputs = _folder(tmp_path / "in", sizes=(64,))
-    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "-1") == 2
-    assert "--workers" in capsys.readouterr().err
+    assert _segment(inputs, "-o", tmp_path / "out", "--parallel-files", "-1") == 2
+    assert "--parallel-files" in capsys.readouterr().err
+
+
+def test_the_old_workers_option_still_works_with_a_warning(tmp_path, capsys):
+    inputs = _folder(tmp_path / "in", sizes=(64, 64))
+    assert _segment(inputs, "-o", tmp_path / "out", "--workers", "2") == 0
+    captured = capsys.readouterr()
+    assert "--workers is deprecated: use --parallel-files" in captured.err
+    assert "[2/2]" in captured.out
 
 
 def test_default_workers_follow_the_cores_on_every_device(monkeypatch):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet_nuclei import _api
+from napari_unet_nuclei import NucleusModel
 from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei.cli.app import main
 
@@ -221,17 +221,17 @@ def test_one_failing_file_does_not_end_the_batch(
 ):
     for name in ("a", "b", "c"):
         tifffile.imwrite(tmp_path / f"{name}.tif", _image())
-    real = _api.predict
+    real = NucleusModel.segment
 
-    def predict(image, *args, **kwargs):
+    def segment(self, image, **kwargs):
         if image.flat[0] == 12345:
             raise error
-        return real(image, *args, **kwargs)
+        return real(self, image, **kwargs)
 
     bad = _image()
     bad.flat[0] = 12345
     tifffile.imwrite(tmp_path / "b.tif", bad)
-    monkeypatch.setattr(_api, "predict", predict)
+    monkeypatch.setattr(NucleusModel, "segment", segment)
     out = tmp_path / "out"
     assert _segment(tiny_weights, str(tmp_path), "-o", str(out)) == 1
     err = capsys.readouterr().err

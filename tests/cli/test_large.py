@@ -320,3 +320,16 @@ def test_a_full_disk_gives_one_line_and_leaves_nothing(tmp_path, tiny_weights):
     assert run.returncode == 1, (run.returncode, run.stderr)
     assert "No space left on device" in run.stderr.strip().splitlines()[-1], run.stderr
     assert run.stdout.split("LISTING")[-1].split() == []  # no output, no hidden temporary
+
+
+def test_cluster_workers_and_their_old_name(capsys):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert p.parse_args(["in.tif", "-o", "x.tif"]).cluster_workers == 1
+    assert p.parse_args(["in.tif", "-o", "x.tif", "--cluster-workers", "3"]).cluster_workers == 3
+    assert capsys.readouterr().err == ""
+    assert p.parse_args(["in.tif", "-o", "x.tif", "--workers", "2"]).cluster_workers == 2
+    assert "--workers is deprecated: use --cluster-workers" in capsys.readouterr().err
+    assert "--workers" not in p.format_help()  # hidden: the help shows the one name

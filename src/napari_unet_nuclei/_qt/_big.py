@@ -17,11 +17,10 @@ from collections.abc import Callable
 import numpy as np
 from napari.layers import Image
 
-from .._api import segment_blocks
-from .._engine import choose_path
+from .._decisions import choose_path
 from .._settings import Settings
 from ._planes import layer_pixels, spatial_shape
-from ._run import Outcome, RunCancelled, cancellable
+from ._run import Outcome, RunCancelled, cancellable, segment
 
 
 def is_big(layer: Image | None, options: dict | None = None) -> bool:
@@ -46,11 +45,11 @@ def scratch_labels(shape: tuple[int, int]) -> np.memmap:
 def blocks_outcome(
     pixels: object, options: dict, cancel: threading.Event, report: Callable[[int, int], None]
 ) -> Outcome:
-    """``segment_blocks`` into scratch labels; progress is blocks done / total (worker)."""
+    """The engine's block-by-block run into scratch labels; progress: blocks done / total."""
     t0 = time.perf_counter()
     try:
         out = scratch_labels(tuple(pixels.shape[:2]))
-        labels = segment_blocks(pixels, out=out, progress=cancellable(cancel, report), **options)
+        labels = segment(pixels, options, cancellable(cancel, report), out=out).labels
         count = int(labels.max(initial=0))
     except RunCancelled:
         return Outcome()
@@ -61,7 +60,7 @@ def blocks_outcome(
 
 
 def big_plan(layer: Image, settings: dict) -> tuple[object, dict, str]:
-    """(pixels, ``segment_blocks`` options, status line) for a big 2D image layer."""
+    """(pixels, ``segment`` options, status line) for a big 2D image layer."""
     h, w = spatial_shape(layer)
     status = f"Segmenting '{layer.name}' ({w} × {h} px) block by block on {settings['device']}…"
     return layer_pixels(layer), dict(settings), status

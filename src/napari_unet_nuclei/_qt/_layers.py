@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     import napari
 
-    from .._api import Prediction
+    from .._prediction import Segmentation
 
 
 def result_name(layer: Image) -> str:
@@ -83,14 +83,14 @@ def remove_placeholder(viewer: napari.viewer.Viewer, layer: Labels | None) -> No
 
 
 def label_and_measure(
-    prediction: Prediction,
+    segmentation: Segmentation,
     settings: tuple[float, bool, int],
     image: np.ndarray,
     scale: Sequence[float],
     translate: Sequence[float],
 ) -> Labelled:
-    """Labels of ``prediction`` at ``settings`` and their measurements (in the worker)."""
-    labels = prediction.labels(*settings)
+    """The labels of ``segmentation`` (made at ``settings``) and their measurements (worker)."""
+    labels = segmentation.labels
     return Labelled(settings, labels, measure_nuclei(labels, image, scale, translate))
 
 

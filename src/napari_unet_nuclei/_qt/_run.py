@@ -16,8 +16,9 @@ import numpy as np
 from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtCore import QObject, Signal
 
-from .. import _api
+from .. import _engine
 from .._normalize import looks_stained
+from .._prediction import Prediction, Segmentation
 
 
 class RunCancelled(Exception):
@@ -28,7 +29,7 @@ class RunCancelled(Exception):
 class Outcome:
     """What a run produced: a prediction or stack labels, an error, or nothing (cancelled)."""
 
-    prediction: _api.Prediction | None = None
+    prediction: Prediction | None = None
     error: Exception | None = None
     labels: np.ndarray | None = None  # whole-stack / block runs: labels, ids unique
     seconds: float = 0.0
@@ -54,7 +55,7 @@ class Labelled:
     table: dict | None  # None: not measured yet
 
 
-Labeller = Callable[[_api.Prediction], Labelled]
+Labeller = Callable[[Segmentation], Labelled]
 
 
 class ProgressRelay(QObject):
@@ -76,6 +77,17 @@ def cancellable(
     return progress
 
 
+def segment(image: object, options: dict, progress: Callable[[int, int], None], **layout):
+    """``NucleusModel(weights, device).segment``: the engine picks the path, the widget asks.
+
+    ``options``: ``weights``, ``device`` and the settings of ``Settings``; ``layout``: what
+    ``segment`` takes besides (``axes``, ``channel``, ``link_z``, ``out``...).
+    """
+    settings = dict(options)
+    model = _engine.NucleusModel(settings.pop("weights", None), settings.pop("device", "auto"))
+    return model.segment(image, progress=progress, **layout, **settings)
+
+
 def predict_outcome(
     image: np.ndarray,
     options: dict,
@@ -83,28 +95,34 @@ def predict_outcome(
     report: Callable[[int, int], None],
     label: Labeller | None = None,
 ) -> Outcome:
-    """Call ``predict(image, **options)``, then ``label`` on the prediction when given.
+    """Segment one 2D image; keep its prediction (for the sliders) and ``label`` its labels.
 
-    Cancel and errors become an ``Outcome`` too.
+    ``label(segmentation)`` runs here, in the worker. Cancel and errors become an
+    ``Outcome`` too.
     """
-    progress = cancellable(cancel, report)
     try:
-        prediction = _api.predict(image, progress=progress, **options)
-        labelled = None if label is None or cancel.is_set() else label(prediction)
+        segmentation = segment(image, options, cancellable(cancel, report))
+        labelled = None if label is None or cancel.is_set() else label(segmentation)
     except RunCancelled:
         return Outcome()
     except Exception as exc:  # shown to the user by the widget, in words
         return Outcome(error=exc)
-    return Outcome() if cancel.is_set() else Outcome(prediction=prediction, labelled=labelled)
+    if cancel.is_set():
+        return Outcome()
+    if segmentation.prediction is None:  # not in one piece (too big): labels only
+        return Outcome(labels=segmentation.labels, count=int(segmentation.labels.max()))
+    return Outcome(prediction=segmentation.prediction, labelled=labelled)
 
 
 def stack_outcome(
     stack: object, options: dict, cancel: threading.Event, report: Callable[[int, int], None]
 ) -> Outcome:
-    """Call ``segment_stack(stack, **options)``; progress is planes done / total (worker)."""
+    """Segment every plane of ``stack`` (``options`` hold its axes too); progress: planes."""
     t0 = time.perf_counter()
+    layout = {k: options[k] for k in ("axes", "channel", "link_z") if k in options}
+    settings = {k: v for k, v in options.items() if k not in layout}
     try:
-        labels = _api.segment_stack(stack, progress=cancellable(cancel, report), **options)
+        labels = segment(stack, settings, cancellable(cancel, report), **layout).labels
     except RunCancelled:
         return Outcome()
     except Exception as exc:  # shown to the user by the widget, in words
@@ -117,7 +135,7 @@ def stack_outcome(
 class Session:
     """The widget's state: the cached prediction, what it belongs to, the running job."""
 
-    prediction: _api.Prediction | None = None
+    prediction: Prediction | None = None
     source: object | None = None  # the image layer the prediction was made from
     plane: tuple[int, ...] = ()  # the stack plane it was made from; () for a 2D image
     generation: int = 0  # bumped whenever the cache is dropped
@@ -219,7 +237,7 @@ def failure_status(outcome: Outcome, stale: bool) -> str | None:
     return None
 
 
-def prediction_status(prediction: _api.Prediction, count: int, where: str, ms: float) -> str:
+def prediction_status(prediction: Prediction, count: int, where: str, ms: float) -> str:
     """The status line after a (re-)label: nuclei ``where``, size, network and re-label time."""
     size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
     return (

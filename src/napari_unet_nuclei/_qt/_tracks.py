@@ -62,7 +62,7 @@ class TrackControls:
 def tracked_outcome(
     stack: object, options: dict, cancel: threading.Event, report: Callable[[int, int], None]
 ) -> Outcome:
-    """In the worker: ``segment_stack`` on every frame, then ``track_nuclei`` on the labels."""
+    """In the worker: every frame segmented (``stack_outcome``), then ``track_nuclei``."""
     outcome = stack_outcome(stack, options, cancel, report)
     if outcome.labels is None or cancel.is_set():
         return outcome

@@ -3,7 +3,7 @@
 Files: one task per image; each worker process loads the model once (the model cache of
 ``_inference`` lives per process) and writes its labels itself. A huge image: every block
 is a task labelled on a worker; the client stitches the results in raster order with
-``_tiling.stitch_block``, so the labels are those of the single-process ``segment_blocks``.
+``_tiling.stitch_all``, so the labels are those of a single-process block-by-block run.
 """
 
 from __future__ import annotations
@@ -103,23 +103,25 @@ def cluster_client(
 def segment_file(path: str, target: str, options: dict) -> FileResult:
     """Task: segment one image file and write its labels to ``target`` (checked already).
 
-    ``options``: ``device``, ``weights``, ``overwrite`` and the settings of ``Settings``.
+    ``options``: ``device``, ``weights``, ``axes``, ``channel``, ``overwrite`` and the
+    settings of ``Settings``. Read, segmented and written as the folder pipeline does
+    (``file_job``): ``NucleusModel.segment`` picks the path; ``overwrite`` replaces only an
+    earlier output of ours, re-checked at the rename.
     """
-    from .._io import check_fits_memory, read_image
-    from .._writer import write_tiff
+    from .file_job import FileOptions, read_input, segment_array, write_output
 
     t0 = time.perf_counter()
     try:
-        own = ("device", "weights", "overwrite")
-        s = Settings.of(**{k: v for k, v in options.items() if k not in own})
-        check_fits_memory(path)
-        model = NucleusModel(options.get("weights"), options.get("device", "auto"))
-        labels = model.predict(read_image(path), settings=s).labels(**s.label_options())
-        replace = "ours" if options.get("overwrite") else "new"  # re-checked at the rename
-        target = str(write_tiff(target, labels, replace=replace))
+        own = ("device", "weights", "axes", "channel", "overwrite")
+        run = {k: options[k] for k in own if k in options}
+        s = Settings.of(**{k: v for k, v in options.items() if k not in run})
+        file_options = FileOptions(settings=s, **run)
+        segmented = segment_array(*read_input(Path(path), file_options), file_options)
+        write_output(Path(target), segmented, file_options.overwrite)
     except Exception as exc:  # one file's failure is its result; the others go on
         return FileResult(str(path), None, error=f"{type(exc).__name__}: {exc}")
-    return FileResult(str(path), target, int(labels.max(initial=0)), time.perf_counter() - t0)
+    count = int(segmented.labels.max(initial=0))
+    return FileResult(str(path), str(target), count, time.perf_counter() - t0)
 
 
 def segment_files(
@@ -134,7 +136,7 @@ def segment_files(
 
     Outputs are checked first (``_outputs.check_output``): none may replace an input, and
     an earlier output is replaced only with ``overwrite``.
-    ``options`` go to ``predict`` and ``Prediction.labels`` (``device``, ``weights``,
+    ``options`` go to ``segment_file`` (``device``, ``weights``, ``axes``, ``channel``,
     ``diameter``, ``threshold``, ``split``, ``min_size`` ...). Results keep input order.
     """
     from .._io import find_images, output_names
@@ -176,7 +178,7 @@ def label_block(
 
 
 def segment_blocks_distributed(client: Client, source, out=None, **options):
-    """``segment_blocks`` on the cluster: the labels (``out`` when given), as one process.
+    """A big image block by block on the cluster: the labels (``out`` when given), as one process.
 
     ``options``: ``margin``, ``model``, ``window``, ``progress``, ``decisions`` and the
     settings of ``Settings``.

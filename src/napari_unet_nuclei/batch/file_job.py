@@ -16,7 +16,7 @@ import numpy as np
 from .._settings import Settings
 
 if TYPE_CHECKING:
-    from .._api import Prediction
+    from .._prediction import Segmentation
 
 
 @dataclass(frozen=True)
@@ -59,24 +59,12 @@ class Outcome:
     parents: dict[int, int] | None = None  # tracked time-lapses: {daughter: mother} tracks
 
 
-def _predict(image: np.ndarray, options: FileOptions) -> Prediction:
-    """The network (and size measurement) on one 2D image: a ``Prediction``."""
-    from .. import _api  # looked up per call, so tests may replace it
+def _segment(arr: np.ndarray, axes: str, options: FileOptions) -> Segmentation:
+    """The engine on one image or stack: ``NucleusModel.segment`` picks the path."""
+    from .._engine import NucleusModel
 
-    return _api.predict(image, options.device, options.weights, **options.settings.as_dict())
-
-
-def _label(prediction: Prediction, options: FileOptions) -> np.ndarray:
-    """Post-processing of a ``Prediction``: seeds, watershed, small objects dropped."""
-    return prediction.labels(**options.settings.label_options())
-
-
-def _segment_stack(stack: np.ndarray, axes: str, options: FileOptions) -> np.ndarray:
-    """Every plane of a stack, segmented as ``segment_stack`` does; ids unique."""
-    from .._api import segment_stack
-
-    run = dict(device=options.device, weights=options.weights)
-    return segment_stack(stack, axes=axes, **run, **options.settings.as_dict())
+    model = NucleusModel(options.weights, options.device)
+    return model.segment(arr, axes=axes, settings=options.settings)
 
 
 def _track(labels: np.ndarray, axes: str) -> tuple[np.ndarray, dict[int, int]]:
@@ -96,18 +84,14 @@ def is_stack(axes: str) -> bool:
 
 def segment_array(arr: np.ndarray, axes: str, options: FileOptions) -> Segmented:
     """Labels of an image or stack read by ``read_input``; a stack keeps its axes but C."""
-    from .._io import image_2d
-
     t0 = time.perf_counter()
-    if is_stack(axes):
-        labels, out_axes = _segment_stack(arr, axes, options), axes.replace("C", "")
-        parents = None
-        if options.track and "T" in out_axes:
-            labels, parents = _track(labels, out_axes)
-        return Segmented(labels, out_axes, None, time.perf_counter() - t0, parents)
-    prediction = _predict(image_2d(arr, axes), options)
-    labels = _label(prediction, options)
-    return Segmented(labels, "YX", prediction.diameter, time.perf_counter() - t0)
+    segmentation = _segment(arr, axes, options)
+    kept = axes.replace("C", "") if is_stack(axes) else "YX"
+    labels, parents = segmentation.labels, None
+    if options.track and is_stack(axes) and "T" in kept:
+        labels, parents = _track(labels, kept)
+    seconds = time.perf_counter() - t0
+    return Segmented(labels, kept, segmentation.diameter, seconds, parents)
 
 
 def read_input(

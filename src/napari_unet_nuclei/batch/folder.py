@@ -64,11 +64,13 @@ def run_sequential(jobs: list[Job], options: FileOptions, report: Report) -> Non
 
 
 def run_batch(
-    jobs: list[Job], options: FileOptions, report: Report, workers: int | None = None
+    jobs: list[Job], options: FileOptions, report: Report, parallel_files: int | None = None
 ) -> None:
-    """Segment every job; ``workers`` 0 is the plain loop, None chooses from the cores."""
-    if workers is None:
-        workers = default_workers(jobs)
+    """Segment every job, ``parallel_files`` side by side (``--parallel-files``).
+
+    0 is the plain loop; None chooses from the cores and memory (``default_workers``).
+    """
+    workers = default_workers(jobs) if parallel_files is None else parallel_files
     workers = min(workers, len(jobs))  # no worker without a file
     if workers == 0:
         run_sequential(jobs, options, report)

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._io import as_image2d
-
-TIFF_AXES = {"S": "C"}  # tifffile's samples axis is our colour axis; Q, I etc. stay unknown
+from .._io import as_image2d, tiff_axes
 
 
 def _tiff_axes(path: Path, ndim: int) -> str | None:
-    """The axes tifffile reads from the file's metadata, in our letters, when usable."""
+    """The axes the file's metadata name (``_io.tiff_axes``), when they fit ``ndim``."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        axes = "".join(TIFF_AXES.get(a, a) for a in tif.series[0].axes)
-    ok = len(axes) == ndim and len(set(axes)) == ndim and set(axes) <= set("TZCYX")
-    return axes if ok and "Y" in axes and "X" in axes else None
+        axes = tiff_axes(tif.series[0].axes)
+    return axes if axes is not None and len(axes) == ndim else None
 
 
 def _zarr_node(path: Path, axes: str | None):

@@ -29,8 +29,8 @@ def _check_segment(args: argparse.Namespace) -> None:
     Settings.of(**segment_settings(args))
     if args.channel is not None and args.channel < 0:
         raise ValueError(f"--channel counts from 0, got {args.channel}")
-    if args.workers is not None and args.workers < 0:
-        raise ValueError(f"--workers must not be negative, got {args.workers}")
+    if args.parallel_files is not None and args.parallel_files < 0:
+        raise ValueError(f"--parallel-files must not be negative, got {args.parallel_files}")
     NucleusModel(args.weights, args.device)
 
 
@@ -73,7 +73,7 @@ def _segment(args: argparse.Namespace) -> int:
         print(f"note: {note}", flush=True)
     jobs = list(zip(files, targets, strict=True))
     keep_freed_memory()  # a batch job: reuse memory between images (see batch/allocator.py)
-    run_batch(jobs, file_options(args), reporter(len(files), problems), args.workers)
+    run_batch(jobs, file_options(args), reporter(len(files), problems), args.parallel_files)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0

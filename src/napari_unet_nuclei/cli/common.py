@@ -38,6 +38,25 @@ def segment_settings(args: argparse.Namespace) -> dict:
     return settings
 
 
+class RenamedOption(argparse.Action):
+    """An option's name of the previous release: still works, and says what replaces it."""
+
+    def __init__(self, option_strings, dest, new: str = "", **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        """Warn on stderr, then set the new option's value."""
+        print(f"warning: {option_string} is deprecated: use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed_option(p: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
+    """``old`` as a hidden alias of the option ``new`` (same destination), for one release."""
+    dest = new.lstrip("-").replace("-", "_")
+    p.add_argument(old, dest=dest, action=RenamedOption, new=new, help=argparse.SUPPRESS, **kwargs)
+
+
 def add_diameter_argument(p: argparse.ArgumentParser) -> None:
     """The shared ``--diameter`` option."""
     p.add_argument(

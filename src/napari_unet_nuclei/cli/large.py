@@ -17,7 +17,7 @@ MAX_TIMEOUT = 60.0
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``segment-large``."""
-    from .common import add_diameter_argument
+    from .common import add_diameter_argument, add_renamed_option
 
     p.add_argument("input", help="big TIFF (read lazily as zarr), .zarr or OME-Zarr folder")
     p.add_argument(
@@ -57,7 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"seconds to wait for the scheduler to answer (default "
         f"{DEFAULT_TIMEOUT:.0f}, at most {MAX_TIMEOUT:.0f})",
     )
-    p.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
+    p.add_argument(
+        "--cluster-workers", type=int, default=1, help="worker processes of a local cluster"
+    )
+    add_renamed_option(p, "--workers", "--cluster-workers", type=int)
     from .common import add_overwrite_argument
 
     add_overwrite_argument(p)
@@ -86,8 +89,8 @@ def _run_with(args: argparse.Namespace, client) -> LargeResult:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Everything that can be known wrong before the image is read: exit 2."""
-    if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.cluster_workers < 1:
+        raise ValueError(f"--cluster-workers must be at least 1, got {args.cluster_workers}")
     if not 0 < args.scheduler_timeout <= MAX_TIMEOUT:
         raise ValueError(f"--scheduler-timeout must lie in (0, {MAX_TIMEOUT:.0f}] seconds")
     Settings.of(block_size=args.block_size, **segment_settings(args))
@@ -102,7 +105,10 @@ def _run(args: argparse.Namespace) -> LargeResult:
 
     address = None if args.scheduler == "local" else args.scheduler
     with cluster_client(
-        address, n_workers=args.workers, processes=args.workers > 1, timeout=args.scheduler_timeout
+        address,
+        n_workers=args.cluster_workers,
+        processes=args.cluster_workers > 1,
+        timeout=args.scheduler_timeout,
     ) as client:
         return _run_with(args, client)
 

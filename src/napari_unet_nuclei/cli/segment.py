@@ -8,14 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .common import one_line
+from .common import add_renamed_option, one_line
 
 if TYPE_CHECKING:
     from ..batch.file_job import FileOptions, Outcome
 
 
 def add_batch_arguments(p: argparse.ArgumentParser) -> None:
-    """``--axes``, ``--channel`` and ``--workers``."""
+    """``--axes``, ``--channel`` and ``--parallel-files`` (``--workers`` before)."""
     p.add_argument(
         "--axes",
         type=axes_value,
@@ -27,7 +27,7 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
         "--channel", type=int, default=None, help="the channel to segment, from 0 (C axis)"
     )
     p.add_argument(
-        "--workers",
+        "--parallel-files",
         type=int,
         default=None,
         help="images segmented side by side (threads sharing the cores); 0: one file after "
@@ -39,6 +39,7 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
         help="time-lapses (TYX): follow each nucleus over time, so it keeps one id in every "
         "frame (moves, divisions, a missed frame; laptrack)",
     )
+    add_renamed_option(p, "--workers", "--parallel-files", type=int)
 
 
 def check_axes_fit(axes: str | None, files: list[Path]) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._decisions import trained_diameter
 from .._model import UNet, UNetConfig, _block
-from .._normalize import percentile_normalize
+from .._normalize import HIGH_PERCENTILE, LOW_PERCENTILE, percentile_normalize
 from .._sample_data import synthetic_nuclei
 
 
@@ -102,7 +103,7 @@ def cover_image(image: np.ndarray, maps: np.ndarray) -> np.ndarray:
 
 _USAGE = """## Using this model outside napari
 - **Input** `image`: one grey channel, axes batch, channel, y, x; sides of {min} + n × {step} px.
-  The package's preprocessing scales the 1st–99.8th percentiles of each image to 0–1, the
+  The package's preprocessing scales the {low:g}–{high:g}th percentiles of each image to 0–1, the
   rule of napari-unet-nuclei. Two more steps of the plugin are **not** described by the
   package, and consumers must do them themselves:
   1. colour images are averaged to grey, and images whose nuclei are darker than the
@@ -146,7 +147,9 @@ def documentation(name: str, description: str, meta: dict, card: str | None, siz
     """The package's README.md: usage rules, the fine-tune card (if any), the model card."""
     parts = [
         f"# {name}\n\n{description}\n",
-        _USAGE.format(**sizes, diameter=float(meta.get("diameter", 16.0))),
+        _USAGE.format(
+            **sizes, diameter=trained_diameter(meta), low=LOW_PERCENTILE, high=HIGH_PERCENTILE
+        ),
     ]
     if "finetune_steps" in meta:
         parts.append(finetune_card(meta))

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import torch
 
+from .._decisions import trained_diameter
 from .._inference import DEFAULT_HALO
 from .._model import BUNDLED_MODELS, UNet, bundled_weights_path
+from .._normalize import HIGH_PERCENTILE, LOW_PERCENTILE
 from .files import ARCHITECTURE_CALLABLE
 
 FORMAT_VERSION = "0.5.4"
@@ -120,9 +122,10 @@ def _space_axes(sizes: dict[str, int], output: bool) -> list[dict]:
 
 def inputs_outputs(folder: Path, sizes: dict[str, int]) -> dict[str, list[dict]]:
     """The rdf's ``inputs`` and ``outputs``: axes, data types, scaling, test tensors."""
+    percentiles = {"min_percentile": LOW_PERCENTILE, "max_percentile": HIGH_PERCENTILE}
     scale = {
         "id": "scale_range",
-        "kwargs": {"axes": ["y", "x"], "min_percentile": 1.0, "max_percentile": 99.8},
+        "kwargs": {"axes": ["y", "x"], **percentiles},
     }
     image = {
         "id": "image",
@@ -192,7 +195,7 @@ def about(
 def rdf(folder: Path, heading: dict, kwargs: dict, sizes: dict[str, int], meta: dict) -> dict:
     """The whole rdf.yaml content (format 0.5) for the files written in ``folder``."""
     plugin = {
-        "diameter": float(meta.get("diameter", 16.0)),
+        "diameter": trained_diameter(meta),
         "invert_dark_on_bright": True,
         **{
             k: meta[k]

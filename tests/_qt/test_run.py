@@ -1,0 +1,38 @@
+"""The widget's runs (``_qt._run``): every one gets its labels from ``NucleusModel.segment``.
+
+``routes`` (tests/conftest.py) makes the lower routes raise outside ``segment``; the maps
+of a one-piece run come back with its labels and stay cached for the sliders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet_nuclei import _widget
+
+from ._helpers import only_labels, run_and_wait
+
+
+def test_a_plane_run_labels_through_segment_and_keeps_the_maps(qtbot, routes, docked,
+                                                               sample_viewer):  # fmt: skip
+    run_and_wait(qtbot, docked)
+    assert len(routes.labels) == 1 and routes.labels[0].max() > 0
+    np.testing.assert_array_equal(np.asarray(only_labels(sample_viewer).data), routes.labels[0])
+    assert docked._session.prediction is not None  # the sliders re-label these maps
+
+
+def test_a_whole_stack_run_labels_through_segment(qtbot, routes, stack_widget):
+    viewer, widget = stack_widget()
+    widget._stack_mode.value = _widget.WHOLE_STACK
+    run_and_wait(qtbot, widget)
+    assert len(routes.labels) == 1 and routes.labels[0].shape == (3, 128, 128)
+    np.testing.assert_array_equal(np.asarray(only_labels(viewer).data), routes.labels[0])
+
+
+def test_a_big_image_run_labels_through_segment(qtbot, routes, sample_viewer, new_widget):
+    widget = new_widget(sample_viewer)
+    widget.engine_options.update(big_image_pixels=10_000, block_size=128)
+    run_and_wait(qtbot, widget)
+    assert len(routes.labels) == 1 and routes.labels[0].max() > 0
+    np.testing.assert_array_equal(np.asarray(only_labels(sample_viewer).data), routes.labels[0])
+    assert widget._session.prediction is None  # block by block: no maps to re-label
