@@ -28,6 +28,7 @@ PUBLIC = {
     "finetune",
     "predict",
     "save_labels",
+    "track_nuclei",
     "segment_large",
     "segment_nuclei",
 }

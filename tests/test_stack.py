@@ -304,7 +304,7 @@ def test_tracking_takes_empty_frames_and_refuses_a_2d_image():
 @pytest.mark.slow
 def test_segmented_and_tracked_with_the_bundled_model_keeps_ids():
     movie = synthetic_movie(frames=12, size=(192, 192), nuclei=9, divisions=2, seed=7)
-    labels = segment_stack(image_of(movie.labels), axes="TYX", device="cpu")
+    labels = segment_nuclei(image_of(movie.labels), axes="TYX", device="cpu")
     tracked = track_nuclei(labels)
     truth = truth_links(movie.labels, movie.parents)
     made = predicted_links(movie.labels, on_truth(movie.labels, tracked.labels), tracked.parents)

@@ -38,7 +38,6 @@ __all__ = [
     "segment_large",
     "segment_nuclei",
     "track_nuclei",
-    "Tracked",
 ]
 # names of the previous release, kept for one more with a DeprecationWarning: name -> (where
 # it lives now, what to use instead)
@@ -50,7 +49,7 @@ DEPRECATED = {
     "evaluate": (".training.evaluate", "napari_unet_nuclei.training.evaluate"),
     "cluster": (".batch.cluster", "napari_unet_nuclei.batch.cluster"),
 }
-RESULT_TYPES = (FinetuneResult, LargeResult)  # importable from here, not in __all__
+RESULT_TYPES = (FinetuneResult, LargeResult, Tracked)  # importable from here, not in __all__
 
 
 def __getattr__(name: str):

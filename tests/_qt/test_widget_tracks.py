@@ -9,7 +9,8 @@ import numpy as np
 from _timelapse import image_of, predicted_links, shuffled, synthetic_movie, truth_links
 from napari.layers import Labels, Tracks
 
-from napari_unet_nuclei import _api
+from napari_unet_nuclei import _engine
+from napari_unet_nuclei._prediction import Segmentation
 from napari_unet_nuclei._qt import _tracks
 
 from ._helpers import run_and_wait
@@ -34,7 +35,8 @@ def test_ids_are_kept_across_frames_and_a_tracks_layer_appears(
 ):
     movie = synthetic_movie(frames=12, size=(128, 128), nuclei=9, divisions=2, seed=5)
     segmented = shuffled(movie.labels)  # what a segmentation gives: new ids in every frame
-    monkeypatch.setattr(_api, "segment_stack", lambda stack, **options: segmented)
+    fake = lambda self, stack, **options: Segmentation(segmented, None, "stack")  # noqa: E731
+    monkeypatch.setattr(_engine.NucleusModel, "segment", fake)
     viewer, widget = movie_widget(make_napari_viewer, new_widget, movie)
     assert widget.whole_stack(widget._image.value)  # the checkbox asks for every frame
     run_and_wait(qtbot, widget)

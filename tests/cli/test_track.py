@@ -6,13 +6,15 @@ import numpy as np
 import tifffile
 from _timelapse import predicted_links, shuffled, synthetic_movie, truth_links
 
-from napari_unet_nuclei.batch import file_job
+from napari_unet_nuclei._engine import NucleusModel
+from napari_unet_nuclei._prediction import Segmentation
 from napari_unet_nuclei.cli.app import main
 
 
 def _fake_segmentation(monkeypatch, labels: np.ndarray) -> None:
     """The stack segmented as ``labels`` (the engine's own path is tested elsewhere)."""
-    monkeypatch.setattr(file_job, "_segment_stack", lambda stack, axes, options: labels)
+    fake = lambda self, image, **options: Segmentation(labels, None, "stack")  # noqa: E731
+    monkeypatch.setattr(NucleusModel, "segment", fake)
 
 
 def test_track_gives_each_nucleus_one_id_over_time(tmp_path, monkeypatch, tiny_weights):

@@ -51,7 +51,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def folder_options(settings: dict, track: bool) -> FileOptions:
-    """The ``FileOptions`` of the widget's ``segment_stack`` keyword arguments."""
+    """The ``FileOptions`` of the widget's ``NucleusModel.segment`` keyword arguments."""
     from .._settings import Settings
 
     rest = {k: v for k, v in settings.items() if k not in ("device", "weights")}
@@ -162,7 +162,7 @@ def ask_folders(parent: object) -> tuple[Path, Path] | None:
 class FolderControls:
     """Segment a folder…, its Cancel, an images progress bar and a summary line.
 
-    ``settings()`` gives the ``segment_stack`` keyword arguments of the controls on screen,
+    ``settings()`` gives the ``NucleusModel.segment`` keyword arguments of the controls on screen,
     ``track`` whether to follow nuclei over time; ``choose`` asks for the folders (replace
     it to script the widget: tests).
     """

@@ -36,7 +36,7 @@ def plane_index(layer: Image, world_point: tuple[float, ...]) -> tuple[int, ...]
 
 
 def stack_axes(layer: Image) -> tuple[str, str]:
-    """Axes for ``segment_stack`` (every leading axis is planes) and a note if that is a guess."""
+    """Axes for ``NucleusModel.segment`` (leading axes are planes); a note if that is a guess."""
     n_lead = layer.ndim - 2
     if n_lead > 2:
         raise ValueError(

@@ -40,7 +40,7 @@ class StackControls:
         self.link_z.visible = self.link_z.enabled = self.whole_stack(layer)
 
     def plan(self, layer: Image, settings: dict) -> tuple[object, dict, str]:
-        """(pixels, ``segment_stack`` options, status line) to segment every plane of ``layer``.
+        """(pixels, ``NucleusModel.segment`` options, status line) for every plane of ``layer``.
 
         ``settings`` are the other controls' keyword arguments; a guess of axes is shown.
         """
@@ -51,7 +51,7 @@ class StackControls:
 
 
 def whole_stack_plan(layer: Image, device: str) -> tuple[str, str, str]:
-    """(axes for ``segment_stack``, status line, a notice or "") for a whole-stack run."""
+    """(axes for ``NucleusModel.segment``, status line, a notice or "") for a whole-stack run."""
     axes, note = stack_axes(layer)
     notice = (
         f"'{layer.name}': {note}. If an axis holds channels, split the stack first "

@@ -18,7 +18,7 @@ from ._stack_mode import WHOLE_STACK
 if TYPE_CHECKING:
     import napari
 
-Plan = tuple[object, dict, str]  # (pixels, ``segment_stack`` options, status line)
+Plan = tuple[object, dict, str]  # (pixels, ``NucleusModel.segment`` options, status line)
 TRACK_PARENTS = "track_parents"  # Labels layer metadata: {daughter: mother} of tracked ids
 TIP = (
     "For a time-lapse (a 2D image over time): the same nucleus keeps its id from frame to "
