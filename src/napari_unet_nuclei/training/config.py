@@ -130,7 +130,8 @@ def _check_ranges(c: TrainConfig) -> None:
     _check(ok, "strong_share", "a share in (0, 1]", c.strong_share)
     _check(_positive(c.lr) and math.isfinite(c.lr), "lr", "> 0", c.lr)
     kinds = c.kinds
-    ok = all(_positive(v) or v == 0 for v in kinds.values()) and any(v > 0 for v in kinds.values())
+    ok = all(v == 0 or (_positive(v) and math.isfinite(v)) for v in kinds.values())
+    ok = ok and any(v > 0 for v in kinds.values())
     _check(ok, "kind_weights", "weights >= 0, not all 0", kinds)
 
 
