@@ -41,13 +41,11 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold, split=not args.no_split, diameter=args.diameter, tta=args.tta
     )
     try:
-        Settings.of(**settings)
+        checked = Settings.of(**settings)
     except ValueError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    scores = evaluate_folders(
-        args.data, args.split, args.weights, args.device, args.limit, **settings
-    )
+    scores = evaluate_folders(args.data, args.split, args.weights, args.device, args.limit, checked)
     print(format_table(scores if len(scores) > 1 else next(iter(scores.values()))))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0

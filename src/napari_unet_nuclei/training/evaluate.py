@@ -68,15 +68,15 @@ def evaluate_folders(
     weights: str | None = None,
     device: str = "auto",
     limit: int | None = None,
-    **settings,
+    settings: Settings | None = None,
 ) -> dict[str, Scores]:
     """Scores per folder (then per kind) for the images of ``split`` in each folder.
 
-    ``settings``: ``Settings`` by name (threshold, split, min_size, diameter, tta, ...).
+    ``settings``: how to segment (default ``Settings()``, as the command line's defaults).
     Every index is read before the model runs, so a bad folder fails first.
     """
     entries = [read_index(folder, split)[:limit] for folder in folders]
-    labels = engine_labels(NucleusModel(weights, device), Settings.of(**settings))
+    labels = engine_labels(NucleusModel(weights, device), settings or Settings())
     return {
         name: score_entries(rows, labels)
         for name, rows in zip(folder_names(folders), entries, strict=True)
@@ -93,10 +93,12 @@ def evaluate(
     limit: int | None = None,
     **settings,
 ) -> Scores:
-    """Scores for all images of a split of one folder and per ``kind``."""
-    scores = evaluate_folders(
-        [data], split, weights, device, limit, threshold=threshold, split=split_touching, **settings
-    )
+    """Scores for all images of a split of one folder and per ``kind``.
+
+    ``settings``: further ``Settings`` by name (min_size, diameter, tta, precision, ...).
+    """
+    s = Settings.of(threshold=threshold, split=split_touching, **settings)
+    scores = evaluate_folders([data], split, weights, device, limit, s)
     return next(iter(scores.values()))
 
 
