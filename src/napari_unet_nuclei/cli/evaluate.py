@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         required=True,
         help="DSB2018-style folder with index.tsv; repeat for several (scored each on its own)",
     )
-    p.add_argument("--split", default="val")
+    p.add_argument("--split", default="val", help="val (default), train, ... or all")
     p.add_argument(
         "--weights",
         default=None,

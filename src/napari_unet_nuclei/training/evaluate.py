@@ -64,7 +64,7 @@ def folder_names(folders: Sequence[str | Path]) -> list[str]:
 
 def evaluate_folders(
     folders: Sequence[str | Path],
-    split: str = "val",
+    split: str | None = "val",
     weights: str | None = None,
     device: str = "auto",
     limit: int | None = None,
@@ -72,10 +72,12 @@ def evaluate_folders(
 ) -> dict[str, Scores]:
     """Scores per folder (then per kind) for the images of ``split`` in each folder.
 
+    ``split`` ``"all"`` (or None): every image of the folder, whatever its split.
     ``settings``: how to segment (default ``Settings()``, as the command line's defaults).
     Every index is read before the model runs, so a bad folder fails first.
     """
-    entries = [read_index(folder, split)[:limit] for folder in folders]
+    rows = None if split in (None, "all") else split
+    entries = [read_index(folder, rows)[:limit] for folder in folders]
     labels = engine_labels(NucleusModel(weights, device), settings or Settings())
     return {
         name: score_entries(rows, labels)
