@@ -35,7 +35,9 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
         help="DSB2018-style folder with index.tsv (its train split); repeat for several. "
         "WEIGHT: the folder's share of the crops relative to the others (default 1)",
     )
-    p.add_argument("--recipe", default=None, help="a TOML file of folders, weights and kinds")
+    p.add_argument(
+        "--recipe", metavar="FILE", default=None, help="a TOML file of folders, weights and kinds"
+    )
     p.add_argument(
         "--kind-weights",
         default="",
