@@ -37,7 +37,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_loco import holdout_folder, train_groups  # noqa: E402
+from bench_loco import TODAY, holdout_folder, lodo_plan, train_groups  # noqa: E402
+
+from napari_unet_nuclei.training.groups import group_sizes  # noqa: E402
 
 COMMON = "--batch 16 --crop 160 --threads 1 --log-every 50 --checkpoint-every 500"
 RECIPES = {  # leave-one-cluster-out: the current recipe against --strong
@@ -57,29 +59,49 @@ CANDIDATES = {  # on the whole train split
     "ft-mild": "--base 10 --diameter 16 --zoom-min 0.75 --zoom-max 1.33 --blur --strong "
     "--strong-share 0.3 --lr 3e-4 --init weights/unet_nuclei.pt --workers 2",
 }
+TISSUE_EXTRA = "--workers 1"  # the recipes' own options are in their arguments (bench_loco)
 RATE = re.compile(r"step (\d+)/\d+ loss \S+\s+([\d.]+) steps/s")
 
 
 def jobs(data: Path, root: Path, groups: dict[str, str], only: list[str] | None) -> dict:
-    """name -> (data folder, train arguments)."""
+    """name -> (data arguments, train arguments)."""
     out = {}
     for held in sorted(set(groups.values())):
         folder = holdout_folder(data, groups, held, root / "folders")
         for recipe, extra in RECIPES.items():
-            out[f"{recipe}-{held}"] = (folder, extra)
+            out[f"{recipe}-{held}"] = (["--data", str(folder)], extra)
     for name, extra in CANDIDATES.items():
-        out[name] = (data, extra)
+        out[name] = (["--data", str(data)], extra)
+    return {k: v for k, v in out.items() if not only or k in only}
+
+
+def tissue_jobs(data_root: Path, root: Path, only: list[str] | None) -> dict:
+    """Leave one data set out (issue 24): today's recipe A against B (more folders).
+
+    Each distinct training of ``bench_loco.lodo_plan``: without kromp2020_fluo, without
+    bitdepth_nucseg, and without each DSB source group; A without either folder is one run.
+    """
+    dsb, kromp, bitdepth = (
+        data_root / n for n in ("dsb2018_train", "kromp2020_fluo", "bitdepth_nucseg")
+    )
+    recipes = {
+        "A": f"--data {dsb} {TODAY}",
+        "B": f"--data {dsb}:0.6 --data {kromp}:0.2 --data {bitdepth}:0.2 {TODAY}",
+    }
+    groups = list(group_sizes(list(train_groups(dsb).values())))
+    plan = lodo_plan(recipes, dsb, [kromp, bitdepth], groups, root)
+    out = {e["model"]: (e["args"], TISSUE_EXTRA) for e in plan}
     return {k: v for k, v in out.items() if not only or k in only}
 
 
 def launch(
-    name: str, folder: Path, extra: str, steps: int, root: Path, device: str, calib: int = 0
+    name: str, data: list[str], extra: str, steps: int, root: Path, device: str, calib: int = 0
 ):
     """Start one training (a calibration run of ``calib`` steps when given); (process, log)."""
     log = root / "logs" / f"{name}{'-calibration' if calib else ''}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "napari_unet_nuclei.cli.app", "train", "--data", str(folder),
+        sys.executable, "-m", "napari_unet_nuclei.cli.app", "train", *data,
         "--steps", str(calib or steps), "--device", device,
         "--run-dir", str(root / ("calib" if calib else "runs") / name),
         "--output", str(root / ("calib" if calib else "models") / f"{name}.pt"),
@@ -120,12 +142,14 @@ def wait(procs: dict, until: float) -> dict[str, int | None]:
     return codes
 
 
-def main() -> None:
-    """Calibrate, train every job, pack the results."""
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="DSB folder (plan tissue: the folder "
+                   "holding dsb2018_train, kromp2020_fluo and bitdepth_nucseg)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--plan", choices=("groups", "tissue"), default="groups")
     p.add_argument("--seconds", type=float, default=540, help="the whole run's time budget")
+    p.add_argument("--steps", type=int, default=0, help="steps of every job (0: calibrate)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--max-steps", type=int, default=20000)
     p.add_argument("--min-steps", type=int, default=500, help="fewer: stop before training")
@@ -139,16 +163,13 @@ def main() -> None:
         help="run the jobs in waves of this many (0: all at once); the GPU's total steps/s "
         "hardly grow with more jobs, so fewer at once get more steps each",
     )
-    args = p.parse_args()
-    start = time.time()
-    args.root.mkdir(parents=True, exist_ok=True)
-    todo = jobs(args.data, args.root, train_groups(args.data), args.only)
-    at_once = args.at_once if 0 < args.at_once < len(todo) else len(todo)
-    names = list(todo)
-    waves = [names[i : i + at_once] for i in range(0, len(names), at_once)]
-    print(f"{len(todo)} jobs in {len(waves)} wave(s): {', '.join(todo)}", flush=True)
+    return p
+
+
+def calibrate(todo: dict, first_wave: list[str], waves: int, args, start: float) -> int:
+    """The steps every job gets: the first wave's steady rate over what is left of the time."""
     calib = {  # the first wave's jobs, side by side as every wave will run
-        n: launch(n, *todo[n], 0, args.root, args.device, args.calibration) for n in waves[0]
+        n: launch(n, *todo[n], 0, args.root, args.device, args.calibration) for n in first_wave
     }
     codes = wait(calib, start + args.seconds / 3)
     failed = [n for n, c in codes.items() if c != 0]
@@ -163,7 +184,7 @@ def main() -> None:
         for _, log in calib.values()
         for m in re.finditer(r"loaded \d+ training images in (\d+) s", log.read_text())
     ]
-    per_wave = (args.seconds - (time.time() - start) - 30) / len(waves)
+    per_wave = (args.seconds - (time.time() - start) - 30) / waves
     left = per_wave - max(loads, default=30) - 5
     steps = int(min(args.max_steps, rate * left * 0.9) // 50 * 50)
     print(
@@ -171,8 +192,26 @@ def main() -> None:
         f"load up to {max(loads, default=0):.0f} s -> {steps} steps each",
         flush=True,
     )
+    return steps
+
+
+def main() -> None:
+    """Calibrate (unless --steps), train every job, pack the results."""
+    args = _parser().parse_args()
+    start = time.time()
+    args.root.mkdir(parents=True, exist_ok=True)
+    if args.plan == "tissue":
+        todo = tissue_jobs(args.data, args.root, args.only)
+    else:
+        todo = jobs(args.data, args.root, train_groups(args.data), args.only)
+    at_once = args.at_once if 0 < args.at_once < len(todo) else len(todo)
+    names = list(todo)
+    waves = [names[i : i + at_once] for i in range(0, len(names), at_once)]
+    print(f"{len(todo)} jobs in {len(waves)} wave(s): {', '.join(todo)}", flush=True)
+    steps = args.steps or calibrate(todo, waves[0], len(waves), args, start)
     if steps < args.min_steps:
         sys.exit(f"only {steps} steps would fit; not training")
+    per_wave = (args.seconds - (time.time() - start) - 30) / len(waves)
     t0, final, codes = time.time(), {}, {}
     for k, wave in enumerate(waves, 1):
         until = start + args.seconds - 15 if k == len(waves) else time.time() + per_wave
@@ -181,16 +220,15 @@ def main() -> None:
         final.update(started)
     summary = {
         "steps": steps,
-        "calibration_rate": rate,
         "train_s": round(time.time() - t0),
         "common": COMMON,
         "jobs": {
-            n: {"args": todo[n][1], "exit": codes[n], "last": (rates(log) or [(0, 0)])[-1]}
+            n: {"args": todo[n], "exit": codes[n], "last": (rates(log) or [(0, 0)])[-1]}
             for n, (_, log) in final.items()
         },
     }
-    print(json.dumps(summary, indent=1), flush=True)
-    (args.root / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1, default=str), flush=True)
+    (args.root / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     args.out.mkdir(parents=True, exist_ok=True)
     for n, code in codes.items():  # unfinished jobs: their last checkpoint, as weights
         ckpt = args.root / "runs" / n / "checkpoint.pt"
@@ -214,16 +252,14 @@ def unfinished_weights(ckpt: Path, out: Path) -> None:
 
 
 def pack(root: Path, out: Path) -> None:
-    """The weights in tars of at most 16 MiB each (one per kind of job), logs and summary."""
+    """The weights in tars of at most 16 MiB each (one per name prefix: plain, strong, A, B,
+    all, ft...), the logs and the summary."""
     models = sorted((root / "models").glob("*.pt"))
-    parts = {
-        f"{prefix}.tar": [m for m in models if m.name.startswith(prefix)] for prefix in RECIPES
-    }
-    parts["candidates.tar"] = [m for m in models if not any(m in v for v in parts.values())]
-    for name, files in parts.items():
-        with tarfile.open(out / name, "w") as tar:
-            for f in files:
-                tar.add(f, arcname=f.name)
+    for prefix in sorted({m.name.split("-")[0] for m in models}):
+        with tarfile.open(out / f"{prefix}.tar", "w") as tar:
+            for f in models:
+                if f.name.split("-")[0] == prefix:
+                    tar.add(f, arcname=f.name)
     with tarfile.open(out / "logs.tar", "w") as tar:
         tar.add(root / "logs", arcname="logs")
         tar.add(root / "summary.json", arcname="summary.json")

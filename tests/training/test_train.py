@@ -39,22 +39,18 @@ def cli(args: list[str]) -> subprocess.CompletedProcess:
     )
 
 
+TINY_ARGS = ["--steps", "2", "--batch", "2", "--crop", "32", "--base", "4", "--depth", "2"]
+
+
 def _train_run(root, tmp_path, steps, *extra) -> subprocess.CompletedProcess:
     return cli(
         [
             "train",
             "--data",
             str(root),
+            *TINY_ARGS,
             "--steps",
             str(steps),
-            "--batch",
-            "2",
-            "--crop",
-            "32",
-            "--base",
-            "4",
-            "--depth",
-            "2",
             "--checkpoint-every",
             "2",
             "--log-every",
@@ -108,8 +104,8 @@ def test_init_starts_from_given_weights(tmp_path):
         str(tmp_path / "w.pt"),
     ]
     refused = cli(args)  # default base/depth differ from the tiny weights
-    assert refused.returncode != 0
-    assert "ValueError: --init weights" in refused.stderr
+    assert refused.returncode == 2
+    assert "error: --init weights" in refused.stderr and "Traceback" not in refused.stderr
     assert "different architecture" in refused.stderr
     assert cli(args + ["--base", "4", "--depth", "2", "--lr", "1e-9"]).returncode == 0
     a, b = load_model(str(tmp_path / "w.pt")), load_model(str(tmp_path / "w2.pt"))
@@ -131,3 +127,29 @@ def test_strong_share_must_be_a_share(tmp_path):
     for bad in ("0", "1.5", "x"):
         out = cli(["train", "--data", str(tmp_path), "--strong", "--strong-share", bad])
         assert out.returncode == 2 and "--strong-share" in out.stderr
+
+
+def test_train_reads_several_folders_with_weights_and_a_recipe(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _fake_data(first)
+    _fake_data(second)
+    run = _train_run(first, tmp_path, 2, "--data", f"{second}:0.25")
+    assert run.returncode == 0, run.stderr
+    assert "first: 2 training images, 80 % of the crops" in run.stderr
+    assert "second: 2 training images, 20 % of the crops" in run.stderr
+    meta = load_model(str(tmp_path / "w.pt")).meta["train_args"]
+    assert meta["data"] == [
+        {"folder": str(first), "weight": 1.0},
+        {"folder": str(second), "weight": 0.25},
+    ]
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        '[[data]]\nfolder = "first"\nweight = 3\n[[data]]\nfolder = "second"\n'
+        "[kinds]\nstained = 0\n"
+    )
+    args = ["--recipe", str(recipe), "--run-dir", str(tmp_path / "run2"), "--output"]
+    out = cli(["train", *args, str(tmp_path / "w2.pt"), *TINY_ARGS])
+    assert out.returncode == 0, out.stderr
+    assert "first: 2 training images, 75 % of the crops" in out.stderr
+    meta = load_model(str(tmp_path / "w2.pt")).meta["train_args"]
+    assert meta["kind_weights"]["stained"] == 0.0

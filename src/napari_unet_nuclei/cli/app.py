@@ -166,19 +166,6 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_sample)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .._outputs import UnsafeOutputError
-    from ..training.dataset import DataError
-    from ..training.train import train
-
-    try:
-        train(args)
-    except (DataError, UnsafeOutputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _average(args: argparse.Namespace) -> int:
     from .._model import average_weights, save_weights
     from .._outputs import check_new_file
@@ -218,11 +205,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its sub-commands."""
-    from ..training import train
     from . import evaluate as _cli_evaluate
     from . import export as _cli_export
     from . import finetune as _cli_finetune
     from . import large as _cli_large
+    from . import train as _cli_train
 
     parser = argparse.ArgumentParser(
         prog="napari-unet-nuclei",
@@ -239,9 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _cli_large.add_arguments(p)
     p.set_defaults(func=_cli_large.run)
-    p = sub.add_parser("train", help="train the U-Net on a DSB2018-style folder")
-    train.add_arguments(p)
-    p.set_defaults(func=_train)
+    p = sub.add_parser("train", help="train the U-Net on DSB2018-style folders")
+    _cli_train.add_arguments(p)
+    p.set_defaults(func=_cli_train.run)
     p = sub.add_parser("finetune", help="fine-tune a model on your own images and labels")
     _cli_finetune.add_arguments(p)
     p.set_defaults(func=_cli_finetune.run)

@@ -1,18 +1,24 @@
-"""``napari-unet-nuclei evaluate``: print the scores of ``evaluate`` for a split."""
+"""``napari-unet-nuclei evaluate``: print the scores of a split, per folder and per kind."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
-from ..training.evaluate import evaluate, format_table
-from .common import add_diameter_argument
+from ..training.evaluate import evaluate_folders, format_table
+from .common import add_diameter_argument, one_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``napari-unet-nuclei evaluate``."""
-    p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
-    p.add_argument("--split", default="val")
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="DSB2018-style folder with index.tsv; repeat for several (scored each on its own)",
+    )
+    p.add_argument("--split", default="val", help="val (default), train, ... or all")
     p.add_argument(
         "--weights",
         default=None,
@@ -27,19 +33,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate and print the table."""
+    """Evaluate and print the table: one row per kind, per folder when there are several."""
+    from .._settings import Settings
+
     t0 = time.perf_counter()
-    scores = evaluate(
-        args.data,
-        args.split,
-        args.weights,
-        args.device,
-        args.threshold,
-        not args.no_split,
-        args.limit,
-        diameter=args.diameter,
-        tta=args.tta,
+    settings = dict(
+        threshold=args.threshold, split=not args.no_split, diameter=args.diameter, tta=args.tta
     )
-    print(format_table(scores))
+    try:
+        checked = Settings.of(**settings)
+    except ValueError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    scores = evaluate_folders(args.data, args.split, args.weights, args.device, args.limit, checked)
+    print(format_table(scores if len(scores) > 1 else next(iter(scores.values()))))
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0

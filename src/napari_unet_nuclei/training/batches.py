@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +15,12 @@ from .._normalize import normalize_image
 from .._scale import typical_diameter
 from .augment import gaussian_blur, stain_jitter, stains
 from .augment import strong as strong_augment
-from .dataset import read_index, read_pair, targets
+from .config import KIND_WEIGHTS, DataSource, TrainConfig, parse_kind_weights
+from .dataset import DataError, read_index, read_pair, targets
 
-KIND_WEIGHTS = {"fluorescence": 0.6, "stained": 0.3, "brightfield": 0.1}
+__all__ = ["KIND_WEIGHTS", "TrainingSet", "load_training_set", "make_batch", "parse_kind_weights"]
+log = logging.getLogger(__name__)
+
 WIDE_ZOOM = (0.2, 5.0)  # with --strong, this share of crops is zoomed over this range
 WIDE_ZOOM_SHARE = 0.3
 STAIN_JITTER_SHARE = 0.5  # with --strong, this share of stained-image crops is re-coloured
@@ -44,41 +47,59 @@ class TrainingSet:
         return np.where(self.diameters > 0, diameter / np.maximum(self.diameters, 1e-6), 1.0)
 
 
-def parse_kind_weights(text: str) -> dict[str, float]:
-    """``"fluorescence=0.5,stained=0.4"`` -> KIND_WEIGHTS with those kinds replaced."""
-    weights = dict(KIND_WEIGHTS)
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        kind, sep, value = item.partition("=")
-        try:
-            weights[kind.strip()] = float(value) if sep else float("nan")
-        except ValueError:
-            weights[kind.strip()] = float("nan")
-        if not weights[kind.strip()] >= 0:
-            raise ValueError(f"--kind-weights: expected kind=weight >= 0, got {item!r}")
-    return weights
-
-
-def load_training_set(data_dir: Path, kind_weights: dict[str, float] | None = None) -> TrainingSet:
-    """Read and prepare the ``train`` split of a DSB2018-style folder.
-
-    Each kind of image is drawn with probability ``kind_weights[kind]`` (default KIND_WEIGHTS).
-    """
-    kind_weights = KIND_WEIGHTS if kind_weights is None else kind_weights
-    entries = read_index(data_dir, "train")
-    if not entries:
-        raise ValueError(f"No 'train' rows in {data_dir}/index.tsv")
-    images, tgts, weights, diams, hed = [], [], [], [], []
-    counts = {k: sum(e.kind == k for e in entries) for k in {e.kind for e in entries}}
-    for entry in entries:
+def _read_folder(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray], list, list, list]:
+    """The ``train`` split of one data folder: images, targets, stains, diameters and kinds."""
+    images, tgts, hed, diams, kinds = [], [], [], [], []
+    for entry in read_index(folder, "train"):
         image, labels = read_pair(entry)
         images.append(normalize_image(image))
         tgts.append(targets(labels))
-        weights.append(kind_weights.get(entry.kind, 0.1) / counts[entry.kind])
-        diams.append(typical_diameter(labels) or 0.0)
         coloured = entry.kind == "stained" and image.ndim == 3
         hed.append(np.moveaxis(stains(image), -1, 0).copy() if coloured else None)
-    prob = np.asarray(weights) / np.sum(weights)
-    return TrainingSet(images, tgts, prob, np.asarray(diams), hed)
+        diams.append(typical_diameter(labels) or 0.0)
+        kinds.append(entry.kind)
+    return images, tgts, hed, diams, kinds
+
+
+def sampling_weights(
+    kinds: list[str], kind_weights: dict[str, float], folder: str = "the data folder"
+) -> np.ndarray:
+    """Per image of one folder, its probability: each kind drawn by its weight, shares sum to 1.
+
+    A kind not in ``kind_weights`` gets 0.1. A folder whose kinds all weigh 0 is refused.
+    """
+    counts = {k: kinds.count(k) for k in set(kinds)}
+    weights = np.array([kind_weights.get(k, 0.1) / counts[k] for k in kinds])
+    if not weights.sum() > 0:
+        raise DataError(f"{folder}: every kind it holds ({', '.join(sorted(counts))}) weighs 0")
+    return weights / weights.sum()
+
+
+def load_training_set(
+    sources: Sequence[DataSource] | Path | str, kind_weights: dict[str, float] | None = None
+) -> TrainingSet:
+    """Read and prepare the ``train`` split of one or more DSB2018-style folders.
+
+    Each folder gives weight / (sum of weights) of the crops; within a folder each kind of
+    image is drawn with probability ``kind_weights[kind]`` (default KIND_WEIGHTS).
+    """
+    if isinstance(sources, str | Path):
+        sources = [DataSource(Path(sources))]
+    kind_weights = KIND_WEIGHTS if kind_weights is None else kind_weights
+    total = sum(s.weight for s in sources)
+    images, tgts, hed, diams, prob = [], [], [], [], []
+    for source in sources:
+        part = _read_folder(source.folder)
+        images += part[0]
+        tgts += part[1]
+        hed += part[2]
+        diams += part[3]
+        share = source.weight / total
+        prob.extend(sampling_weights(part[4], kind_weights, str(source.folder)) * share)
+        log.info(
+            "%s: %d training images, %.0f %% of the crops", source.folder, len(part[0]), 100 * share
+        )
+    return TrainingSet(images, tgts, np.asarray(prob), np.asarray(diams), hed)
 
 
 def _sample_crop(
@@ -162,7 +183,7 @@ def make_batch(
 class _StepBatches(torch.utils.data.Dataset):
     """``make_batch`` by step number, so worker processes can prepare batches ahead."""
 
-    def __init__(self, data: TrainingSet, args: argparse.Namespace) -> None:
+    def __init__(self, data: TrainingSet, args: TrainConfig) -> None:
         self.data, self.args = data, args
 
     def __len__(self) -> int:
@@ -184,7 +205,7 @@ class _StepBatches(torch.utils.data.Dataset):
 
 
 def step_batches(
-    data: TrainingSet, args: argparse.Namespace, start: int
+    data: TrainingSet, args: TrainConfig, start: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The batches of steps ``start``...; made by ``args.workers`` processes if > 0.
 

@@ -1,13 +1,13 @@
-"""Training the bundled U-Net on the ``train`` split of a DSB2018-style folder.
+"""Training the bundled U-Net on the ``train`` split of one or more DSB2018-style folders.
 
-Resumable: a checkpoint is written every ``--checkpoint-every`` steps to ``--run-dir``
-and picked up again by the same command. The random stream of every step depends
-only on (seed, step), so a resumed run draws the same crops as an unbroken one.
+``train(TrainConfig(...))``; the command line builds the config (``cli/train.py``).
+Resumable: a checkpoint is written every ``checkpoint_every`` steps to ``run_dir`` and
+picked up again by the same command. The random stream of every step depends only on
+(seed, step), so a resumed run draws the same crops as an unbroken one.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from .._model import UNet, UNetConfig, load_model, package_folders, save_weights
-from .._outputs import TRAINED_WEIGHTS, atomic_path, check_training_paths
-from .batches import load_training_set, parse_kind_weights, step_batches
+from .._outputs import atomic_path, check_training_paths
+from .batches import TrainingSet, load_training_set, step_batches
+from .config import ConfigError, TrainConfig
 from .dataset import data_paths
 
 log = logging.getLogger(__name__)
@@ -58,152 +59,103 @@ def _save_checkpoint(path: Path, model, opt, sched, step: int, args: dict) -> No
         )
 
 
-def train(args: argparse.Namespace) -> Path:
-    """Run (or resume) training and export the final half-precision weights."""
-    inputs = [p for p in (args.init, *data_paths(args.data)) if p]
-    args.output = str(
-        check_training_paths(args.output, args.run_dir, inputs, package_folders(), args.overwrite)
+def _checked_output(config: TrainConfig) -> Path:
+    """The weights file to write, checked: never over an input, the package or others' files."""
+    inputs = [
+        p for p in (config.init, *(q for s in config.data for q in data_paths(s.folder))) if p
+    ]
+    output = None if config.output is None else str(config.output)
+    return check_training_paths(
+        output, str(config.run_dir), inputs, package_folders(), config.overwrite
     )
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    plain_args = {k: v for k, v in vars(args).items() if k != "func"}
-    # the data first: a bad folder is reported before anything is created or imported
-    # for the optimizer (torch._dynamo)
-    t0 = time.time()
-    data = load_training_set(Path(args.data), parse_kind_weights(args.kind_weights))
-    log.info("loaded %d training images in %.0f s", len(data.images), time.time() - t0)
-    run_dir = Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config = UNetConfig(base=args.base, depth=args.depth)
-    model = UNet(config).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+
+
+def _optimizer(model: UNet, config: TrainConfig):
+    """AdamW under a one-cycle schedule over ``config.steps``."""
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.steps, pct_start=warmup_share(args.steps)
+        opt, max_lr=config.lr, total_steps=config.steps, pct_start=warmup_share(config.steps)
     )
-    ckpt, start = run_dir / "checkpoint.pt", 0
-    if args.init and not ckpt.exists():
-        init = load_model(args.init)
-        if init.config != config:
-            raise ValueError(
-                f"--init weights {args.init} have a different architecture: "
-                f"{init.config} vs {config}"
-            )
-        model.load_state_dict(init.state_dict())
-        log.info("initialised from %s", args.init)
+    return opt, sched
+
+
+def _start(model: UNet, opt, sched, config: TrainConfig, ckpt: Path, device) -> int:
+    """The first step to run: from the checkpoint when there is one, else from ``init``."""
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
-        sched.total_steps = args.steps  # a resumed run may be given more steps
-        start = int(state["step"])
-        log.info("resumed from %s at step %d", ckpt, start)
-    model_diameter = args.diameter or float(np.median(data.diameters[data.diameters > 0]))
+        sched.total_steps = config.steps  # a resumed run may be given more steps
+        log.info("resumed from %s at step %d", ckpt, int(state["step"]))
+        return int(state["step"])
+    if config.init:
+        init = load_model(str(config.init))
+        if init.config != model.config:
+            raise ConfigError(
+                f"--init weights {config.init} have a different architecture: "
+                f"{init.config} vs {model.config} (set --base and --depth to match)"
+            )
+        model.load_state_dict(init.state_dict())
+        log.info("initialised from %s", config.init)
+    return 0
+
+
+def _run_steps(model: UNet, opt, sched, data: TrainingSet, config: TrainConfig, start: int,
+               ckpt: Path, device) -> None:  # fmt: skip
+    """Steps ``start``... to ``config.steps``, logging and checkpointing on the way."""
     model.train()
     t0, running = time.time(), 0.0
-    for step, (x, y) in zip(range(start, args.steps), step_batches(data, args, start), strict=True):
+    batches = step_batches(data, config, start)
+    for step, (x, y) in zip(range(start, config.steps), batches, strict=True):
         loss = loss_fn(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         running = running + loss.detach()  # no GPU sync per step
-        if (step + 1) % args.log_every == 0:
+        if (step + 1) % config.log_every == 0:
             rate = (step + 1 - start) / (time.time() - t0)
-            log.info(
-                "step %d/%d loss %.4f  %.2f steps/s",
-                step + 1,
-                args.steps,
-                float(running) / args.log_every,
-                rate,
-            )
+            mean = float(running) / config.log_every
+            log.info("step %d/%d loss %.4f  %.2f steps/s", step + 1, config.steps, mean, rate)
             running = 0.0
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
-            _save_checkpoint(ckpt, model, opt, sched, step + 1, plain_args)
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            _save_checkpoint(ckpt, model, opt, sched, step + 1, config.as_dict())
+
+
+def _export(model: UNet, config: TrainConfig, data: TrainingSet, out: Path) -> None:
+    """The final half-precision weights and ``done.json`` (the run's settings)."""
+    diameter = config.diameter or float(np.median(data.diameters[data.diameters > 0]))
     meta = {
-        "train_args": plain_args,
-        "steps": args.steps,
-        "config": asdict(config),
-        "diameter": model_diameter,
+        "train_args": {**config.as_dict(), "output": str(out)},
+        "steps": config.steps,
+        "config": asdict(model.config),
+        "diameter": diameter,
     }
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model.cpu().eval(), out, meta)
-    with atomic_path(run_dir / "done.json") as tmp:
+    with atomic_path(config.run_dir / "done.json") as tmp:
         tmp.write_text(json.dumps(meta, indent=1))
     log.info("wrote weights to %s", out)
+
+
+def train(config: TrainConfig) -> Path:
+    """Run (or resume) training and export the final half-precision weights; their path."""
+    out = _checked_output(config)
+    torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = torch.device(config.device)
+    # the data first: a bad folder is reported before anything is created or imported
+    # for the optimizer (torch._dynamo)
+    t0 = time.time()
+    data = load_training_set(config.data, config.kinds)
+    log.info("loaded %d training images in %.0f s", len(data.images), time.time() - t0)
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    model = UNet(UNetConfig(base=config.base, depth=config.depth)).to(device)
+    opt, sched = _optimizer(model, config)
+    ckpt = config.run_dir / "checkpoint.pt"
+    start = _start(model, opt, sched, config, ckpt, device)
+    _run_steps(model, opt, sched, data, config, start, ckpt, device)
+    _export(model, config, data, out)
     return out
-
-
-def _share(text: str) -> float:
-    """A share in (0, 1], for argparse."""
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text}")
-    return value
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``napari-unet-nuclei train``."""
-    p.add_argument("--data", required=True, help="DSB2018-style folder with index.tsv")
-    p.add_argument(
-        "--output",
-        default=None,
-        help=f"weights file to write (default: a new {TRAINED_WEIGHTS} here)",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace --output when it holds weights of an earlier run",
-    )
-    p.add_argument("--run-dir", default="runs/train", help="checkpoints (resumed from)")
-    p.add_argument("--steps", type=int, default=7000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=160)
-    p.add_argument("--zoom-min", type=float, default=0.5)
-    p.add_argument("--zoom-max", type=float, default=2.0)
-    p.add_argument(
-        "--diameter",
-        type=float,
-        default=0.0,
-        help="resample every training image so its median nucleus diameter is this "
-        "many pixels (0: keep each image's own scale)",
-    )
-    p.add_argument("--blur", action="store_true", help="also augment with Gaussian blur")
-    p.add_argument(
-        "--strong",
-        action="store_true",
-        help="augment for reach: wide zoom (0.2-5x) on 30 %% of crops, uneven "
-        "illumination, haze, dim and saturated nuclei, chromatin texture, "
-        "defocus and Poisson noise; stain jitter on half the stained crops",
-    )
-    p.add_argument(
-        "--strong-share",
-        type=_share,
-        default=1.0,
-        help="with --strong: the share of crops the --strong chain (texture, dimming, "
-        "defocus, illumination, haze, noise, re-normalisation) is applied to (default 1)",
-    )
-    p.add_argument(
-        "--kind-weights",
-        default="",
-        help="how often each kind of image is drawn, e.g. 'stained=0.45' "
-        "(default fluorescence=0.6,stained=0.3,brightfield=0.1)",
-    )
-    p.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--base", type=int, default=16)
-    p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="processes preparing batches ahead (0: in the training process)",
-    )
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--checkpoint-every", type=int, default=200)

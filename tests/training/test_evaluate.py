@@ -1,0 +1,80 @@
+"""``evaluate``: labels from the engine, scores per folder and per kind, on synthetic folders."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet_nuclei._engine import NucleusModel
+from napari_unet_nuclei._settings import Settings
+from napari_unet_nuclei.cli.app import main
+from napari_unet_nuclei.training.dataset import read_index, read_pair
+from napari_unet_nuclei.training.evaluate import (
+    engine_labels,
+    evaluate,
+    evaluate_folders,
+    format_table,
+)
+from napari_unet_nuclei.training.metrics import match_counts
+
+from .test_folders import make_folder
+
+
+def _folders(tmp_path):
+    a = make_folder(tmp_path / "a", ["fluorescence", "stained", "stained"], ["val"] * 3)
+    b = make_folder(tmp_path / "b", ["fluorescence", "fluorescence"], ["val", "train"], seed=5)
+    return a, b
+
+
+def test_scores_per_folder_and_kind(tmp_path, tiny_weights):
+    a, b = _folders(tmp_path)
+    scores = evaluate_folders([a, b], "val", tiny_weights, "cpu")
+    assert list(scores) == ["a", "b"]
+    assert {k: r["images"] for k, r in scores["a"].items()} == {
+        "all": 3,
+        "fluorescence": 1,
+        "stained": 2,
+    }
+    assert {k: r["images"] for k, r in scores["b"].items()} == {"all": 1, "fluorescence": 1}
+    assert scores["a"] == evaluate(a, "val", tiny_weights, "cpu")  # one folder alone: the same
+    table = format_table(scores).splitlines()
+    assert table[0].split()[:3] == ["folder", "kind", "images"]
+    assert [line.split()[:3] for line in table[1:]] == [
+        ["a", "all", "3"],
+        ["a", "fluorescence", "1"],
+        ["a", "stained", "2"],
+        ["b", "all", "1"],
+        ["b", "fluorescence", "1"],
+    ]
+
+
+def test_the_labels_are_the_engines(tmp_path, tiny_weights):
+    a, _ = _folders(tmp_path)
+    settings = Settings.of(threshold=0.4)
+    model = NucleusModel(tiny_weights, "cpu")
+    entry = read_index(a, "val")[0]
+    image, gt = read_pair(entry)
+    expected = model.segment(image, settings=settings)
+    assert expected.max() > 0  # the tiny model finds something: a score that can move
+    got = evaluate(a, "val", tiny_weights, "cpu", threshold=0.4, limit=1)["all"]
+    counts = match_counts(gt, expected)
+    assert got["AP@0.5"] == counts[0].ap and got["images"] == 1
+
+
+def test_a_segment_returning_labels_and_decisions_is_read(tiny_weights):
+    class TupleModel:
+        def segment(self, image, settings=None):
+            return np.ones(image.shape[:2], np.uint16), "decisions"
+
+    labels = engine_labels(TupleModel(), Settings())(np.zeros((4, 5)))
+    assert labels.shape == (4, 5) and labels.max() == 1
+
+
+def test_the_command_scores_several_folders(tmp_path, tiny_weights, capsys):
+    a, b = _folders(tmp_path)
+    args = ["evaluate", "--data", str(a), "--data", str(b), "--weights", tiny_weights]
+    assert main([*args, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[0] == "folder"
+    assert [line.split()[:2] for line in out[1:-1]][::2][:2] == [["a", "all"], ["a", "stained"]]
+    assert main([*args, "--threshold", "2"]) == 2
+    assert "threshold" in capsys.readouterr().err
