@@ -81,7 +81,6 @@ def test_a_stack_file_goes_through_segment_too(routes, tiny_weights, tmp_path):
     np.testing.assert_array_equal(tifffile.imread(result.output), routes.labels[0])
 
 
-@pytest.mark.xfail(strict=True, reason=ROUTED_BY_TRAINING)
 def test_evaluate(routes, tiny_weights, tmp_path):
     import imageio.v3 as iio
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from napari_unet_nuclei._engine import NucleusModel
 from napari_unet_nuclei._settings import Settings
 from napari_unet_nuclei.cli.app import main
 from napari_unet_nuclei.training.dataset import read_index, read_pair
 from napari_unet_nuclei.training.evaluate import (
-    engine_labels,
     evaluate,
     evaluate_folders,
     format_table,
@@ -53,20 +50,11 @@ def test_the_labels_are_the_engines(tmp_path, tiny_weights):
     model = NucleusModel(tiny_weights, "cpu")
     entry = read_index(a, "val")[0]
     image, gt = read_pair(entry)
-    expected = model.segment(image, settings=settings)
+    expected = model.segment(image, settings=settings).labels
     assert expected.max() > 0  # the tiny model finds something: a score that can move
     got = evaluate(a, "val", tiny_weights, "cpu", threshold=0.4, limit=1)["all"]
     counts = match_counts(gt, expected)
     assert got["AP@0.5"] == counts[0].ap and got["images"] == 1
-
-
-def test_a_segment_returning_labels_and_decisions_is_read(tiny_weights):
-    class TupleModel:
-        def segment(self, image, settings=None):
-            return np.ones(image.shape[:2], np.uint16), "decisions"
-
-    labels = engine_labels(TupleModel(), Settings())(np.zeros((4, 5)))
-    assert labels.shape == (4, 5) and labels.max() == 1
 
 
 def test_the_command_scores_several_folders(tmp_path, tiny_weights, capsys):

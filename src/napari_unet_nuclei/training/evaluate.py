@@ -36,11 +36,10 @@ def summarize(per_image: list[list[Counts]]) -> dict[str, float]:
 
 
 def engine_labels(model: NucleusModel, settings: Settings) -> Callable[[np.ndarray], np.ndarray]:
-    """A function giving the labels of an image by ``model.segment`` (its first item if a tuple)."""
+    """A function giving the labels of an image by ``model.segment``: the pipeline users run."""
 
     def labels(image: np.ndarray) -> np.ndarray:
-        out = model.segment(image, settings=settings)
-        return out[0] if isinstance(out, tuple) else out
+        return model.segment(image, settings=settings).labels
 
     return labels
 
