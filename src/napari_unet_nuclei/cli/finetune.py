@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="general",
         help="the model to start from: general (default), stained, or a file",
     )
-    p.add_argument("--steps", type=int, default=None, help="most training steps (default 100)")
+    p.add_argument("--steps", type=int, default=None, help="most training steps (default 60)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(
         "--keep-anyway",

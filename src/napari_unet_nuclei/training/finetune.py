@@ -24,30 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils import parameters_to_vector
 
 from .._device import resolve_device
 from .._engine import NucleusModel
-from .._model import UNet, fused_for_inference, load_model, save_weights, user_models_dir
-from .._normalize import normalize_image
-from .._scale import resize, resize_labels, scaled_shape, typical_diameter
+from .._model import UNet, load_model, save_weights, user_models_dir
 from .._settings import Settings
-from .metrics import match_counts
+from .finetune_holdout import Pair, engine_for, prepared, score
 
-HOLDOUT_SHARE = 0.25  # of each image's area, never trained on, scores the models
 CROP, BATCH = 128, 4
-DEFAULT_STEPS, DEFAULT_LR, L2SP = 100, 5e-4, 1e-2
-EVAL_EVERY, PATIENCE = 25, 2  # score the held-out band every 25 steps; stop after 2 misses
+DEFAULT_STEPS, DEFAULT_LR, L2SP = 60, 5e-4, 1e-2
+EVAL_EVERY, PATIENCE = 20, 2  # score the held-out band every 20 steps; stop after 2 misses
 # (step, steps, loss, seconds_left): seconds_left is the most the run can still take
 FinetuneProgress = Callable[[int, int, float, float], None]  # may raise to cancel
-
-
-@dataclass
-class Pair:
-    """One image and its labels at the model's scale: input, targets and instance labels."""
-
-    norm: np.ndarray
-    targets: np.ndarray
-    labels: np.ndarray
 
 
 @dataclass
@@ -86,93 +75,6 @@ def default_output(weights: str) -> Path:
     while path.exists():
         path, n = folder / f"{stem}-{n}.pt", n + 1
     return path
-
-
-def check_pair(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(image, labels) as arrays; a clear error when the labels do not fit or are empty."""
-    image, labels = np.asarray(image), np.asarray(labels)
-    if image.shape[:2] != labels.shape or labels.ndim != 2:
-        raise ValueError(
-            f"labels of shape {labels.shape} do not fit an image of shape "
-            f"{image.shape}: give 2D labels with the image's height and width"
-        )
-    if labels.dtype.kind not in "iub" or not labels.any():
-        raise ValueError("the labels hold no nuclei (integer ids > 0 expected)")
-    return image, labels
-
-
-def _at_model_scale(image: np.ndarray, labels: np.ndarray, factor: float) -> Pair:
-    """Normalise the image; resample both by ``factor``; the training targets."""
-    from .dataset import targets
-
-    shape = scaled_shape(labels.shape, factor)
-    norm = normalize_image(image)
-    if shape != labels.shape:
-        norm, labels = resize(norm, shape), resize_labels(labels, shape)
-    return Pair(norm, targets(labels), labels)
-
-
-def prepare_pair(image: np.ndarray, labels: np.ndarray, model_diameter: float) -> Pair:
-    """Normalise the image and bring both to the model's nucleus size."""
-    image, labels = check_pair(image, labels)
-    diameter = typical_diameter(labels) or model_diameter
-    return _at_model_scale(image, labels, model_diameter / diameter)
-
-
-def split_holdout(
-    image: np.ndarray, labels: np.ndarray
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """((image, labels) to train on, held-out band): the last HOLDOUT_SHARE of the longer side.
-
-    Both at the image's own scale: the engine labels the band as users run it.
-    """
-    axis = int(labels.shape[1] > labels.shape[0])
-    n = labels.shape[axis]
-    cut = n - max(1, int(round(n * HOLDOUT_SHARE)))
-
-    def part(sl: slice) -> tuple[np.ndarray, np.ndarray]:
-        index = (slice(None), sl) if axis else (sl, slice(None))
-        return image[index], labels[index]
-
-    return part(slice(0, cut)), part(slice(cut, n))
-
-
-def prepared(
-    images: Sequence[np.ndarray], labels: Sequence[np.ndarray], model_diameter: float
-) -> tuple[list[Pair], list[tuple[np.ndarray, np.ndarray]], int]:
-    """(training parts at the model's scale, held-out bands, nuclei in all the labels)."""
-    if len(images) != len(labels) or not images:
-        raise ValueError("give as many label images as images (at least one pair)")
-    parts, bands, nuclei = [], [], 0
-    for image, lab in zip(images, labels, strict=True):
-        image, lab = check_pair(image, lab)
-        factor = model_diameter / (typical_diameter(lab) or model_diameter)
-        train, band = split_holdout(image, lab)
-        parts.append(_at_model_scale(*train, factor))
-        bands.append(band)
-        nuclei += len(np.unique(lab)) - 1
-    return parts, bands, nuclei
-
-
-def engine_for(network: UNet, weights: str, device: str) -> NucleusModel:
-    """The engine users run on ``weights``, with ``network``'s current weights in place."""
-    engine = NucleusModel(weights, device)
-    fused = fused_for_inference(network).to(engine.device, memory_format=torch.channels_last)
-    engine.network = fused
-    return engine
-
-
-def score(
-    engine: NucleusModel, bands: Sequence[tuple[np.ndarray, np.ndarray]], settings: Settings
-) -> float:
-    """Pooled AP@0.5 of the engine's labels (``segment`` at ``settings``) on the bands."""
-    tp = total = 0
-    for image, truth in bands:
-        out = engine.segment(image, axes="YX" if image.ndim == 2 else "YXC", settings=settings)
-        found = out[0] if isinstance(out, tuple) else out
-        counts = match_counts(truth, np.asarray(found), (0.5,))[0]
-        tp, total = tp + counts.tp, total + counts.tp + counts.fp + counts.fn
-    return tp / total if total else 1.0
 
 
 @dataclass
@@ -219,7 +121,7 @@ class Trainer:
     seed: int
 
     def __post_init__(self) -> None:
-        self.anchor = [p.detach().clone() for p in self.model.parameters()]
+        self.anchor = parameters_to_vector(self.model.parameters()).detach().clone()
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, foreach=True)
         self.rng = np.random.default_rng(self.seed)
 
@@ -231,10 +133,8 @@ class Trainer:
         _freeze_batch_norm(self.model)
         x, y = _batch(self.rng, self.parts)
         loss = loss_fn(self.model(x.to(self.device)), y.to(self.device))
-        pull = sum(
-            ((p - a) ** 2).sum() for p, a in zip(self.model.parameters(), self.anchor, strict=True)
-        )
-        loss = loss + self.l2sp * pull
+        pull = ((parameters_to_vector(self.model.parameters()) - self.anchor) ** 2).sum()
+        loss = loss + self.l2sp * pull  # one vector: a few large ops, not one per tensor
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
