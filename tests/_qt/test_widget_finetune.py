@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 
 from napari_unet_nuclei import _engine
 from napari_unet_nuclei._qt._finetune import LABELLED_BOX, labelled_box
-from napari_unet_nuclei._sample_data import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei, synthetic_sample
 
 from ._helpers import PLUGIN, run_and_wait
 
@@ -138,6 +138,50 @@ def test_a_worse_model_asks_before_it_is_kept(corrected, user_dir, tmp_path, tin
     else:
         assert widget._model.value == "general" and job.discarded
         assert not (user_dir / "tuned.pt").exists() and "Not kept" in controls.status.value
+
+
+def without_wrong_nuclei(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``found`` with every nucleus erased that matches no true nucleus (IoU < 0.5)."""
+    out = found.copy()
+    for i in np.unique(found)[1:]:
+        mask = found == i
+        ids, counts = np.unique(truth[mask], return_counts=True)
+        best = max((c, t) for t, c in zip(ids, counts, strict=True) if t) if ids.any() else (0, 0)
+        union = mask.sum() + (truth == best[1]).sum() - best[0] if best[1] else mask.sum()
+        if best[0] / union < 0.5:
+            out[mask] = 0
+    return out
+
+
+@pytest.mark.slow
+def test_correct_the_sample_then_fine_tune(qtbot, make_napari_viewer, user_dir):
+    """The user's path: segment the sample, erase the wrong nuclei, press Fine-tune."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "synthetic_nuclei_2d")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment nuclei")
+    widget._device.value = "cpu"
+    run_and_wait(qtbot, widget)
+    layer = widget.result_layer()
+    found, truth = np.asarray(layer.data), synthetic_sample()[1]
+    corrected = without_wrong_nuclei(found, truth)
+    assert 0 < len(np.unique(corrected)) <= len(np.unique(found))
+    layer.data = corrected
+    asked = []
+    controls = widget._finetune
+    controls.ask_keep_worse = lambda text: asked.append(text) or True
+    controls.labels.reset_choices()
+    controls.labels.value = layer
+    controls.steps.value = 40
+    controls.start.native.click()
+    qtbot.waitUntil(lambda: not controls.running, timeout=FINETUNE_TIMEOUT_MS)
+    status = controls.status.value
+    base, tuned = map(float, re.findall(r"(?:base model|fine-tuned) (\d\.\d{3})", status))
+    assert len(asked) == (tuned < base), status  # asked only about a worse model
+    assert ("Kept as you asked" if asked else "saved and selected") in status
+    chosen = widget._model.value
+    assert chosen.startswith(str(user_dir)) and Path(chosen).exists()
+    widget._model.value = "general"  # switching back: one choice
+    assert widget._model.value == "general"
 
 
 @pytest.mark.slow
