@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet_nuclei import NucleusModel
+from napari_unet_nuclei import NucleusModel, Settings
 from napari_unet_nuclei._sample_data import synthetic_nuclei
-
-ROUTED_BY_TRAINING = "routed by the training helper"
 
 
 @pytest.fixture
@@ -99,13 +97,12 @@ def test_evaluate(routes, tiny_weights, tmp_path):
     assert scores["all"]["images"] == 2 and len(routes.labels) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=ROUTED_BY_TRAINING)
 def test_finetune_scoring(routes, tiny_weights):
-    import torch
 
     from napari_unet_nuclei._model import load_model
-    from napari_unet_nuclei.training.finetune import prepare_pair, score
+    from napari_unet_nuclei.training.finetune_holdout import engine_for, score
 
     image, truth = synthetic_nuclei((96, 96), seed=2)
-    ap = score(load_model(tiny_weights), [prepare_pair(image, truth, 16.0)], torch.device("cpu"))
+    candidate = engine_for(load_model(tiny_weights), tiny_weights, "cpu")  # weights in training
+    ap = score(candidate, [(image, truth)], Settings.of(diameter=16.0))
     assert 0 <= ap <= 1 and len(routes.labels) == 1

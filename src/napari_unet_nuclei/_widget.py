@@ -113,6 +113,7 @@ class NucleiWidget(Container):
             lambda: self._model.value,
             lambda: self._device.value,
             self._models.add,
+            self._scoring_settings,
         )
         self.extend(self._finetune.widgets)
         for combo in (
@@ -244,6 +245,11 @@ class NucleiWidget(Container):
             weights=self._model.value,
             **self.engine_options,
         )
+
+    def _scoring_settings(self) -> dict:
+        """The settings a fine-tuned model is scored with: the label controls', as users run."""
+        threshold, split, min_size = self._labelling.settings()
+        return dict(threshold=threshold, split=split, min_size=min_size, diameter=self.diameter)
 
     @property
     def diameter(self) -> float | str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import numpy as np
 import platformdirs
 import pytest
@@ -9,7 +13,7 @@ from scipy import ndimage as ndi
 
 from napari_unet_nuclei import _engine
 from napari_unet_nuclei._qt._finetune import LABELLED_BOX, labelled_box
-from napari_unet_nuclei._sample_data import synthetic_nuclei
+from napari_unet_nuclei._sample_data import synthetic_nuclei, synthetic_sample
 
 from ._helpers import PLUGIN, run_and_wait
 
@@ -45,11 +49,17 @@ def corrected(make_napari_viewer, user_dir):
 def test_finetune_selects_and_uses_the_new_model(qtbot, corrected, user_dir, monkeypatch):
     viewer, widget = corrected
     assert "Fine-tune" in widget._finetune.start.text
-    widget._finetune.steps.value = 120
+    widget._finetune.ask_keep_worse = lambda text: pytest.fail(f"asked although better: {text}")
+    widget._finetune.steps.value = 40
     widget._finetune.start.native.click()
     assert widget._finetune.running and widget._finetune.cancel.enabled
+    qtbot.waitUntil(lambda: widget._finetune.progress.value > 0, timeout=FINETUNE_TIMEOUT_MS)
+    assert "left" in widget._finetune.status.value  # the time left, while it runs
     qtbot.waitUntil(lambda: not widget._finetune.running, timeout=FINETUNE_TIMEOUT_MS)
-    assert "saved and selected" in widget._finetune.status.value, widget._finetune.status.value
+    status = widget._finetune.status.value
+    assert "saved and selected" in status, status
+    base, tuned = map(float, re.findall(r"(?:base model|fine-tuned) (\d\.\d{3})", status))
+    assert tuned >= base  # both figures shown; not below the base, so selected
     chosen = widget._model.value
     assert chosen.startswith(str(user_dir)) and (user_dir / chosen.split("/")[-1]).exists()
     assert not widget._models.remove.native.isHidden()
@@ -58,6 +68,120 @@ def test_finetune_selects_and_uses_the_new_model(qtbot, corrected, user_dir, mon
     monkeypatch.setattr(_engine, "model_on", lambda d, w=None: used.append(w) or real(d, w))
     run_and_wait(qtbot, widget)
     assert used == [chosen] and viewer.layers["rings nuclei"].data.max() > 0
+    widget._model.value = "general"  # switching back: one choice
+    assert widget._model.value == "general" and Path(chosen).exists()
+
+
+class FinishedJob:
+    """A fine-tuning job that has ended with ``event``; its model waits at ``candidate``."""
+
+    def __init__(self, event: dict, candidate: Path | None) -> None:
+        self.event, self.candidate, self.discarded = event, candidate, False
+
+    def events(self) -> list[dict]:
+        return [self.event]
+
+    def keep_candidate(self, path: Path) -> Path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(self.candidate, path)
+        return Path(path)
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+def _done(worse: bool, path: str | None) -> dict:
+    return dict(
+        event="done",
+        path=path,
+        worse=worse,
+        base_score=0.8125,
+        score=0.75 if worse else 0.84375,
+        steps=25,
+        seconds=95.0,
+        images=1,
+        nuclei=40,
+    )
+
+
+def test_a_model_not_below_the_base_is_selected_with_both_scores(corrected, user_dir, tiny_weights):
+    _, widget = corrected
+    user_dir.mkdir(parents=True)
+    tuned = user_dir / "tuned.pt"
+    shutil.copy(tiny_weights, tuned)
+    controls = widget._finetune
+    controls.ask_keep_worse = lambda text: pytest.fail("asked about a better model")
+    controls._job = FinishedJob(_done(False, str(tuned)), None)
+    controls.poll()
+    assert widget._model.value == str(tuned) and not controls.running
+    status = controls.status.value
+    assert "base model 0.812" in status and "fine-tuned 0.844" in status and "+0.031" in status
+    assert "1 min 35 s" in status and "switch back" in status
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_worse_model_asks_before_it_is_kept(corrected, user_dir, tmp_path, tiny_weights, keep):
+    _, widget = corrected
+    waiting = tmp_path / "candidate.pt"
+    shutil.copy(tiny_weights, waiting)
+    controls, asked = widget._finetune, []
+    controls.ask_keep_worse = lambda text: asked.append(text) or keep
+    job = FinishedJob(_done(True, None), waiting)
+    controls._job, controls._output = job, user_dir / "tuned.pt"
+    controls.poll()
+    assert len(asked) == 1 and "below the base" in asked[0]
+    assert "base model 0.812" in asked[0] and "fine-tuned 0.750" in asked[0]
+    assert not controls.running and controls.start.enabled
+    if keep:
+        assert widget._model.value == str(user_dir / "tuned.pt") and not waiting.exists()
+        assert "Kept as you asked" in controls.status.value
+    else:
+        assert widget._model.value == "general" and job.discarded
+        assert not (user_dir / "tuned.pt").exists() and "Not kept" in controls.status.value
+
+
+def without_wrong_nuclei(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``found`` with every nucleus erased that matches no true nucleus (IoU < 0.5)."""
+    out = found.copy()
+    for i in np.unique(found)[1:]:
+        mask = found == i
+        ids, counts = np.unique(truth[mask], return_counts=True)
+        best = max((c, t) for t, c in zip(ids, counts, strict=True) if t) if ids.any() else (0, 0)
+        union = mask.sum() + (truth == best[1]).sum() - best[0] if best[1] else mask.sum()
+        if best[0] / union < 0.5:
+            out[mask] = 0
+    return out
+
+
+@pytest.mark.slow
+def test_correct_the_sample_then_fine_tune(qtbot, make_napari_viewer, user_dir):
+    """The user's path: segment the sample, erase the wrong nuclei, press Fine-tune."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "synthetic_nuclei_2d")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment nuclei")
+    widget._device.value = "cpu"
+    run_and_wait(qtbot, widget)
+    layer = widget.result_layer()
+    found, truth = np.asarray(layer.data), synthetic_sample()[1]
+    corrected = without_wrong_nuclei(found, truth)
+    assert 0 < len(np.unique(corrected)) <= len(np.unique(found))
+    layer.data = corrected
+    asked = []
+    controls = widget._finetune
+    controls.ask_keep_worse = lambda text: asked.append(text) or True
+    controls.labels.reset_choices()
+    controls.labels.value = layer
+    controls.steps.value = 40
+    controls.start.native.click()
+    qtbot.waitUntil(lambda: not controls.running, timeout=FINETUNE_TIMEOUT_MS)
+    status = controls.status.value
+    base, tuned = map(float, re.findall(r"(?:base model|fine-tuned) (\d\.\d{3})", status))
+    assert len(asked) == (tuned < base), status  # asked only about a worse model
+    assert ("Kept as you asked" if asked else "saved and selected") in status
+    chosen = widget._model.value
+    assert chosen.startswith(str(user_dir)) and Path(chosen).exists()
+    widget._model.value = "general"  # switching back: one choice
+    assert widget._model.value == "general"
 
 
 @pytest.mark.slow

@@ -62,3 +62,14 @@ def test_finetune_never_writes_into_the_package(tmp_path, capsys, tiny_weights, 
     assert main([*argv, "--steps", "2", "--device", "cpu"]) == 2
     assert "installed package" in capsys.readouterr().err
     assert list(weights.iterdir()) == []
+
+
+def test_cli_options_keep_anyway_and_default_steps():
+    from napari_unet_nuclei.cli.app import build_parser
+    from napari_unet_nuclei.training.finetune import DEFAULT_STEPS
+
+    args = ["finetune", "--images", "i", "--labels", "l", "-o", "m.pt"]
+    assert not build_parser().parse_args(args).keep_anyway
+    assert build_parser().parse_args([*args, "--keep-anyway"]).keep_anyway
+    finetune_parser = build_parser()._subparsers._group_actions[0].choices["finetune"]
+    assert f"default {DEFAULT_STEPS}" in finetune_parser.format_help()

@@ -1,4 +1,4 @@
-"""Fine-tuning on a user's labels: better or nothing, never over a file, clear errors."""
+"""Fine-tuning on a user's labels: a model unless worse, never over a file, clear errors."""
 
 import json
 import subprocess
@@ -7,12 +7,17 @@ import sys
 import numpy as np
 import pytest
 
+from napari_unet_nuclei._engine import NucleusModel
 from napari_unet_nuclei._model import load_model
 from napari_unet_nuclei._sample_data import synthetic_nuclei
-from napari_unet_nuclei.training.finetune import (
-    finetune,
+from napari_unet_nuclei._scale import resize_labels
+from napari_unet_nuclei._settings import Settings
+from napari_unet_nuclei.training.finetune import DEFAULT_STEPS, EVAL_EVERY, Clock, finetune
+from napari_unet_nuclei.training.finetune_holdout import (
+    engine_for,
     prepare_pair,
-    resize_labels,
+    prepared,
+    score,
     split_holdout,
 )
 
@@ -24,13 +29,37 @@ def test_resize_labels_keeps_ids():
     assert set(np.unique(out)) == {0, 7, 65535} and out.shape == (40, 40)
 
 
-def test_pairs_come_to_the_model_scale_and_holdout_is_a_band():
-    image, labels = synthetic_nuclei((200, 300), seed=1)
-    pair = prepare_pair(image, labels, model_diameter=16.0)
-    train, held = split_holdout(pair)
-    assert train.labels.shape[0] == held.labels.shape[0] == pair.labels.shape[0]
-    assert train.labels.shape[1] + held.labels.shape[1] == pair.labels.shape[1]
-    assert held.targets.shape[1:] == held.labels.shape == held.norm.shape
+def test_holdout_is_a_band_at_the_image_scale_and_training_at_the_model_scale():
+    image, labels = synthetic_nuclei((200, 300), seed=1, radius=(10.0, 14.0))
+    (train_image, train_labels), (held_image, held_labels) = split_holdout(image, labels)
+    assert held_image.shape == held_labels.shape == (200, 75)
+    assert train_labels.shape == (200, 225)
+    assert np.array_equal(held_labels, labels[:, 225:])  # never resampled: scored as users run
+    parts, bands, nuclei = prepared([image], [labels], model_diameter=16.0)
+    assert nuclei == len(np.unique(labels)) - 1 and bands[0][1].shape == (200, 75)
+    assert parts[0].labels.shape[0] < 200  # nuclei ~24 px brought to the model's 16 px
+    assert parts[0].targets.shape[1:] == parts[0].labels.shape == parts[0].norm.shape
+    assert prepare_pair(image, labels, 16.0).labels.shape[0] < 200
+
+
+def test_scoring_labels_the_band_with_the_engine_users_run(tiny_weights):
+    """AP@0.5 is 1 against the engine's own labels at the same settings, lower at others."""
+    image, _ = synthetic_nuclei((128, 160), seed=2)
+    settings = Settings.of(diameter=16.0, threshold=0.5)
+    engine = NucleusModel(tiny_weights, "cpu")
+    own = engine.segment(image, settings=settings).labels
+    assert own.max() > 3
+    assert score(engine, [(image, own)], settings) == 1.0
+    assert score(engine, [(image, own)], Settings.of(diameter=8.0)) < 1.0
+    candidate = engine_for(load_model(tiny_weights), tiny_weights, "cpu")  # in-memory weights
+    assert score(candidate, [(image, own)], settings) == 1.0
+
+
+def test_time_left_counts_the_remaining_steps_and_scorings():
+    clock = Clock(step=10.0, steps=10, scoring=5.0)  # 1 s a step, 5 s a scoring
+    assert clock.left(EVAL_EVERY * 4, EVAL_EVERY * 4) == 5.0  # only the last scoring
+    assert clock.left(1, 2 * EVAL_EVERY) == (2 * EVAL_EVERY - 1) + 2 * 5.0
+    assert clock.left(EVAL_EVERY + 1, 2 * EVAL_EVERY + 3) == (EVAL_EVERY + 2) + 2 * 5.0
 
 
 @pytest.mark.parametrize(
@@ -51,6 +80,16 @@ def test_existing_output_is_never_replaced(tmp_path):
     assert out.read_bytes() == b"user's file"
 
 
+def test_base_is_the_old_name_of_weights(tmp_path):
+    image, labels = synthetic_nuclei((64, 64), seed=0)
+    out = tmp_path / "mine.pt"
+    out.write_bytes(b"user's file")
+    with pytest.warns(DeprecationWarning, match="weights="), pytest.raises(FileExistsError):
+        finetune([image], [labels], base="general", output=out, device="cpu")
+    with pytest.raises(ValueError, match="steps"):
+        finetune([image], [labels], steps=0, device="cpu")
+
+
 # finetune() creates an optimizer, which imports torch._dynamo (and triton with torch's CUDA
 # build): it runs in a child process, as the widget runs it, never in pytest's own process.
 CHILD = """
@@ -64,10 +103,10 @@ image, labels = synthetic_nuclei(tuple(kw.pop("shape")), seed=kw.pop("seed"))
 if kw.pop("rings"):  # bright rims, dark insides: a look the base model misses
     image = np.where(ndi.binary_erosion(labels > 0, iterations=3), image.min(), image)
 seen = []
-r = finetune([image], [labels], device="cpu", progress=lambda s, n, loss: seen.append((s, n)),
-             **kw)
+r = finetune([image], [labels], device="cpu",
+             progress=lambda s, n, loss, left: seen.append((s, n, left)), **kw)
 print(json.dumps(dict(path=None if r.path is None else str(r.path), score=r.score,
-                      base_score=r.base_score, first=seen[0], last=seen[-1])))
+                      base_score=r.base_score, first=seen[0], last=seen[-1], worse=r.worse)))
 """
 
 
@@ -83,21 +122,43 @@ def _finetune_in_child(**options) -> dict:
 
 
 @pytest.mark.slow
-def test_no_model_is_written_when_it_does_not_beat_the_base(tmp_path):
+def test_a_model_as_good_as_the_base_is_written(tmp_path):
+    """Unchanged weights (lr 0) score as the base: not below it, so the user gets a model."""
     result = _finetune_in_child(
         shape=[160, 160], seed=2, rings=False, steps=2, lr=0.0, output=str(tmp_path / "m.pt")
     )
-    assert result["path"] is None and not (tmp_path / "m.pt").exists()
-    assert result["score"] == result["base_score"]
+    assert result["score"] == result["base_score"] and not result["worse"]
+    assert result["path"] == str(tmp_path / "m.pt") and (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep_worse", [False, True])
+def test_a_worse_model_is_written_only_when_asked(tmp_path, keep_worse):
+    """A learning rate of 1 without the pull to the base wrecks the model: it scores lower."""
+    out = tmp_path / "m.pt"
+    result = _finetune_in_child(
+        shape=[160, 160],
+        seed=2,
+        rings=False,
+        steps=2,
+        lr=1.0,
+        l2sp=0.0,
+        output=str(out),
+        keep_worse=keep_worse,
+    )
+    assert result["worse"] and result["score"] < result["base_score"]
+    assert out.exists() == keep_worse and (result["path"] is not None) == keep_worse
 
 
 @pytest.mark.slow
 def test_finetune_learns_a_new_look(tmp_path):
     """Nuclei drawn as rings (bright rim, dark inside) fool the base model; a fine-tune helps."""
     result = _finetune_in_child(
-        shape=[256, 256], seed=5, rings=True, steps=120, lr=3e-4, output=str(tmp_path / "m.pt")
+        shape=[256, 256], seed=5, rings=True, steps=None, output=str(tmp_path / "m.pt")
     )
-    assert result["first"] == [1, 120]
+    assert result["first"][:2] == [1, DEFAULT_STEPS]
+    assert result["first"][2] > 0 and result["last"][2] > 0  # time left, honest to the end
     assert result["path"] == str(tmp_path / "m.pt") and result["score"] > result["base_score"]
     model = load_model(str(tmp_path / "m.pt"))
     assert model.meta["base"] == "general" and model.meta["holdout_ap50"] == result["score"]
+    assert model.meta["base_holdout_ap50"] == result["base_score"]

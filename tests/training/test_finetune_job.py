@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import pytest
 
 from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei.training.finetune_job import FinetuneJob
@@ -27,9 +28,17 @@ def test_job_reports_progress_and_a_result(tmp_path, tiny_weights):
     kinds = [e["event"] for e in events]
     assert kinds[:2] == ["progress", "progress"] and kinds[-1] == "done", events
     assert events[0]["steps"] == 2 and np.isfinite(events[0]["loss"])
-    done = events[-1]
-    assert (done["path"] is None) == (not (tmp_path / "m.pt").exists())
+    assert events[0]["seconds_left"] >= events[1]["seconds_left"] >= 0
+    done, out = events[-1], tmp_path / "m.pt"
     assert done["images"] == 1 and done["nuclei"] == int(labels.max())
+    assert done["worse"] == (done["score"] < done["base_score"])
+    if done["worse"]:  # waits in the scratch folder for the user's answer
+        assert done["path"] is None and not out.exists() and job.candidate.is_file()
+        assert job.keep_candidate(out) == out and out.exists() and job.candidate is None
+    else:  # written where asked, nothing waits
+        assert done["path"] == str(out) and out.exists() and job.candidate is None
+        with pytest.raises(FileNotFoundError):
+            job.keep_candidate(tmp_path / "other.pt")
 
 
 def test_bad_labels_come_back_as_an_error(tiny_weights):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QMessageBox
 
 from ..training.finetune import DEFAULT_STEPS, default_output
 from ..training.finetune_job import FinetuneJob
@@ -34,10 +36,15 @@ class FinetuneControls:
         base: Callable[[], str],
         device: Callable[[], str],
         on_model: Callable[[str], object],
+        settings: Callable[[], dict] | None = None,
     ) -> None:
         self._viewer, self._image, self._base, self._device = viewer, image, base, device
-        self._on_model = on_model
+        self._on_model, self._settings = on_model, settings or dict
         self._job: FinetuneJob | None = None
+        self._output: Path | None = None
+        # asked (with the scores) whether to keep a model that scored below the base;
+        # a test answers it instead of the dialog
+        self.ask_keep_worse: Callable[[str], bool] = self._ask_keep_worse
         self.title = Label(value="Fine-tune on your corrections")
         self.labels = ComboBox(
             label="Corrected labels",
@@ -107,16 +114,19 @@ class FinetuneControls:
         if not labels.any():
             show_warning("The chosen Labels layer has no nuclei to learn from.")
             return
+        self._output = default_output(self._base())
         self._job = FinetuneJob(
             [image],
             [labels],
             self._base(),
             self.steps.value,
             self._device(),
-            default_output(self._base()),
+            self._output,
+            self._settings(),
         )
         self._set_running(True)
-        self.status.value = "Fine-tuning (held-out band: the last quarter of the image)…"
+        self.progress.max, self.progress.value = self.steps.value, 0
+        self.status.value = "Scoring the base model on the held-out band (the last quarter)…"
         self._timer.start()
 
     def poll(self) -> None:
@@ -126,17 +136,37 @@ class FinetuneControls:
         for event in self._job.events():
             if event["event"] == "progress":
                 self.progress.max, self.progress.value = event["steps"], event["step"]
-                self.status.value = (
-                    f"Step {event['step']}/{event['steps']}, loss {event['loss']:.3f}"
-                )
+                self.status.value = progress_status(event)
             elif event["event"] == "done":
-                self._finish(finished_status(event))
-                if event["path"]:
-                    self._on_model(event["path"])
+                self._timer.stop()
+                self._finish(self._outcome(event))
                 show_info(self.status.value)
             else:
                 self._finish(f"Fine-tuning failed: {event['message']}")
                 show_error(self.status.value)
+
+    def _outcome(self, event: dict) -> str:
+        """Select the new model (asking first when it scored below the base); the status."""
+        job, text = self._job, finished_status(event)
+        if not event.get("worse"):
+            self._on_model(event["path"])
+            return text
+        if job is None or not self.ask_keep_worse(text):
+            if job is not None:
+                job.discard()
+            return f"{text} Not kept: the model you had stays selected."
+        try:
+            path = job.keep_candidate(self._output or default_output(self._base()))
+        except OSError as exc:
+            return f"{text} Could not keep it: {exc}"
+        self._on_model(str(path))
+        return f"{text} Kept as you asked and selected."
+
+    def _ask_keep_worse(self, text: str) -> bool:
+        answer = QMessageBox.question(
+            self.start.native, "Keep the fine-tuned model?", f"{text}\n\nKeep it anyway?"
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def stop(self) -> None:
         """Cancel the run; no model is written."""
@@ -154,12 +184,32 @@ class FinetuneControls:
         self.start.enabled, self.cancel.enabled = not running, running
 
 
+def progress_status(event: dict) -> str:
+    """A progress line: the step, the most time left and the loss."""
+    left = event.get("seconds_left")
+    time_left = "" if left is None else f", at most {duration(left)} left"
+    return f"Step {event['step']}/{event['steps']}{time_left} (loss {event['loss']:.3f})"
+
+
+def duration(seconds: float) -> str:
+    """``"45 s"`` or ``"2 min 5 s"``."""
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+
+
 def finished_status(event: dict) -> str:
-    """What a finished run says: the held-out scores and whether a model was saved."""
-    scores = f"held-out AP@0.5 {event['base_score']:.3f} -> {event['score']:.3f}"
-    if event["path"] is None:
-        return f"No clear gain over the base model ({scores}); no model was saved."
-    return f"New model saved and selected ({scores}, {event['seconds']:.0f} s)."
+    """What a finished run says: both held-out scores, and what became of the model."""
+    base, tuned = event["base_score"], event["score"]
+    scores = (
+        f"held-out AP@0.5: base model {base:.3f}, fine-tuned {tuned:.3f} "
+        f"({tuned - base:+.3f}; {duration(event['seconds'])})"
+    )
+    if event.get("worse"):
+        return f"The fine-tuned model scored below the base model ({scores})."
+    return (
+        f"Fine-tuned model saved and selected ({scores}). To switch back, choose the "
+        "base model in Model."
+    )
 
 
 def labelled_box(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,8 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="general",
         help="the model to start from: general (default), stained, or a file",
     )
-    p.add_argument("--steps", type=int, default=None, help="most training steps (default 240)")
+    p.add_argument("--steps", type=int, default=None, help="most training steps (default 60)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--keep-anyway",
+        action="store_true",
+        help="write the model even when it scores below the base on the held-out part",
+    )
 
 
 def label_pairs(images: Path, labels: Path) -> tuple[list[Path], list[Path], list[str]]:
@@ -37,7 +42,7 @@ def label_pairs(images: Path, labels: Path) -> tuple[list[Path], list[Path], lis
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fine-tune and report; exit 0 when a better model was written, 1 when none, 2 on errors."""
+    """Fine-tune and report; exit 0 when a model was written, 1 when none, 2 on errors."""
     from .._io import read_image
     from ..training.finetune import finetune
 
@@ -63,27 +68,33 @@ def run(args: argparse.Namespace) -> int:
             args.device,
             out,
             progress=_print_progress,
+            keep_worse=args.keep_anyway,
         )
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"held-out AP@0.5: base {result.base_score:.3f} -> {result.score:.3f} "
-        f"({result.images} images, {result.nuclei} nuclei, {result.seconds:.0f} s)"
+        f"held-out AP@0.5: base model {result.base_score:.3f}, fine-tuned "
+        f"{result.score:.3f} ({result.score - result.base_score:+.3f}; {result.images} "
+        f"images, {result.nuclei} nuclei, {result.seconds:.0f} s)"
     )
-    if not result.improved:
+    if result.path is None:
         print(
-            "the fine-tuned model did not beat the base by 0.05 AP@0.5 on the held-out "
-            "labels: no model written"
+            "the fine-tuned model is worse than the base on the held-out labels: no model "
+            "written (add --keep-anyway to write it all the same)"
         )
         return 1
+    worse = " although it scored below the base (--keep-anyway)" if result.worse else ""
     print(
-        f"wrote {result.path} (best after {result.steps} steps); use it with "
+        f"wrote {result.path}{worse} (best after {result.steps} steps); use it with "
         f"`napari-unet-nuclei segment ... --weights {result.path}`"
     )
     return 0
 
 
-def _print_progress(step: int, steps: int, loss: float) -> None:
+def _print_progress(step: int, steps: int, loss: float, seconds_left: float) -> None:
     if step == 1 or step % 20 == 0 or step == steps:
-        print(f"step {step}/{steps} loss {loss:.4f}", flush=True)
+        print(
+            f"step {step}/{steps} loss {loss:.4f}, at most {seconds_left:.0f} s left",
+            flush=True,
+        )

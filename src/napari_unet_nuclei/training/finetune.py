@@ -1,58 +1,47 @@
 """Fine-tuning a bundled (or any) model on a user's own corrected labels.
 
-The recipe keeps what the base model knows and never hands back a worse model:
-- images and labels are brought to the model's nucleus size and normalised as at inference;
-- a band of each image (HOLDOUT_SHARE of its area) is kept out of training and scores the
-  model (AP@0.5) before and during training;
-- batch-norm statistics stay frozen, the learning rate is small, and an L2 pull towards the
-  base weights (L2-SP) limits how far the weights move (it stands in for replaying crops of
-  the original training data, which the package does not carry);
-- the best state on the held-out band is kept (early stopping); if it does not beat the base
-  model there by MIN_GAIN, no model is written.
+The recipe keeps what the base model knows, and hands back a model unless it is worse:
+- a band of each image (HOLDOUT_SHARE of its area) is kept out of training; the engine
+  users run (``NucleusModel.segment``, their settings) labels it, and AP@0.5 against the
+  user's labels scores the base model and the model during training;
+- the rest is brought to the model's nucleus size and normalised as at inference;
+- batch-norm statistics stay frozen and an L2 pull towards the base weights (L2-SP) limits
+  how far the weights move (it stands in for replaying crops of the original training
+  data, which the package does not carry);
+- the best trained state on the held-out band is kept (early stopping); it is written when
+  its score is not below the base model's, or when the caller asks to keep it anyway.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils import parameters_to_vector
 
 from .._device import resolve_device
 from .._engine import NucleusModel
-from .._inference import predict_normalized
-from .._model import UNet, fused_for_inference, load_model, save_weights, user_models_dir
-from .._normalize import normalize_image
-from .._postprocess import labels_from_maps
-from .._scale import resize, resize_labels, scaled_shape, typical_diameter
-from .metrics import match_counts
+from .._model import UNet, load_model, save_weights, user_models_dir
+from .._settings import Settings
+from .finetune_holdout import Pair, engine_for, prepared, score
 
-HOLDOUT_SHARE = 0.25  # of each image's area, never trained on, scores the models
-CROP, BATCH = 128, 8
-DEFAULT_STEPS = 240
-# a model is kept only if the held-out AP@0.5 rises by this much: one or two more nuclei
-# found in a small band is noise and did not carry over to other images (bench_finetune)
-MIN_GAIN = 0.05
-EVAL_EVERY, PATIENCE = 40, 3  # score the held-out band every 40 steps; stop after 3 misses
-FinetuneProgress = Callable[[int, int, float], None]  # (step, steps, loss); may raise to cancel
-
-
-@dataclass
-class Pair:
-    """One image and its labels at the model's scale: input, targets and instance labels."""
-
-    norm: np.ndarray
-    targets: np.ndarray
-    labels: np.ndarray
+CROP, BATCH = 128, 4
+DEFAULT_STEPS, DEFAULT_LR, L2SP = 60, 5e-4, 1e-2
+EVAL_EVERY, PATIENCE = 20, 2  # score the held-out band every 20 steps; stop after 2 misses
+# (step, steps, loss, seconds_left): seconds_left is the most the run can still take
+FinetuneProgress = Callable[[int, int, float, float], None]  # may raise to cancel
 
 
 @dataclass
 class FinetuneResult:
-    """What fine-tuning gave: the file (None when the base model stayed better) and scores."""
+    """What fine-tuning gave: the file written (None when none) and the held-out scores."""
 
     path: Path | None
     base_score: float
@@ -64,18 +53,23 @@ class FinetuneResult:
     history: list[tuple[int, float]] = field(default_factory=list)
 
     @property
+    def worse(self) -> bool:
+        """True when the fine-tuned model scored below the base on the held-out labels."""
+        return self.score < self.base_score
+
+    @property
     def improved(self) -> bool:
-        """True when a model better than the base on the held-out labels was written."""
-        return self.path is not None
+        """True when a model at least as good as the base on the held-out labels was written."""
+        return self.path is not None and not self.worse
 
     def model(self, device: str = "auto") -> NucleusModel | None:
         """The fine-tuned model, ready to segment (None when none was written)."""
         return None if self.path is None else NucleusModel(str(self.path), device)
 
 
-def default_output(base: str) -> Path:
-    """A new file name for a model fine-tuned from ``base`` in the user's models folder."""
-    stem = f"finetuned-{Path(base).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+def default_output(weights: str) -> Path:
+    """A new file name for a model fine-tuned from ``weights`` in the user's models folder."""
+    stem = f"finetuned-{Path(weights).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = user_models_dir()
     path, n = folder / f"{stem}.pt", 2
     while path.exists():
@@ -83,48 +77,18 @@ def default_output(base: str) -> Path:
     return path
 
 
-def prepare_pair(image: np.ndarray, labels: np.ndarray, model_diameter: float) -> Pair:
-    """Normalise the image and bring both to the model's nucleus size."""
-    from .dataset import targets
+@dataclass
+class Clock:
+    """Seconds per training step and per scoring, for an honest time left."""
 
-    image, labels = np.asarray(image), np.asarray(labels)
-    if image.shape[:2] != labels.shape or labels.ndim != 2:
-        raise ValueError(
-            f"labels of shape {labels.shape} do not fit an image of shape "
-            f"{image.shape}: give 2D labels with the image's height and width"
-        )
-    if labels.dtype.kind not in "iub" or not labels.any():
-        raise ValueError("the labels hold no nuclei (integer ids > 0 expected)")
-    diameter = typical_diameter(labels) or model_diameter
-    shape = scaled_shape(labels.shape, model_diameter / diameter)
-    norm = normalize_image(image)
-    if shape != labels.shape:
-        norm, labels = resize(norm, shape), resize_labels(labels, shape)
-    return Pair(norm, targets(labels), labels)
+    step: float = 0.0
+    steps: int = 0
+    scoring: float = 0.0
 
-
-def split_holdout(pair: Pair) -> tuple[Pair, Pair]:
-    """(training part, held-out band): the band is the last HOLDOUT_SHARE of the longer side."""
-    axis = int(pair.labels.shape[1] > pair.labels.shape[0])
-    n = pair.labels.shape[axis]
-    cut = n - max(1, int(round(n * HOLDOUT_SHARE)))
-
-    def part(sl: slice) -> Pair:
-        index = (slice(None), sl) if axis else (sl, slice(None))
-        return Pair(pair.norm[index], pair.targets[(slice(None), *index)], pair.labels[index])
-
-    return part(slice(0, cut)), part(slice(cut, n))
-
-
-def score(model: UNet, parts: Sequence[Pair], device: torch.device) -> float:
-    """Pooled AP@0.5 of the model's default labels against the parts' labels."""
-    fused = fused_for_inference(model).to(device)
-    tp = total = 0
-    for p in parts:
-        maps = predict_normalized(p.norm, fused, device)
-        counts = match_counts(p.labels, labels_from_maps(maps[0], maps[1]), (0.5,))[0]
-        tp, total = tp + counts.tp, total + counts.tp + counts.fp + counts.fn
-    return tp / total if total else 1.0
+    def left(self, step: int, steps: int) -> float:
+        """The most seconds the run can still take after ``step`` of ``steps``."""
+        scorings = sum(k % EVAL_EVERY == 0 or k == steps for k in range(step, steps + 1))
+        return (steps - step) * self.step / max(1, self.steps) + scorings * self.scoring
 
 
 def _freeze_batch_norm(model: UNet) -> None:
@@ -145,93 +109,142 @@ def _batch(rng: np.random.Generator, parts: Sequence[Pair]) -> tuple[torch.Tenso
     return torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
 
 
-def finetune(
-    images: Sequence[np.ndarray],
-    labels: Sequence[np.ndarray],
-    base: str = "general",
-    steps: int | None = None,
-    device: str = "auto",
-    output: str | Path | None = None,
-    progress: FinetuneProgress | None = None,
-    lr: float = 1e-4,
-    l2sp: float = 1e-2,
-    seed: int = 0,
-) -> FinetuneResult:
-    """Fine-tune ``base`` on (image, labels) pairs; write a model only if it scores better.
+@dataclass
+class Trainer:
+    """One fine-tuning run: the model, its anchor (the base weights) and the optimiser."""
 
-    ``output`` defaults to a new file in ``user_models_dir()``; an existing file is never
-    replaced. ``progress(step, steps, loss)`` is called every step and may raise to cancel.
-    """
-    from .train import loss_fn
+    model: UNet
+    parts: Sequence[Pair]
+    device: torch.device
+    lr: float
+    l2sp: float
+    seed: int
 
-    t0 = time.perf_counter()
-    if output is not None and Path(output).exists():
-        raise FileExistsError(f"{output} exists: choose a new file for the fine-tuned model")
-    if len(images) != len(labels) or not images:
-        raise ValueError("give as many label images as images (at least one pair)")
-    dev = resolve_device(device)
-    model = copy.deepcopy(load_model(base)).to(dev)
-    meta = dict(getattr(load_model(base), "meta", {}))
-    pairs = [
-        prepare_pair(i, lab, float(meta.get("diameter", 16.0)))
-        for i, lab in zip(images, labels, strict=True)
-    ]
-    train_parts, held = zip(*(split_holdout(p) for p in pairs), strict=True)
-    base_score = best_score = score(model, held, dev)
-    best_state, best_step, history = copy.deepcopy(model.state_dict()), 0, [(0, base_score)]
-    anchor = [p.detach().clone() for p in model.parameters()]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    rng, steps = np.random.default_rng(seed), steps or DEFAULT_STEPS
-    misses, step = 0, 0
-    for step in range(1, steps + 1):
-        model.train()
-        _freeze_batch_norm(model)
-        x, y = _batch(rng, train_parts)
-        loss = loss_fn(model(x.to(dev)), y.to(dev))
-        loss = loss + l2sp * sum(
-            ((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True)
-        )
-        opt.zero_grad(set_to_none=True)
+    def __post_init__(self) -> None:
+        self.anchor = parameters_to_vector(self.model.parameters()).detach().clone()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, foreach=True)
+        self.rng = np.random.default_rng(self.seed)
+
+    def step(self) -> float:
+        """One optimiser step on a batch of crops; the loss."""
+        from .train import loss_fn
+
+        self.model.train()
+        _freeze_batch_norm(self.model)
+        x, y = _batch(self.rng, self.parts)
+        loss = loss_fn(self.model(x.to(self.device)), y.to(self.device))
+        pull = ((parameters_to_vector(self.model.parameters()) - self.anchor) ** 2).sum()
+        loss = loss + self.l2sp * pull  # one vector: a few large ops, not one per tensor
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        self.opt.step()
+        return float(loss.detach())
+
+
+def train_best(
+    trainer: Trainer,
+    steps: int,
+    scorer: Callable[[UNet], float],
+    clock: Clock,
+    progress: FinetuneProgress | None,
+) -> tuple[dict, int, float, list[tuple[int, float]]]:
+    """Train up to ``steps``; (best state, its step, its held-out score, history)."""
+    best: tuple[dict, int, float] = ({}, 0, -math.inf)
+    history, misses = [], 0
+    for step in range(1, steps + 1):
+        t0 = time.perf_counter()
+        loss = trainer.step()
+        clock.step, clock.steps = clock.step + time.perf_counter() - t0, clock.steps + 1
         if progress is not None:
-            progress(step, steps, float(loss.detach()))
+            progress(step, steps, loss, clock.left(step, steps))
         if step % EVAL_EVERY and step != steps:
             continue
-        model.eval()
-        current = score(model, held, dev)
+        t0 = time.perf_counter()
+        current = scorer(trainer.model)
+        clock.scoring = time.perf_counter() - t0
         history.append((step, current))
-        if current > best_score:
-            best_score, best_step, misses = current, step, 0
-            best_state = copy.deepcopy(model.state_dict())
+        if current > best[2]:
+            best, misses = (copy.deepcopy(trainer.model.state_dict()), step, current), 0
         else:
             misses += 1
             if misses >= PATIENCE:
                 break
-    nuclei = int(sum(len(np.unique(p.labels)) - 1 for p in pairs))
+    return (*best, history)
+
+
+def _weights_argument(weights: str, base: str | None) -> str:
+    if base is None:
+        return weights
+    warnings.warn(
+        "finetune(base=...) is deprecated: use finetune(weights=...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return base
+
+
+def finetune(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    weights: str = "general",
+    steps: int | None = None,
+    device: str = "auto",
+    output: str | Path | None = None,
+    progress: FinetuneProgress | None = None,
+    lr: float = DEFAULT_LR,
+    l2sp: float = L2SP,
+    seed: int = 0,
+    *,
+    keep_worse: bool = False,
+    settings: dict | None = None,
+    base: str | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``weights`` on (image, labels) pairs; write the model unless it is worse.
+
+    ``settings``: the segmentation settings the held-out band is labelled with (those of
+    ``segment``; default: its defaults). A model scoring below the base there is written
+    only with ``keep_worse``. ``output`` defaults to a new file in ``user_models_dir()``;
+    an existing file is never replaced. ``progress(step, steps, loss, seconds_left)`` is
+    called every step and may raise to cancel. ``base`` is the former name of ``weights``.
+    """
+    t0, weights = time.perf_counter(), _weights_argument(weights, base)
+    if output is not None and Path(output).exists():
+        raise FileExistsError(f"{output} exists: choose a new file for the fine-tuned model")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    s, dev = Settings.of(**(settings or {})), resolve_device(device)
+    model = load_model(weights).to(dev)
+    parts, bands, nuclei = prepared(images, labels, float(model.meta.get("diameter", 16.0)))
+    clock = Clock()
+    base_score = score(NucleusModel(weights, str(dev)), bands, s)
+    clock.scoring = time.perf_counter() - t0
+    trainer = Trainer(model, parts, dev, lr, l2sp, seed)
+    scorer = lambda m: score(engine_for(m, weights, str(dev)), bands, s)  # noqa: E731
+    state, step, best, history = train_best(
+        trainer, steps or DEFAULT_STEPS, scorer, clock, progress
+    )
     path = None
-    if best_score >= base_score + MIN_GAIN:
-        model.load_state_dict(best_state)
-        path = Path(output) if output is not None else default_output(base)
-        if path.exists():
-            raise FileExistsError(f"{path} exists: fine-tuning never replaces a file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta.update(
-            base=base,
-            finetune_steps=best_step,
-            images=len(pairs),
-            nuclei=nuclei,
-            holdout_ap50=best_score,
-            base_holdout_ap50=base_score,
-        )
-        save_weights(model.cpu().eval(), path, meta)
+    if best >= base_score or keep_worse:
+        path = Path(output) if output is not None else default_output(weights)
+        info = dict(images=len(parts), nuclei=nuclei, holdout_ap50=best)
+        info.update(base=weights, finetune_steps=step, base_holdout_ap50=base_score)
+        _write(model, state, path, info)
     return FinetuneResult(
         path,
         base_score,
-        best_score,
-        best_step,
+        best,
+        step,
         time.perf_counter() - t0,
-        len(pairs),
+        len(parts),
         nuclei,
-        history,
+        [(0, base_score), *history],
     )
+
+
+def _write(model: UNet, state: dict, path: Path, meta: dict) -> None:
+    """Write ``state`` into ``path`` with the model's metadata; never over a file."""
+    if path.exists():
+        raise FileExistsError(f"{path} exists: fine-tuning never replaces a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.load_state_dict(state)
+    save_weights(model.cpu().eval(), path, {**model.meta, **meta})
