@@ -4,7 +4,7 @@
                                  [--device cpu] [--diameter auto] [--before OLD/src]
 
 Writes N synthetic uint16 images (``_sample_data.synthetic_nuclei``) to a temporary folder and
-runs the ``segment`` command in this process on them, once per ``--workers`` value per round,
+runs the ``segment`` command in this process on them, once per ``--parallel-files`` value per round,
 back to back (``0`` is the plain loop, one file after another, as before the pipeline;
 ``auto`` the default). Each run writes to a new folder; one image is segmented first, so the
 model is loaded and warm before the first timed run.
@@ -45,13 +45,13 @@ def run(folder: Path, out: Path, workers: str, device: str, diameter: str) -> fl
     """Seconds of one ``segment`` run (its printed lines swallowed)."""
     argv = ["segment", str(folder), "-o", str(out), "--device", device, "--diameter", diameter]
     if workers != "auto":
-        argv += ["--workers", workers]
+        argv += ["--parallel-files", workers]
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         code = cli(argv)
     seconds = time.perf_counter() - t0
     if code != 0:
-        raise SystemExit(f"segment --workers {workers} exited {code}")
+        raise SystemExit(f"segment --parallel-files {workers} exited {code}")
     return seconds
 
 

@@ -64,7 +64,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     image, truth = synthetic_nuclei((args.size, args.size), seed=3)
-    prediction = predict(image, device=args.device, workers=args.label_workers)
+    prediction = predict(image, device=args.device, block_threads=args.label_workers)
     mp = args.size * args.size / 1e6
     print(
         f"image {args.size}x{args.size} ({mp:.2f} MP), {truth.max()} true nuclei; "

@@ -36,7 +36,7 @@ def main() -> None:
         help="threads for block-wise post-processing of maps over 8 MP",
     )
     args = p.parse_args()
-    settings = Settings.of(workers=args.label_workers)
+    settings = Settings.of(block_threads=args.label_workers)
     image, _ = synthetic_nuclei((args.size, args.size), seed=0)
     model = NucleusModel(args.weights, args.device)
     model.predict(image[:256, :256], settings=settings).labels()  # warm up
