@@ -219,25 +219,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_segment(sub)
     _add_sample(sub)
-    p = sub.add_parser(
-        "segment-large",
-        help="segment one big TIFF / zarr / OME-Zarr image "
-        "block by block (bounded memory, optional dask cluster)",
-    )
-    _cli_large.add_arguments(p)
-    p.set_defaults(func=_cli_large.run)
-    p = sub.add_parser("train", help="train the U-Net on DSB2018-style folders")
-    _cli_train.add_arguments(p)
-    p.set_defaults(func=_cli_train.run)
-    p = sub.add_parser("finetune", help="fine-tune a model on your own images and labels")
-    _cli_finetune.add_arguments(p)
-    p.set_defaults(func=_cli_finetune.run)
-    p = sub.add_parser("export", help="write a model as a bioimage.io package (.zip)")
-    _cli_export.add_arguments(p)
-    p.set_defaults(func=_cli_export.run)
-    p = sub.add_parser("evaluate", help="score the weights on a split of a DSB2018-style folder")
-    _cli_evaluate.add_arguments(p)
-    p.set_defaults(func=_evaluate)
+    fronts = [
+        (
+            "segment-large",
+            "segment one big TIFF / zarr / OME-Zarr image block by block (bounded memory, "
+            "optional dask cluster)",
+            _cli_large,
+            _cli_large.run,
+        ),
+        ("train", "train the U-Net on DSB2018-style folders", _cli_train, _cli_train.run),
+        (
+            "finetune",
+            "fine-tune a model on your own images and labels",
+            _cli_finetune,
+            _cli_finetune.run,
+        ),
+        ("export", "write a model as a bioimage.io package (.zip)", _cli_export, _cli_export.run),
+        (
+            "evaluate",
+            "score the weights on a split of DSB2018-style folders",
+            _cli_evaluate,
+            _evaluate,
+        ),
+    ]
+    for name, help_text, module, run in fronts:
+        p = sub.add_parser(name, help=help_text)
+        module.add_arguments(p)
+        p.set_defaults(func=run)
     _add_average(sub)
     return parser
 
