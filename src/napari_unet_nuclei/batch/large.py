@@ -127,6 +127,9 @@ def check_request(source, output: str | Path, margin: int | None, overwrite: boo
 def segment_large(
     source,
     output: str | Path,
+    *,
+    weights: str | None = None,
+    device: str = "auto",
     block_size: int = DEFAULT_BLOCK,
     margin: int | None = None,
     axes: str | None = None,
@@ -134,8 +137,6 @@ def segment_large(
     client=None,
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
-    device: str = "auto",
-    weights: str | None = None,
     **settings,
 ) -> LargeResult:
     """Label a big image (a file path or an array) block by block into the file ``output``.

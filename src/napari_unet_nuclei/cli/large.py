@@ -74,15 +74,15 @@ def _run_with(args: argparse.Namespace, client) -> LargeResult:
     return segment_large(
         args.input,
         args.output,
-        args.block_size,
-        args.margin,
-        args.axes,
-        args.channel,
-        client,
-        _report,
-        overwrite=args.overwrite,
-        device=args.device,
         weights=args.weights,
+        device=args.device,
+        block_size=args.block_size,
+        margin=args.margin,
+        axes=args.axes,
+        channel=args.channel,
+        client=client,
+        progress=_report,
+        overwrite=args.overwrite,
         **segment_settings(args),
     )
 
