@@ -13,7 +13,7 @@ from napari_unet_nuclei.training.evaluate import (
 )
 from napari_unet_nuclei.training.metrics import match_counts
 
-from .test_folders import make_folder
+from .test_dataset import make_folder
 
 
 def _folders(tmp_path):

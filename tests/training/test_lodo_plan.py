@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_folders import make_folder
+from .test_dataset import make_folder
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
