@@ -68,7 +68,8 @@ def test_a_folder_gives_labels_and_csvs_and_one_line_per_failure(qtbot, docked, 
 
 
 def test_cancel_stops_a_folder_run_with_whole_files_only(qtbot, docked, tmp_path, monkeypatch):
-    folder = image_folder(tmp_path / "images", n=4, corrupt=False)
+    # more images than can be in flight (images side by side, one read ahead) when Cancel lands
+    folder = image_folder(tmp_path / "images", n=8, corrupt=False)
     slow_network(monkeypatch, 0.6)
     docked._folder.choose = lambda: (folder, tmp_path / "out")
     docked._folder.start.native.click()
@@ -78,7 +79,7 @@ def test_cancel_stops_a_folder_run_with_whole_files_only(qtbot, docked, tmp_path
     qtbot.waitUntil(lambda: docked._folder.worker is None, timeout=RUN_TIMEOUT_MS)
     out = tmp_path / "out"
     written = sorted(p.stem for p in out.glob("*.tif"))
-    assert 1 <= len(written) < 4
+    assert 1 <= len(written) < 8
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{s}.tif" for s in written] + [f"{s}_measurements.csv" for s in written]
     )  # each written image whole, with its CSV; no partial file
