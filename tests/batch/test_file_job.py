@@ -67,7 +67,7 @@ def test_run_file_writes_the_labels_or_keeps_the_error(tmp_path, options):
     done = run_file(4, tmp_path / "in.tif", tmp_path / "out.tif", options)
     assert done.error is None and done.index == 4 and done.planes == 1
     written = tifffile.imread(tmp_path / "out.tif")
-    assert done.nuclei == written.max() > 0 and done.seconds > 0
+    assert done.nuclei == written.max() > 0 and isinstance(done.seconds, float)
     (tmp_path / "bad.tif").write_bytes(b"not a tiff")
     failed = run_file(5, tmp_path / "bad.tif", tmp_path / "bad_out.tif", options)
     assert isinstance(failed.error, ValueError) and "cannot read" in str(failed.error)

@@ -205,11 +205,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its sub-commands."""
-    from . import evaluate as _cli_evaluate
-    from . import export as _cli_export
-    from . import finetune as _cli_finetune
-    from . import large as _cli_large
-    from . import train as _cli_train
+    from .evaluate import add_arguments as evaluate_arguments
+    from .export import add_arguments as export_arguments
+    from .export import run as export_run
+    from .finetune import add_arguments as finetune_arguments
+    from .finetune import run as finetune_run
+    from .large import add_arguments as large_arguments
+    from .large import run as large_run
+    from .train import add_arguments as train_arguments
+    from .train import run as train_run
 
     parser = argparse.ArgumentParser(
         prog="napari-unet-nuclei",
@@ -219,32 +223,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_segment(sub)
     _add_sample(sub)
-    fronts = [
+    fronts = [  # (name, help, options, what runs it)
         (
             "segment-large",
             "segment one big TIFF / zarr / OME-Zarr image block by block (bounded memory, "
             "optional dask cluster)",
-            _cli_large,
-            _cli_large.run,
+            large_arguments,
+            large_run,
         ),
-        ("train", "train the U-Net on DSB2018-style folders", _cli_train, _cli_train.run),
+        ("train", "train the U-Net on DSB2018-style folders", train_arguments, train_run),
         (
             "finetune",
             "fine-tune a model on your own images and labels",
-            _cli_finetune,
-            _cli_finetune.run,
+            finetune_arguments,
+            finetune_run,
         ),
-        ("export", "write a model as a bioimage.io package (.zip)", _cli_export, _cli_export.run),
+        ("export", "write a model as a bioimage.io package (.zip)", export_arguments, export_run),
         (
             "evaluate",
             "score the weights on a split of DSB2018-style folders",
-            _cli_evaluate,
+            evaluate_arguments,
             _evaluate,
         ),
     ]
-    for name, help_text, module, run in fronts:
+    for name, help_text, add_arguments, run in fronts:
         p = sub.add_parser(name, help=help_text)
-        module.add_arguments(p)
+        add_arguments(p)
         p.set_defaults(func=run)
     _add_average(sub)
     return parser
