@@ -4,8 +4,9 @@ A reader thread reads the next images while the network runs. Images are segment
 by side in ``workers`` threads, torch running on each thread's share of the cores: the
 network and the post-processing (seeds, watershed) release Python's lock, so one image's
 single-threaded steps overlap another's network. Labels are written here, in the calling
-thread, so stopping at any moment (Ctrl-C, SIGTERM) cannot leave a partial file. Outcomes
-are reported in input order.
+thread, in input order, each just before its outcome is reported: stopping at any moment
+(Ctrl-C, SIGTERM, a report that raises) leaves no partial file, and no file written that
+was not reported (a caller that adds a measurements CSV per report never misses one).
 """
 
 from __future__ import annotations
@@ -79,18 +80,22 @@ def run_batch(
 
 
 class InOrder:
-    """Passes outcomes to ``report`` in input order, holding those that come early."""
+    """Writes and reports outcomes in input order, holding those that come early unwritten."""
 
     def __init__(self, report: Report) -> None:
         self._report = report
-        self._held: dict[int, Outcome] = {}
+        self._held: dict[int, Callable[[], Outcome]] = {}
         self._next = 0
 
-    def add(self, done: Outcome) -> None:
-        """Take one outcome; report it and every held one that follows it."""
-        self._held[done.index] = done
+    def add(self, index: int, make: Callable[[], Outcome]) -> None:
+        """Take job ``index``'s outcome, made (its labels written) only when its turn comes.
+
+        Then report it and every held one that follows it. If a report raises, the held
+        outcomes after it are never made: nothing is written that was not reported.
+        """
+        self._held[index] = make
         while self._next in self._held:
-            self._report(self._held.pop(self._next))
+            self._report(self._held.pop(self._next)())
             self._next += 1
 
 
@@ -102,17 +107,15 @@ def _segment(item: Read, options: FileOptions) -> Result:
         return exc
 
 
-def _finish(order: InOrder, item: Read, result: Result, overwrite: bool) -> None:
-    """Write the labels and report the outcome (or report the failure)."""
+def _written(item: Read, result: Result, overwrite: bool) -> Outcome:
+    """Write the labels; the outcome (or the failure, of segmenting or of writing)."""
     if isinstance(result, BaseException):
-        order.add(Outcome(item.index, item.source, item.target, error=result))
-        return
+        return Outcome(item.index, item.source, item.target, error=result)
     try:
         seconds = write_output(item.target, result, overwrite)
     except Exception as exc:
-        order.add(Outcome(item.index, item.source, item.target, error=exc))
-        return
-    order.add(outcome(item.index, item.source, item.target, result, seconds + item.seconds))
+        return Outcome(item.index, item.source, item.target, error=exc)
+    return outcome(item.index, item.source, item.target, result, seconds + item.seconds)
 
 
 def _collect(pending: dict[Future, Read], order: InOrder, until: int, overwrite: bool) -> None:
@@ -120,7 +123,8 @@ def _collect(pending: dict[Future, Read], order: InOrder, until: int, overwrite:
     while len(pending) > until:
         done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
         for future in sorted(done, key=lambda f: pending[f].index):
-            _finish(order, pending.pop(future), future.result(), overwrite)
+            item, result = pending.pop(future), future.result()
+            order.add(item.index, lambda i=item, r=result: _written(i, r, overwrite))
 
 
 def run_pipeline(
@@ -150,7 +154,8 @@ def run_pipeline(
         reader = Reader(jobs, options, prefetch, memory_limit() // workers)
         for item in reader:
             if item.error is not None:
-                order.add(Outcome(item.index, item.source, item.target, error=item.error))
+                failed = Outcome(item.index, item.source, item.target, error=item.error)
+                order.add(item.index, lambda f=failed: f)
                 continue
             _collect(
                 pending, order, until=QUEUED_PER_WORKER * workers - 1, overwrite=options.overwrite
