@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 GUI_MODULES = ("napari", "magicgui", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy")
 
 CODE = f"""
@@ -28,6 +30,7 @@ print("DYNAMO:", "torch._dynamo" in sys.modules)
 """
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_package_api_and_cli_need_no_napari_and_no_qt(tiny_weights):
     run = subprocess.run(
         [sys.executable, "-c", CODE, tiny_weights], capture_output=True, text=True, timeout=300

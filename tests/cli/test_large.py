@@ -127,6 +127,7 @@ def _wait_for_a_block(proc: subprocess.Popen, seconds: float = 120) -> str:
     return seen
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 @pytest.mark.parametrize(("sig", "earlier"), [(signal.SIGINT, False), (signal.SIGTERM, True)])
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path, tiny_weights, sig, earlier):
     tifffile.imwrite(tmp_path / "big.tif", synthetic_nuclei((512, 512), seed=4)[0])
@@ -195,6 +196,7 @@ def silent_peer():
         conn.close()
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_a_silent_scheduler_fails_within_the_timeout(tmp_path, image, tiny_weights, silent_peer):
     tifffile.imwrite(tmp_path / "a.tif", image)
     cmd = [
@@ -282,6 +284,7 @@ def _small_files() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 @pytest.mark.parametrize("suffix", [".npy", ".tif"])
 def test_a_file_size_limit_gives_one_line_and_leaves_nothing(tmp_path, tiny_weights, suffix):
     """6: 4 MB of labels where files may hold 1 MB: one line, exit 1, no hidden temporary."""
@@ -294,6 +297,7 @@ def test_a_file_size_limit_gives_one_line_and_leaves_nothing(tmp_path, tiny_weig
     assert [p.name for p in tmp_path.iterdir()] == ["big.tif"]
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_a_full_disk_gives_one_line_and_leaves_nothing(tmp_path, tiny_weights):
     """6: 4 MB of labels memory-mapped on a 1 MB file system: exit 1, not a SIGBUS (135)."""
     if not shutil.which("unshare"):

@@ -52,6 +52,7 @@ def _data(root: Path, shapes=((64, 80), (64, 80))) -> Path:
     return root
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_default_output_never_replaces_the_bundled_weights(tmp_path, tiny_weights):
     """From a repository root (weights/ holds the package's model) the default is a new file.
 

@@ -173,6 +173,7 @@ def _export_process(weights: str, output: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_two_exports_at_once_leave_one_whole_package(tmp_path, tiny_weights, monkeypatch):
     """1: the other export runs to its end while this one zips: no corrupt zip, one says so."""
     from napari_unet_nuclei.export import package as export_package

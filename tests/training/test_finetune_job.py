@@ -19,6 +19,7 @@ def _wait(job, until, timeout=240):
     raise AssertionError(f"no end in {timeout} s: {seen[-3:]}")
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_job_reports_progress_and_a_result(tmp_path, tiny_weights):
     image, labels = synthetic_nuclei((96, 96), seed=0)
     job = FinetuneJob(
@@ -41,6 +42,7 @@ def test_job_reports_progress_and_a_result(tmp_path, tiny_weights):
             job.keep_candidate(tmp_path / "other.pt")
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_bad_labels_come_back_as_an_error(tiny_weights):
     image, _ = synthetic_nuclei((64, 64), seed=0)
     labels = np.zeros((10, 10), np.uint16)
@@ -49,6 +51,7 @@ def test_bad_labels_come_back_as_an_error(tiny_weights):
     assert events[-1]["event"] == "error" and "do not fit" in events[-1]["message"]
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_cancel_stops_the_child_and_writes_nothing(tmp_path, tiny_weights):
     image, labels = synthetic_nuclei((128, 128), seed=1)
     out = tmp_path / "m.pt"

@@ -10,6 +10,7 @@ import sys
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
 import tifffile
 import torch
 
@@ -68,6 +69,7 @@ def _train(root, tmp_path, steps) -> int:
     return _train_run(root, tmp_path, steps).returncode
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_train_writes_loadable_weights_and_resumes(tmp_path):
     root = tmp_path / "data"
     _fake_data(root)
@@ -82,6 +84,7 @@ def test_train_writes_loadable_weights_and_resumes(tmp_path):
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 4
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_init_starts_from_given_weights(tmp_path):
     root = tmp_path / "data"
     _fake_data(root)
@@ -113,6 +116,7 @@ def test_init_starts_from_given_weights(tmp_path):
     assert torch.allclose(wa, wb, atol=1e-2)
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_any_step_count_trains(tmp_path):
     """20 steps once crashed inside OneCycleLR (a warm-up phase of length 0)."""
     from napari_unet_nuclei.training.train import warmup_share
@@ -123,12 +127,14 @@ def test_any_step_count_trains(tmp_path):
     assert _train(root, tmp_path, 20) == 0
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_strong_share_must_be_a_share(tmp_path):
     for bad in ("0", "1.5", "x"):
         out = cli(["train", "--data", str(tmp_path), "--strong", "--strong-share", bad])
         assert out.returncode == 2 and "--strong-share" in out.stderr
 
 
+@pytest.mark.slow  # a child process (or several): seconds each
 def test_train_reads_several_folders_with_weights_and_a_recipe(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     _fake_data(first)
