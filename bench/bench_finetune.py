@@ -10,7 +10,8 @@ base model's score where none was written: a worse one is not kept).
 
 With ``--loco-models DIR``, each group's base model is ``DIR/plain-GROUP.pt``: a model
 trained without any image of that group (``bench/train_parallel.py``), so the group is as new
-to it as a user's own microscope is to the bundled model.
+to it as a user's own microscope is to the bundled model. The tissue run's models of today's
+recipe without each group serve as well: ``--loco-models runs/tissue-models --loco-prefix A``.
 
     python bench/bench_finetune.py --time-1mp
 
@@ -104,7 +105,13 @@ def main() -> None:
         "--loco-models",
         type=Path,
         default=None,
-        help="per group, the base model DIR/plain-GROUP.pt trained without that group",
+        help="per group, the base model DIR/PREFIX-GROUP.pt trained without that group",
+    )
+    p.add_argument(
+        "--loco-prefix",
+        default="plain",
+        help="PREFIX of --loco-models: plain (bench/train_parallel.py --plan loco) or A "
+        "(today's recipe without the group, from bench/gpu_tissue.sh)",
     )
     args = p.parse_args()
     if args.time_1mp:
@@ -131,7 +138,9 @@ def group_rows(args: argparse.Namespace) -> list[dict]:
             if len(entries) < MIN_IMAGES:
                 continue
             tune, scored = entries[0], entries[1 : 1 + args.score_images]
-            base = str(args.loco_models / f"plain-{name}.pt") if args.loco_models else args.base
+            base = args.base
+            if args.loco_models:
+                base = str(args.loco_models / f"{args.loco_prefix}-{name}.pt")
             image, labels = read_pair(tune)
             t0 = time.perf_counter()
             result = finetune(

@@ -23,6 +23,9 @@
 #                     --holdout ../shared/data/kromp2020_fluo ../shared/data/bitdepth_nucseg \
 #                     --models runs/tissue-models --steps 2000 --device cpu
 # (scoring is about 1,500 segmentations: roughly 40 min on 2 CPU cores.)
+# The A models without each DSB group are also the bases of issue 25's fine-tune gains:
+#                 python bench/bench_finetune.py --data ../shared/data/dsb2018_train \
+#                     --loco-models runs/tissue-models --loco-prefix A --device cpu
 # Device time: about 2-3 min for call 1 (start, 40 MB in), about 9.5 min for call 2: no
 # time for a second try within 15 min; if call 2 says call 1's data are gone, the session
 # is over for this plan.
