@@ -1,18 +1,22 @@
-"""Every image data type through the widget: a Labels layer of the image's shape, no error."""
+"""The pixels of an image layer's plane (``_qt/_planes.py``).
+
+Every image data type through the widget: a Labels layer of the image's shape, no error.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import he_like
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
-from napari_unet_nuclei import _widget, segment_nuclei
+from napari_unet_nuclei import segment_nuclei
 from napari_unet_nuclei._sample_data import synthetic_sample
 
 from ._helpers import n_labels, only_labels, run_and_wait
 
 SHAPE = (128, 96)
+
+
 DTYPES = [
     "bool",
     "int8",
@@ -78,35 +82,3 @@ def test_every_dtype_gives_labels_of_the_image_shape(
         expected = segment_nuclei(image, device="cpu", weights=tiny_weights)
         assert found > 0 and np.array_equal(np.asarray(layer.data), expected)
     assert len(layer.features) == found
-
-
-def test_instant_runs_always_release_the_button(qtbot, make_napari_viewer, new_widget):
-    """A constant image ends at once (no network): the end must never be missed."""
-    viewer = make_napari_viewer()
-    viewer.add_image(np.full(SHAPE, 3, np.uint8), name="flat")
-    widget = new_widget(viewer)
-    for _ in range(20):
-        run_and_wait(qtbot, widget)
-        assert widget._segment.enabled and not widget._cancel.enabled
-
-
-@pytest.mark.slow  # runs the bundled "general" model (the hint is about it)
-def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.add_image(he_like(), name="slide", rgb=True)
-    widget = _widget.NucleiWidget(viewer)  # the hint is about the bundled models: "general"
-    widget._device.value = "cpu"
-
-    def hints() -> int:
-        return sum("Stained tissue (H&E)" in n.message for n in notification_manager.records)
-
-    before = hints()
-    run_and_wait(qtbot, widget)
-    assert hints() == before + 1
-    run_and_wait(qtbot, widget)
-    assert hints() == before + 1  # once per layer
-    viewer.add_image(he_like(1), name="other", rgb=True)
-    widget._image.value = viewer.layers["other"]
-    widget._model.value = "stained"
-    run_and_wait(qtbot, widget)
-    assert hints() == before + 1  # the stained model is already chosen
