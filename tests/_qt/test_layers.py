@@ -1,6 +1,6 @@
 """The nuclei Labels layer of an image (``_qt/_layers.py``): its scale and translate, a plane
 merged into a stack's labels, added empty when a run starts (napari stays responsive)
-and labelled in the worker.
+and labelled in the worker, removed when the run had nothing to show.
 """
 
 from __future__ import annotations
@@ -8,10 +8,16 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from napari.components import ViewerModel
 from napari.layers import Labels
 
 from napari_unet_nuclei import _api
-from napari_unet_nuclei._qt._layers import merge_plane
+from napari_unet_nuclei._qt._layers import (
+    find_result,
+    merge_plane,
+    placeholder_result,
+    remove_placeholder,
+)
 from napari_unet_nuclei._sample_data import synthetic_sample
 
 from ._helpers import n_labels, only_labels, run_and_wait, slow_network
@@ -58,3 +64,21 @@ def test_layer_added_at_the_start_and_labels_made_in_the_worker(qtbot, docked, m
     assert len(layer.features) == n_labels(layer)
     run_and_wait(qtbot, docked)  # a second run updates the same layer
     assert only_labels(docked._viewer) is layer
+
+
+def test_a_placeholder_is_added_once_and_removed_only_while_empty():
+    viewer = ViewerModel()
+    rgb = np.zeros((3, 32, 48, 3), np.uint8)
+    source = viewer.add_image(rgb, name="cells", rgb=True, scale=(1, 2, 2))
+    empty = placeholder_result(viewer, source)
+    assert empty.name == "cells nuclei" and empty.data.shape == (3, 32, 48)
+    assert empty.data.dtype == np.uint16 and tuple(empty.scale) == (1, 2, 2)
+    assert find_result(viewer, source) is empty
+    assert placeholder_result(viewer, source) is None  # never a second nuclei layer
+    empty.data[1, 5, 5] = 4  # labels arrived: the layer is a result now, and stays
+    remove_placeholder(viewer, empty)
+    assert find_result(viewer, source) is empty
+    empty.data[...] = 0
+    remove_placeholder(viewer, empty)
+    assert find_result(viewer, source) is None and len(viewer.layers) == 1
+    remove_placeholder(viewer, None)  # a run that added no layer: nothing to remove
