@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 from napari.layers import Labels
+from napari.utils.notifications import notification_manager
 
 from napari_unet_nuclei import _engine, _widget
 
@@ -57,3 +58,12 @@ def on_cpu(widget: _widget.NucleiWidget, weights: str) -> _widget.NucleiWidget:
     widget._device.value = "cpu"
     assert widget._models.add(weights) and widget._model.value == weights
     return widget
+
+
+def messages(severity=None) -> list[str]:
+    """The notifications shown so far (of ``severity`` only, when given)."""
+    return [
+        n.message
+        for n in notification_manager.records
+        if severity is None or n.severity == severity
+    ]

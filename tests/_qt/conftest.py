@@ -1,7 +1,8 @@
 """Widget tests: skipped cleanly where napari, a Qt binding or pytest-qt is missing.
 
 Chained fixtures: a viewer with the sample, the docked widget, new widgets and a widget on a
-stack (all on the CPU with the tiny test model: see ``tiny_weights``), a network-call counter.
+stack (all on the CPU with the tiny test model: see ``tiny_weights``), a network-call counter,
+the user's data folder in a temporary folder.
 A test that needs real nuclei chooses a bundled model itself and is marked slow.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
+import platformdirs
 import pytest
 
 from napari_unet_nuclei import _engine, _widget
@@ -43,6 +45,13 @@ def counted_predict(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(_engine, "predict_maps", counting)
     return calls
+
+
+@pytest.fixture
+def user_dir(monkeypatch, tmp_path):
+    """The user's data folder, in a temporary folder."""
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "data"))
+    return tmp_path / "data" / "models"
 
 
 @pytest.fixture

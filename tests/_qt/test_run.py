@@ -1,12 +1,16 @@
-"""The widget's runs (``_qt._run``): every one gets its labels from ``NucleusModel.segment``.
+"""The widget's runs (``_qt/_run.py``): every one gets its labels from ``NucleusModel.segment``.
 
 ``routes`` (tests/conftest.py) makes the lower routes raise outside ``segment``; the maps
-of a one-piece run come back with its labels and stay cached for the sliders.
+of a one-piece run come back with its labels and stay cached for the sliders. A stained-
+looking image gets the hint of the stained-tissue model once (``model_hint``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from _helpers import he_like
+from napari.utils.notifications import notification_manager
 
 from napari_unet_nuclei import _widget
 
@@ -36,3 +40,25 @@ def test_a_big_image_run_labels_through_segment(qtbot, routes, sample_viewer, ne
     assert len(routes.labels) == 1 and routes.labels[0].max() > 0
     np.testing.assert_array_equal(np.asarray(only_labels(sample_viewer).data), routes.labels[0])
     assert widget._session.prediction is None  # block by block: no maps to re-label
+
+
+@pytest.mark.slow  # runs the bundled "general" model (the hint is about it)
+def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(he_like(), name="slide", rgb=True)
+    widget = _widget.NucleiWidget(viewer)  # the hint is about the bundled models: "general"
+    widget._device.value = "cpu"
+
+    def hints() -> int:
+        return sum("Stained tissue (H&E)" in n.message for n in notification_manager.records)
+
+    before = hints()
+    run_and_wait(qtbot, widget)
+    assert hints() == before + 1
+    run_and_wait(qtbot, widget)
+    assert hints() == before + 1  # once per layer
+    viewer.add_image(he_like(1), name="other", rgb=True)
+    widget._image.value = viewer.layers["other"]
+    widget._model.value = "stained"
+    run_and_wait(qtbot, widget)
+    assert hints() == before + 1  # the stained model is already chosen

@@ -1,8 +1,11 @@
-"""The "Segment nuclei" dock widget in a real (headless) napari viewer."""
+"""The "Segment nuclei" dock (``_widget.py``) as a whole, in a real (headless) napari viewer.
+
+The sample segmented, the device list, the image chooser following the active layer,
+errors as notifications, nothing to segment, closing the widget or the viewer mid-run.
+"""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
@@ -10,10 +13,10 @@ import pytest
 from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
-from napari_unet_nuclei import NucleusModel, _engine, _widget
-from napari_unet_nuclei._sample_data import synthetic_nuclei, synthetic_sample
+from napari_unet_nuclei import _engine, _widget
+from napari_unet_nuclei._sample_data import synthetic_sample
 
-from ._helpers import n_labels, only_labels, run_and_wait, settle
+from ._helpers import messages, n_labels, only_labels, run_and_wait, slow_network
 
 
 @pytest.mark.slow
@@ -29,29 +32,6 @@ def test_segment_sample_gives_plausible_labels(qtbot, docked, counted_predict):
     assert f"{n_labels(layer)} nuclei" in docked._status.value
     assert len(layer.features) == n_labels(layer)
     assert list(layer.features["index"]) == list(range(1, n_labels(layer) + 1))
-
-
-def test_threshold_relabels_without_running_the_network(qtbot, docked, counted_predict):
-    run_and_wait(qtbot, docked)
-    network_calls = len(counted_predict)
-    before = np.asarray(only_labels(docked._viewer).data).copy()
-    settle(qtbot, docked, lambda: setattr(docked._threshold, "value", 0.95))
-    after = np.asarray(only_labels(docked._viewer).data)
-    assert not np.array_equal(before, after)
-    assert (after > 0).sum() < (before > 0).sum()  # a higher threshold keeps fewer pixels
-    assert len(counted_predict) == network_calls
-
-
-@pytest.mark.slow
-def test_split_toggle_changes_the_count(qtbot, docked, counted_predict):
-    docked._model.value = "general"  # the tiny model's maps never split a nucleus
-    run_and_wait(qtbot, docked)
-    network_calls = len(counted_predict)
-    split = n_labels(only_labels(docked._viewer))
-    settle(qtbot, docked, lambda: setattr(docked._split, "value", False))
-    merged = n_labels(only_labels(docked._viewer))
-    assert merged < split
-    assert len(counted_predict) == network_calls
 
 
 def test_device_list_shows_only_this_machine(make_napari_viewer, monkeypatch):
@@ -82,24 +62,12 @@ def test_error_goes_to_a_notification(qtbot, docked, monkeypatch):
     assert "failed" in docked._status.value
 
 
-def test_cache_dropped_when_the_image_changes(qtbot, docked, counted_predict):
-    run_and_wait(qtbot, docked)
-    network_calls = len(counted_predict)
-    image = docked._image.value
-    image.data = image.data[::-1].copy()
-    assert docked._session.prediction is None
-    before = np.asarray(only_labels(docked._viewer).data).copy()
-    docked._threshold.value = 0.9
-    qtbot.wait(300)
-    assert np.array_equal(np.asarray(only_labels(docked._viewer).data), before)
-    run_and_wait(qtbot, docked)
-    assert len(counted_predict) > network_calls
-
-
-def test_cache_dropped_when_the_device_changes(qtbot, docked):
-    run_and_wait(qtbot, docked)
-    docked._device.value = "auto"
-    assert docked._session.prediction is None
+def test_no_image_layer_asks_for_one(qtbot, make_napari_viewer, counted_predict):
+    viewer = make_napari_viewer()
+    widget = _widget.NucleiWidget(viewer)
+    widget.run()
+    assert any("Open an image first" in m for m in messages())
+    assert not counted_predict and not widget._session.running
 
 
 def test_chooser_follows_the_active_layer(make_napari_viewer):
@@ -112,53 +80,6 @@ def test_chooser_follows_the_active_layer(make_napari_viewer):
     assert widget._image.value.name == "first"
     viewer.layers.selection.active = second
     assert widget._image.value.name == "second"
-
-
-def test_labels_keep_the_image_scale_and_translate(qtbot, make_napari_viewer, new_widget):
-    viewer = make_napari_viewer()
-    image, _ = synthetic_sample((128, 128))
-    viewer.add_image(image, name="scaled", scale=(0.5, 0.25), translate=(10, 20))
-    widget = new_widget(viewer)
-    run_and_wait(qtbot, widget)
-    layer = only_labels(viewer)
-    assert len(layer.features) == n_labels(layer) > 0
-    assert tuple(layer.scale) == (0.5, 0.25)
-    assert tuple(layer.translate) == (10, 20)
-    assert np.allclose(layer.features["area_scaled"], layer.features["area_px"] * 0.125)
-
-
-@pytest.mark.parametrize("suffix", [".tif", ".png"])
-def test_save_button_writes_labels_and_csv(qtbot, docked, tmp_path, monkeypatch, suffix):
-    import tifffile
-    from imageio.v3 import imread
-
-    run_and_wait(qtbot, docked)
-    target = tmp_path / f"nuclei{suffix}"
-    (tmp_path / "nuclei_measurements.csv").write_text("keep me")
-    monkeypatch.setattr(
-        _widget.QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), ""))
-    )
-    docked._save.native.click()
-    labels = np.asarray(only_labels(docked._viewer).data)
-    back = tifffile.imread(target) if suffix == ".tif" else imread(target)
-    assert np.array_equal(back, labels)
-    assert (tmp_path / "nuclei_measurements.csv").read_text() == "keep me"  # never overwritten
-    rows = (tmp_path / "nuclei_measurements-2.csv").read_text().strip().splitlines()
-    assert len(rows) == 1 + n_labels(only_labels(docked._viewer))
-
-
-def test_file_save_selected_layers_writes_imagej_tiff(qtbot, docked, tmp_path):
-    import tifffile
-
-    run_and_wait(qtbot, docked)
-    viewer = docked._viewer
-    viewer.layers.selection = {only_labels(viewer)}
-    [path] = viewer.layers.save(
-        str(tmp_path / "nuclei.tif"), selected=True, plugin="napari-unet-nuclei"
-    )
-    with tifffile.TiffFile(path) as tif:
-        assert tif.is_imagej
-        assert np.array_equal(tif.asarray(), np.asarray(only_labels(viewer).data))
 
 
 def test_closing_the_widget_while_running_is_harmless(
@@ -181,61 +102,17 @@ def test_closing_the_widget_while_running_is_harmless(
     assert not [lay for lay in sample_viewer.layers if isinstance(lay, Labels)]
 
 
-def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked, monkeypatch):
-    seen: list[object] = []
-    real = NucleusModel.segment
+def test_viewer_closed_during_a_run_is_harmless(qtbot, make_napari_viewer, new_widget, monkeypatch):
+    from napari_unet_nuclei._sample_data import synthetic_sample
 
-    def spying(self, image, **kwargs):
-        seen.append(kwargs.get("diameter"))
-        return real(self, image, **kwargs)
-
-    monkeypatch.setattr(NucleusModel, "segment", spying)
-    assert docked.diameter == "auto"  # the spin box starts at 0, shown as "auto"
-    run_and_wait(qtbot, docked)
-    assert seen == ["auto"]
-    assert "diameter ≈" in docked._status.value
-    docked._diameter.value = 24
-    assert docked._session.prediction is None  # a new size needs a new network run
-    run_and_wait(qtbot, docked)
-    assert seen == ["auto", 24.0]
-
-
-def test_model_choice_reaches_the_engine_and_drops_the_cache(
-    qtbot, docked, tiny_weights, tmp_path, monkeypatch
-):
-    other = tmp_path / "other.pt"
-    shutil.copy(tiny_weights, other)
-    seen = []
-    real = NucleusModel.segment
-
-    def spy(self, image, **kwargs):
-        seen.append(self.weights)
-        return real(self, image, **kwargs)
-
-    monkeypatch.setattr(NucleusModel, "segment", spy)
-    run_and_wait(qtbot, docked)
-    assert seen == [tiny_weights] and docked._session.prediction is not None
-    docked._models.add(other)  # offered and chosen, as "Load model file…" does
-    assert docked._model.value == str(other) and docked._session.prediction is None
-    run_and_wait(qtbot, docked)
-    assert seen[-1] == str(other)
-
-
-@pytest.mark.slow
-def test_tiny_nuclei_through_the_widget_and_the_slider(qtbot, make_napari_viewer, new_widget):
-    """Nuclei of ~6 px are labelled on the network's grid: the layer still has the image's
-    shape, the slider re-labels it without the network, and touching nuclei stay apart."""
-    image, truth = synthetic_nuclei((192, 192), radius=(2.5, 3.5), touching=0.3, seed=1)
     viewer = make_napari_viewer()
-    viewer.add_image(image, name="tiny")
+    image, _ = synthetic_sample()
+    viewer.add_image(image, name="sample")
     widget = new_widget(viewer)
-    widget._model.value = "general"
-    run_and_wait(qtbot, widget)
-    layer = only_labels(viewer)
-    assert layer.data.shape == image.shape
-    found = n_labels(layer)
-    assert found >= 0.8 * truth.max()  # labelled on the image's own grid: about 0.6
-    before = (np.asarray(layer.data) > 0).sum()
-    settle(qtbot, widget, lambda: setattr(widget._threshold, "value", 0.9))
-    after = np.asarray(only_labels(viewer).data)
-    assert after.shape == image.shape and 0 < (after > 0).sum() < before
+    viewer.window.add_dock_widget(widget)
+    slow_network(monkeypatch, 1.0)
+    widget._segment.native.click()
+    worker = widget._session.worker
+    viewer.close()
+    qtbot.waitUntil(lambda: worker is None or not worker.is_running, timeout=60_000)
+    assert widget._session.closed or not widget._session.running

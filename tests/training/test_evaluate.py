@@ -1,10 +1,12 @@
-"""``evaluate``: labels from the engine, scores per folder and per kind, on synthetic folders."""
+"""``evaluate``: labels from the engine, scores per folder and per kind, on synthetic folders.
+
+The command (``napari-unet-nuclei evaluate``) is tested in tests/cli/test_evaluate.py.
+"""
 
 from __future__ import annotations
 
 from napari_unet_nuclei._engine import NucleusModel
 from napari_unet_nuclei._settings import Settings
-from napari_unet_nuclei.cli.app import main
 from napari_unet_nuclei.training.dataset import read_index, read_pair
 from napari_unet_nuclei.training.evaluate import (
     evaluate,
@@ -55,14 +57,3 @@ def test_the_labels_are_the_engines(tmp_path, tiny_weights):
     got = evaluate(a, "val", tiny_weights, "cpu", threshold=0.4, limit=1)["all"]
     counts = match_counts(gt, expected)
     assert got["AP@0.5"] == counts[0].ap and got["images"] == 1
-
-
-def test_the_command_scores_several_folders(tmp_path, tiny_weights, capsys):
-    a, b = _folders(tmp_path)
-    args = ["evaluate", "--data", str(a), "--data", str(b), "--weights", tiny_weights]
-    assert main([*args, "--device", "cpu"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[0] == "folder"
-    assert [line.split()[:2] for line in out[1:-1]][::2][:2] == [["a", "all"], ["a", "stained"]]
-    assert main([*args, "--threshold", "2"]) == 2
-    assert "threshold" in capsys.readouterr().err

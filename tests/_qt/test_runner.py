@@ -1,7 +1,9 @@
-"""Cancel at any point: mid-pass, while the size is estimated, inside a plane, between planes.
+"""Segment / Cancel and the progress bar (``_qt/_runner.py``).
 
+Cancel at any point: mid-pass, while the size is estimated, inside a plane, between planes.
 Each time the worker stops at its next progress report (counted, not timed), the cancelled
-run adds or changes no Labels layer, the status line says so, and the next run works.
+run adds or changes no Labels layer, the status line says so, and the next run works. A
+run that ends at once releases the button too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from napari_unet_nuclei._sample_data import synthetic_sample
 from ._helpers import RUN_TIMEOUT_MS, n_labels, only_labels, run_and_wait, slow_network
 
 STEPS = 2000  # a slow pass: STEPS batches of 10 ms (20 s) unless the progress callback raises
+
+
 STEPS_AFTER_CANCEL = 2  # the step under way when Cancel is pressed, and one report more
 
 
@@ -176,3 +180,16 @@ def test_whole_stack_cancel_keeps_the_previous_result(qtbot, stack_widget, monke
     qtbot.waitUntil(lambda: not widget._session.running, timeout=60_000)
     assert "Cancelled" in widget._status.value
     assert np.array_equal(np.asarray(only_labels(viewer).data), before)
+
+
+SHAPE = (128, 96)
+
+
+def test_instant_runs_always_release_the_button(qtbot, make_napari_viewer, new_widget):
+    """A constant image ends at once (no network): the end must never be missed."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full(SHAPE, 3, np.uint8), name="flat")
+    widget = new_widget(viewer)
+    for _ in range(20):
+        run_and_wait(qtbot, widget)
+        assert widget._segment.enabled and not widget._cancel.enabled

@@ -1,18 +1,32 @@
-"""Every image data type through the widget: a Labels layer of the image's shape, no error."""
+"""The pixels of an image layer's plane (``_qt/_planes.py``).
+
+Every image data type through the widget: a Labels layer of the image's shape, no error.
+Without a viewer: the plane on screen, its pixels, the labels' shape, a stack's axes.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import he_like
+from napari.layers import Image
 from napari.utils.notifications import NotificationSeverity, notification_manager
 
-from napari_unet_nuclei import _widget, segment_nuclei
+from napari_unet_nuclei import segment_nuclei
+from napari_unet_nuclei._qt._planes import (
+    image_plane,
+    layer_pixels,
+    plane_index,
+    plane_text,
+    spatial_shape,
+    stack_axes,
+)
 from napari_unet_nuclei._sample_data import synthetic_sample
 
 from ._helpers import n_labels, only_labels, run_and_wait
 
 SHAPE = (128, 96)
+
+
 DTYPES = [
     "bool",
     "int8",
@@ -80,33 +94,24 @@ def test_every_dtype_gives_labels_of_the_image_shape(
     assert len(layer.features) == found
 
 
-def test_instant_runs_always_release_the_button(qtbot, make_napari_viewer, new_widget):
-    """A constant image ends at once (no network): the end must never be missed."""
-    viewer = make_napari_viewer()
-    viewer.add_image(np.full(SHAPE, 3, np.uint8), name="flat")
-    widget = new_widget(viewer)
-    for _ in range(20):
-        run_and_wait(qtbot, widget)
-        assert widget._segment.enabled and not widget._cancel.enabled
+def test_the_plane_on_screen_follows_the_layer_scale_and_stays_inside():
+    stack = Image(np.arange(3 * 4 * 5 * 3, dtype=np.uint8).reshape(3, 4, 5, 3), rgb=True)
+    stack.scale = (2, 1, 1)  # planes 2 world units apart
+    assert plane_index(stack, (4.2, 0, 0)) == (2,)
+    assert plane_index(stack, (2.9, 0, 0)) == (1,)
+    assert plane_index(stack, (40, 0, 0)) == (2,) and plane_index(stack, (-5, 0, 0)) == (0,)
+    assert spatial_shape(stack) == (3, 4, 5)  # the labels' shape: no colour axis
+    np.testing.assert_array_equal(image_plane(stack, (1,)), stack.data[1])
+    with pytest.raises(ValueError, match="give the index of one 2D plane"):
+        image_plane(stack)
+    assert plane_text((1,)) == " (plane 1)" and plane_text((0, 4)) == " (plane 0, 4)"
+    assert plane_text(()) == ""
 
 
-@pytest.mark.slow  # runs the bundled "general" model (the hint is about it)
-def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.add_image(he_like(), name="slide", rgb=True)
-    widget = _widget.NucleiWidget(viewer)  # the hint is about the bundled models: "general"
-    widget._device.value = "cpu"
-
-    def hints() -> int:
-        return sum("Stained tissue (H&E)" in n.message for n in notification_manager.records)
-
-    before = hints()
-    run_and_wait(qtbot, widget)
-    assert hints() == before + 1
-    run_and_wait(qtbot, widget)
-    assert hints() == before + 1  # once per layer
-    viewer.add_image(he_like(1), name="other", rgb=True)
-    widget._image.value = viewer.layers["other"]
-    widget._model.value = "stained"
-    run_and_wait(qtbot, widget)
-    assert hints() == before + 1  # the stained model is already chosen
+def test_a_pyramid_is_read_at_full_resolution_and_stacks_get_their_axes():
+    pyramid = Image([np.zeros((64, 48)), np.zeros((32, 24))], multiscale=True)
+    assert layer_pixels(pyramid).shape == (64, 48) and spatial_shape(pyramid) == (64, 48)
+    assert stack_axes(Image(np.zeros((4, 10, 32, 32))))[0] == "TZYX"
+    assert stack_axes(Image(np.zeros((10, 32, 32, 3)), rgb=True))[0] == "ZYXC"
+    with pytest.raises(ValueError, match="Whole stack handles up to 4"):
+        stack_axes(Image(np.zeros((2, 2, 2, 32, 32))))

@@ -1,4 +1,6 @@
-"""Fine-tune in the widget: correct labels, press Fine-tune, get the new model selected."""
+"""Fine-tune in the widget (``_qt/_finetune.py``): correct labels, press Fine-tune, get the
+new model selected.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import pytest
 from scipy import ndimage as ndi
 
@@ -18,13 +19,6 @@ from napari_unet_nuclei._sample_data import synthetic_nuclei, synthetic_sample
 from ._helpers import PLUGIN, run_and_wait
 
 FINETUNE_TIMEOUT_MS = 600_000
-
-
-@pytest.fixture
-def user_dir(monkeypatch, tmp_path):
-    """The user's data folder, in a temporary folder."""
-    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "data"))
-    return tmp_path / "data" / "models"
 
 
 @pytest.fixture
@@ -214,39 +208,3 @@ def test_labelled_area_only_cuts_to_the_labels(corrected):
     widget._finetune.region.value = LABELLED_BOX
     image, labels = widget._finetune.training_pair()
     assert image.shape == labels.shape
-
-
-def test_load_and_remove_models(qtbot, corrected, user_dir, tmp_path, tiny_weights):
-    import shutil
-
-    _, widget = corrected
-    outside = tmp_path / "shared_model.pt"
-    shutil.copy(tiny_weights, outside)
-    assert widget._models.add(outside) and widget._model.value == str(outside)
-    assert widget._models.remove.native.isHidden()  # never deletes a file outside the user dir
-    assert not widget._models.remove_model(str(outside), confirm=False) and outside.exists()
-    user_dir.mkdir(parents=True)
-    mine = user_dir / "mine.pt"
-    shutil.copy(tiny_weights, mine)
-    widget._model.reset_choices()
-    widget._model.value = str(mine)
-    assert not widget._models.remove.native.isHidden()
-    assert widget._models.remove_model(str(mine), confirm=False)
-    assert not mine.exists() and widget._model.value == "general"
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"not a model")
-    assert not widget._models.add(bad) and widget._model.value == "general"
-
-
-def test_export_for_bioimageio_in_a_child_process(qtbot, corrected, tmp_path, tiny_weights):
-    import zipfile
-
-    _, widget = corrected
-    assert widget._models.add(tiny_weights)  # the chosen model is exported
-    out = tmp_path / "tiny.zip"
-    assert widget._models.export_to(out)
-    assert not widget._models.export.enabled
-    qtbot.waitUntil(lambda: widget._models.exporting is None, timeout=300_000)
-    assert widget._models.export.enabled
-    assert "rdf.yaml" in zipfile.ZipFile(out).namelist()
-    assert not widget._models.export_to(out)  # an existing file is never replaced

@@ -1,13 +1,29 @@
-"""Stacks in the widget: the plane on screen, the whole stack (Link Z), saving a stack."""
+"""Stack mode (``_qt/_stack_mode.py``): the plane on screen or the whole stack (Link Z).
+
+The controls shown only for stacks, the plan of a whole-stack run and what it says.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
 from napari_unet_nuclei import NucleusModel, Segmentation, _widget
+from napari_unet_nuclei._qt._stack_mode import stack_summary, whole_stack_plan
 
-from ._helpers import n_labels, only_labels, run_and_wait, settle
+from ._helpers import only_labels, run_and_wait, settle
+
+
+def test_whole_stack_plan_names_a_guess_of_axes():
+    clear = Image(np.zeros((10, 32, 32), np.uint16), name="z")
+    axes, status, notice = whole_stack_plan(clear, "cpu")
+    assert (axes, status, notice) == ("ZYX", "Segmenting all planes of 'z' (ZYX) on cpu…", "")
+    unclear = Image(np.zeros((3, 32, 32), np.uint16), name="c")
+    axes, status, notice = whole_stack_plan(unclear, "cpu")
+    assert axes == "ZYX" and "may be channels" in status and "Split Stack" in notice
+    summary = stack_summary(np.array([[[0, 1]], [[2, 3]]], np.uint16), 1.25, "cpu")
+    assert summary == "3 nuclei in 2 planes · 1.2 s on cpu"
 
 
 def test_stack_too_deep_gives_a_clear_notification(qtbot, make_napari_viewer, counted_predict):
@@ -96,17 +112,3 @@ def test_whole_stack_link_z_passes_zyx(qtbot, stack_widget, monkeypatch):
     assert seen["axes"] == "ZYX" and seen["link_z"] is True
     assert seen["device"] == "cpu" and seen["diameter"] == 20.0
     assert np.asarray(only_labels(viewer).data).shape == (3, 128, 128)
-
-
-def test_stack_labels_save_as_tiff_stack_with_per_plane_csv(qtbot, stack_widget, tmp_path):
-    import tifffile
-
-    viewer, widget = stack_widget()
-    widget._stack_mode.value = _widget.WHOLE_STACK
-    run_and_wait(qtbot, widget)
-    layer = only_labels(viewer)
-    saved = widget.save_to(str(tmp_path / "stack.tif"), widget._image.value, layer)
-    assert [p.name for p in saved] == ["stack.tif", "stack_measurements.csv"]
-    assert np.array_equal(tifffile.imread(saved[0]), np.asarray(layer.data))
-    rows = saved[1].read_text().strip().splitlines()
-    assert len(rows) == 1 + n_labels(layer) and rows[0].endswith("plane")
