@@ -45,8 +45,10 @@ def seed_peaks(
 
     Depends only on the distance map, so it can be computed once per prediction.
     ``step`` > 1 looks for the maxima on every step-th pixel (step² times faster); only for
-    nuclei many pixels across, where that loses nothing.
+    nuclei many pixels across, where that loses nothing. A tensor is searched on its device.
     """
+    if isinstance(distance, torch.Tensor):
+        return seed_peaks_torch(distance, h, sigma, step)
     smooth = ndi.gaussian_filter(np.asarray(distance, np.float32), sigma) if sigma else distance
     if step <= 1:
         return h_maxima(smooth, h).astype(bool) & (smooth > SEED_FLOOR)
