@@ -7,6 +7,11 @@ parts, each under the 64 MiB a device call may carry with the repository:
 
     python bench/pack_data.py --data ../shared/data --out runs/devdata
     # runs/devdata/dsb/dsb2018_train, runs/devdata/more/{kromp2020_fluo,bitdepth_nucseg}
+
+The val rows of all three fit one part (bench/gpu_check.sh scores them on the device):
+
+    python bench/pack_data.py --data ../shared/data --out runs/devval --split val
+    # runs/devval/val/{dsb2018_train,kromp2020_fluo,bitdepth_nucseg}
 """
 
 from __future__ import annotations
@@ -58,10 +63,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="the folder holding the three")
     p.add_argument("--out", type=Path, required=True, help="a new folder (ignored by git)")
+    p.add_argument("--split", default="train", help="train: two parts; another: one part")
     args = p.parse_args()
-    for part, folders in PARTS.items():
+    parts = PARTS if args.split == "train" else {args.split: sum(PARTS.values(), [])}
+    for part, folders in parts.items():
         for name in folders:
-            n = pack_folder(args.data / name, args.out / part / name)
+            n = pack_folder(args.data / name, args.out / part / name, args.split)
             print(f"{part}/{name}: {n} images", flush=True)
         size = sum(f.stat().st_size for f in (args.out / part).rglob("*") if f.is_file())
         print(f"{part}: {size / 2**20:.1f} MiB", flush=True)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet_nuclei import _inference, predict, segment_nuclei
+from napari_unet_nuclei import predict, segment_nuclei
+from napari_unet_nuclei._postprocess import to_host
 from napari_unet_nuclei._sample_data import synthetic_nuclei
 from napari_unet_nuclei.training.metrics import match_counts
 
@@ -27,7 +28,15 @@ def image() -> np.ndarray:
 
 def _maps(image: np.ndarray, **options) -> np.ndarray:
     pred = predict(image, diameter=None, **options)
-    return np.stack([pred.foreground, pred.distance])
+    return np.stack([to_host(pred.foreground), to_host(pred.distance)])  # on the GPU: tensors
+
+
+def test_maps_stay_on_the_gpu_until_the_labels_leave(image):
+    pred = predict(image, device="cuda")
+    assert pred.on_device and pred.foreground.is_cuda
+    host = _maps(image, device="cpu")
+    assert np.abs(to_host(pred.foreground) - host[0]).max() < 0.1  # fp16 on the GPU
+    assert isinstance(pred.labels(), np.ndarray)
 
 
 def test_cuda_labels_match_the_cpu_labels(image):
@@ -37,10 +46,9 @@ def test_cuda_labels_match_the_cpu_labels(image):
     assert match_counts(cpu, gpu, (0.5,))[0].ap >= 0.98
 
 
-def test_fp16_maps_stay_close_to_fp32(image, monkeypatch):
+def test_fp16_maps_stay_close_to_fp32(image):
     half = _maps(image, device="cuda")
-    monkeypatch.setattr(_inference, "CUDA_FP16", False)
-    full = _maps(image, device="cuda")
+    full = _maps(image, device="cuda", precision="fp32")
     cpu = _maps(image, device="cpu")
     assert np.abs(full - cpu).max() < 1e-3
     assert np.abs(half - full).mean() < 2e-3 and np.abs(half - full).max() < 0.1

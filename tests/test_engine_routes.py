@@ -106,3 +106,14 @@ def test_finetune_scoring(routes, tiny_weights):
     candidate = engine_for(load_model(tiny_weights), tiny_weights, "cpu")  # weights in training
     ap = score(candidate, [(image, truth)], Settings.of(diameter=16.0))
     assert 0 <= ap <= 1 and len(routes.labels) == 1
+
+
+def test_the_guard_also_holds_for_maps_kept_on_a_device(routes, tiny_weights, monkeypatch):
+    from napari_unet_nuclei import _engine
+
+    monkeypatch.setattr(_engine, "keeps_maps", lambda device: True)
+    model = NucleusModel(tiny_weights, "cpu")
+    seg = model.segment(synthetic_nuclei((96, 96), seed=1)[0])
+    assert seg.prediction.on_device and seg.labels.max() > 0
+    with pytest.raises(AssertionError, match="outside"):
+        seg.prediction.labels(0.4)  # device labels go through the guarded labels_from_maps

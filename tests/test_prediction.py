@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
-from napari_unet_nuclei import predict
+from napari_unet_nuclei import NucleusModel, predict
 from napari_unet_nuclei._prediction import Prediction
 from napari_unet_nuclei.training.dataset import targets
 
@@ -37,3 +39,45 @@ def test_maps_on_a_finer_grid_are_labelled_there():
     assert labels.shape == (12, 24) and np.array_equal(np.unique(labels), np.arange(5))
     coarse = targets(_touching_disks(1))
     assert Prediction(coarse[0], coarse[1]).labels().max() < 4
+
+
+@pytest.fixture
+def maps_stay(monkeypatch):
+    """The engine keeps its maps as tensors, as on an accelerator (here: CPU tensors)."""
+    from napari_unet_nuclei import _engine
+
+    monkeypatch.setattr(_engine, "keeps_maps", lambda device: True)
+
+
+@pytest.mark.parametrize("diameter", ["auto", 24.0])
+def test_maps_kept_as_tensors_give_the_same_labels_and_relabels(
+    tiny_weights, synthetic, maps_stay, diameter
+):
+    model = NucleusModel(tiny_weights, "cpu")
+    seg = model.segment(synthetic[0], diameter=diameter)
+    pred = seg.prediction
+    assert pred.on_device and isinstance(pred.foreground, torch.Tensor)
+    assert isinstance(pred.peaks, torch.Tensor)
+    host = Prediction(pred.foreground.numpy(), pred.distance.numpy(), **_same_settings(pred))
+    np.testing.assert_array_equal(seg.labels, host.labels())
+    assert seg.labels.max() > 5 and seg.diameter == pytest.approx(host.info["diameter"])
+    for t, split in ((0.3, True), (0.6, False)):  # the sliders
+        np.testing.assert_array_equal(pred.labels(t, split), host.labels(t, split))
+
+
+def _same_settings(pred: Prediction) -> dict:
+    from napari_unet_nuclei._estimate import measured_diameter
+
+    host = Prediction(pred.foreground.numpy(), pred.distance.numpy())
+    host.expected_diameter, host.image_shape = pred.expected_diameter, pred.image_shape
+    host.info["diameter"] = measured_diameter(host)
+    return dict(
+        expected_diameter=pred.expected_diameter, image_shape=pred.image_shape, info=host.info
+    )
+
+
+def test_big_maps_on_a_device_are_labelled_whole_not_in_blocks():
+    fg, dist = np.zeros((2, 4000, 2100), np.float32)
+    on_host = Prediction(fg, dist, expected_diameter=16.0, block_threads=2)
+    on_device = Prediction(torch.from_numpy(fg), torch.from_numpy(dist), 16.0, block_threads=2)
+    assert on_host._in_blocks and not on_device._in_blocks

@@ -18,7 +18,7 @@ import torch
 from ._decisions import Decisions, choose_path, trained_diameter
 from ._device import resolve_device
 from ._estimate import auto_scale, central_view, measured_diameter
-from ._inference import model_on, predict_maps
+from ._inference import keeps_maps, model_on, predict_maps
 from ._model import fused_for_inference
 from ._normalize import fit_normalization
 from ._prediction import Prediction, Segmentation
@@ -77,7 +77,10 @@ class NucleusModel:
         tta: bool = False,
         on_network_grid: bool = False,
     ) -> np.ndarray:
-        """The network's maps of a normalised image run at ``scale``, as ``predict_maps``."""
+        """The network's maps of a normalised image run at ``scale``, as ``predict_maps``.
+
+        On an accelerator they stay there (a tensor) and are labelled there (``keeps_maps``).
+        """
         t0 = time.perf_counter()
         try:
             return predict_maps(
@@ -92,6 +95,7 @@ class NucleusModel:
                 tta=tta,
                 precision=s.precision,
                 on_network_grid=on_network_grid,
+                keep=keeps_maps(self.device),
             )
         finally:
             self.network_seconds += time.perf_counter() - t0

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
+from ._postprocess import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, to_host
 from ._prediction import Prediction
 from ._scale import (
     Reading,
@@ -78,7 +78,7 @@ def central_view(shape: tuple[int, ...], read: Callable[[tuple[slice, slice]], n
 def measured_diameter(pred: Prediction) -> float | None:
     """Median nucleus diameter (image px) of the default labels, minus small fragments."""
     labels = pred.grid_labels(DEFAULT_THRESHOLD, True, DEFAULT_MIN_SIZE)
-    d = typical_diameter(labels, pred.foreground > DEFAULT_THRESHOLD)
+    d = typical_diameter(labels, to_host(pred.foreground > DEFAULT_THRESHOLD))
     return None if d is None else d / pred.grid
 
 
@@ -96,7 +96,8 @@ def _probe(
     pred = Prediction(out[0], out[1], expected_diameter=model_diameter if s == 1 else None)
     d = measured_diameter(pred)
     pred.info["diameter"] = d  # this pass's own measure, kept if it serves as the prediction
-    return (None if d is None else d * crop.shape[0] / small.shape[0]), pred, (small, out[0])
+    scaled = None if d is None else d * crop.shape[0] / small.shape[0]
+    return scaled, pred, (small, to_host(out[0]))
 
 
 def _central(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

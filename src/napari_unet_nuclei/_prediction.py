@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from ._decisions import Decisions, seed_step
 from ._postprocess import (
@@ -35,7 +36,7 @@ class Prediction:
     for the network); they are labelled there and the labels brought to the image.
     """
 
-    foreground: np.ndarray
+    foreground: np.ndarray  # or a torch tensor on the device that made it (``on_device``)
     distance: np.ndarray
     seconds: float = 0.0
     device: str = "cpu"
@@ -65,8 +66,14 @@ class Prediction:
         return seed_step(self.expected_diameter)
 
     @property
+    def on_device(self) -> bool:
+        """True when the maps are tensors on a device: they are labelled there, whole."""
+        return isinstance(self.foreground, torch.Tensor)
+
+    @property
     def _in_blocks(self) -> bool:
-        return use_blocks(self.foreground.shape, self.expected_diameter, self.block_threads)
+        shape = self.foreground.shape
+        return not self.on_device and use_blocks(shape, self.expected_diameter, self.block_threads)
 
     @functools.cached_property
     def peaks(self) -> np.ndarray:

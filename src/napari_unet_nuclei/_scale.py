@@ -49,16 +49,21 @@ def typical_diameter(labels: np.ndarray, foreground: np.ndarray | None = None) -
     return float(np.median(d)) if d.size >= MIN_OBJECTS else None
 
 
-def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resampling of a 2D or (C, H, W) float array (anti-aliased when shrinking)."""
-    arr = np.asarray(image, np.float32)
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+def resize(image, shape: tuple[int, int]):
+    """Bilinear resampling of a 2D or (C, H, W) float array (anti-aliased when shrinking).
+
+    A tensor is resampled on its device and stays a tensor; anything else gives numpy.
+    """
+    tensor = isinstance(image, torch.Tensor)
+    arr = image.float() if tensor else np.asarray(image, np.float32)
+    t = arr if tensor else torch.from_numpy(np.ascontiguousarray(arr))
     t = t[None, None] if arr.ndim == 2 else t[None]
     shrink = shape[0] < arr.shape[-2] or shape[1] < arr.shape[-1]
     out = F.interpolate(
         t, size=tuple(shape), mode="bilinear", align_corners=False, antialias=shrink
     )
-    return out[0, 0].numpy() if arr.ndim == 2 else out[0].numpy()
+    out = out[0, 0] if arr.ndim == 2 else out[0]
+    return out if tensor else out.numpy()
 
 
 def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
