@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 from napari.components import ViewerModel
 from napari.layers import Labels
 
@@ -45,6 +46,7 @@ def test_merge_plane_keeps_the_other_planes():
     assert fresh[0].all() and not fresh[1].any()
 
 
+@pytest.mark.slow  # seconds: a network slowed on purpose to meet the race
 def test_layer_added_at_the_start_and_labels_made_in_the_worker(qtbot, docked, monkeypatch):
     on_main: list[bool] = []
     real = _api.Prediction.labels

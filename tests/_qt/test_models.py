@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from napari_unet_nuclei import NucleusModel
 
 from ._helpers import run_and_wait
@@ -55,6 +57,7 @@ def test_load_and_remove_models(qtbot, user_dir, docked, tmp_path, tiny_weights)
     assert not widget._models.add(bad) and widget._model.value == "general"
 
 
+@pytest.mark.slow  # seconds: a child process
 def test_export_for_bioimageio_in_a_child_process(qtbot, docked, tmp_path, tiny_weights):
     import zipfile
 

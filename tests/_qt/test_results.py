@@ -7,6 +7,7 @@ or removed meanwhile shows nothing and says so.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from napari.layers import Labels
 
 from ._helpers import only_labels, run_and_wait, slow_network
@@ -32,6 +33,7 @@ def test_cache_dropped_when_the_device_changes(qtbot, docked):
     assert docked._session.prediction is None
 
 
+@pytest.mark.slow  # seconds: a network slowed on purpose to meet the race
 def test_data_replaced_during_a_run_discards_its_result(qtbot, docked, monkeypatch):
     run_and_wait(qtbot, docked)
     layer = [lay for lay in docked._viewer.layers if isinstance(lay, Labels)][0]
@@ -46,6 +48,7 @@ def test_data_replaced_during_a_run_discards_its_result(qtbot, docked, monkeypat
     assert "press Segment nuclei again" in docked._status.value
 
 
+@pytest.mark.slow  # seconds: a network slowed on purpose to meet the race
 def test_layer_removed_during_a_run_adds_nothing(qtbot, docked, monkeypatch):
     slow_network(monkeypatch)
     viewer = docked._viewer

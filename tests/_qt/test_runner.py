@@ -168,6 +168,7 @@ def test_cancel_keeps_the_previous_result(qtbot, docked, monkeypatch):
     assert docked._session.prediction is not None  # the slider still works on the old result
 
 
+@pytest.mark.slow  # seconds: a network slowed on purpose to meet the race
 def test_whole_stack_cancel_keeps_the_previous_result(qtbot, stack_widget, monkeypatch):
     viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
