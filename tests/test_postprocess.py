@@ -228,3 +228,24 @@ def test_device_inputs_are_left_untouched():
     before = fg.clone(), dist.clone()
     labels_from_maps(fg, dist, 0.4, True, 5)
     assert torch.equal(fg, before[0]) and torch.equal(dist, before[1])
+
+
+def test_when_the_device_memory_runs_out_the_host_labels_the_same(monkeypatch):
+    from napari_unet_nuclei import _postprocess
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (a stand-in)")
+
+    fg, dist = _nucleus_maps(192, seed=3)
+    cpu_peaks, cpu = seed_peaks(dist), labels_from_maps(fg, dist, 0.5, True)
+    monkeypatch.setattr(_postprocess, "seed_peaks_torch", out_of_memory)
+    monkeypatch.setattr(_postprocess, "labels_on_device", out_of_memory)
+    fg_t, dist_t = _on("cpu", fg, dist)
+    with pytest.warns(RuntimeWarning, match="memory ran out"):
+        peaks = seed_peaks(dist_t)
+    np.testing.assert_array_equal(peaks, cpu_peaks)
+    with pytest.warns(RuntimeWarning, match="memory ran out"):
+        labels = labels_from_maps(fg_t, dist_t, 0.5, True)
+    np.testing.assert_array_equal(labels, cpu)
+    # host peaks (after the search ran out): the host labels, without trying the device again
+    np.testing.assert_array_equal(labels_from_maps(fg_t, dist_t, 0.5, True, peaks=peaks), cpu)

@@ -48,7 +48,11 @@ def seed_peaks(
     nuclei many pixels across, where that loses nothing. A tensor is searched on its device.
     """
     if isinstance(distance, torch.Tensor):
-        return seed_peaks_torch(distance, h, sigma, step)
+        try:
+            return seed_peaks_torch(distance, h, sigma, step)
+        except torch.cuda.OutOfMemoryError:  # the same search on the host
+            out_of_device_memory()
+            distance = to_host(distance)
     smooth = ndi.gaussian_filter(np.asarray(distance, np.float32), sigma) if sigma else distance
     if step <= 1:
         return h_maxima(smooth, h).astype(bool) & (smooth > SEED_FLOOR)
@@ -98,7 +102,13 @@ def labels_from_maps(
     if foreground.shape != distance.shape:
         raise ValueError(f"map shapes differ: {foreground.shape} vs {distance.shape}")
     if isinstance(foreground, torch.Tensor):
-        return labels_on_device(foreground, distance, threshold, split, min_size, peaks)
+        if peaks is None or isinstance(peaks, torch.Tensor):
+            try:
+                return labels_on_device(foreground, distance, threshold, split, min_size, peaks)
+            except torch.cuda.OutOfMemoryError:  # the same rules on the host
+                out_of_device_memory()
+        foreground, distance = to_host(foreground), to_host(distance)
+        peaks = None if peaks is None else to_host(peaks)
     mask = np.asarray(foreground) > threshold
     if split:
         labels = split_touching(mask, np.asarray(distance), peaks)
@@ -111,6 +121,22 @@ def labels_from_maps(
 # labels come back. The same rules as above (ids in the same order); see ``labels_on_device``.
 
 CHECK_EVERY = 8  # iterations between convergence checks (each check waits for the device)
+
+
+def out_of_device_memory() -> None:
+    """After the device's memory ran out: its cache freed, and a warning.
+
+    The host's post-processing follows the same rules: the labels are the same, only slower.
+    """
+    import warnings
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    warnings.warn(
+        "the GPU's memory ran out in post-processing; it goes on on the CPU (same labels)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def to_host(a) -> np.ndarray:
