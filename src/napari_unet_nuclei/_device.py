@@ -41,6 +41,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def device_name(device: str) -> str:
+    """The device a run on ``device`` uses, for people: what "auto" picks (``cuda:0``, ``cpu``)."""
+    if str(device).lower() == "auto":
+        return available_devices()[0]
+    return str(device)
+
+
 def device_choices(devices: list[str]) -> list[tuple[str, str]]:
     """(shown name, device string) pairs for a chooser: Auto first, then ``devices``."""
     return [("Auto", "auto")] + [(d.upper(), d) for d in devices]

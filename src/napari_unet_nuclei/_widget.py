@@ -18,7 +18,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFileDialog
 
-from ._device import available_devices, device_choices
+from ._device import available_devices, device_choices, device_name
 from ._qt._big import big_plan, blocks_outcome, is_big
 from ._qt._finetune import FinetuneControls
 from ._qt._fit import StatusLine, full_width_texts, narrow_combo
@@ -203,7 +203,8 @@ class NucleiWidget(Container):
         hint = model_hint(self._session, layer, image, self._model.value)
         if hint:
             show_info(hint)
-        self._runs.begin(f"Segmenting '{layer.name}'{plane_text(plane)} on {self._device.value}…")
+        device = device_name(self._device.value)
+        self._runs.begin(f"Segmenting '{layer.name}'{plane_text(plane)} on {device}…")
         settings = self._labelling.settings()
         options = dict(
             device=self._device.value,

@@ -9,7 +9,7 @@ import numpy as np
 from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
-from napari_unet_nuclei import NucleusModel, Segmentation, _widget
+from napari_unet_nuclei import NucleusModel, Segmentation, _widget, available_devices
 from napari_unet_nuclei._qt._stack_mode import stack_summary, whole_stack_plan
 
 from ._helpers import only_labels, run_and_wait, settle
@@ -70,7 +70,9 @@ def test_current_plane_labels_only_that_plane(qtbot, stack_widget, counted_predi
 def test_whole_stack_labels_every_plane_with_unique_ids(qtbot, stack_widget):
     viewer, widget = stack_widget()
     widget._stack_mode.value = _widget.WHOLE_STACK
+    widget._device.value = "auto"  # the status names the device "auto" chose
     run_and_wait(qtbot, widget)
+    assert widget._status.value.endswith(f" s on {available_devices()[0]}")
     data = np.asarray(only_labels(viewer).data)
     assert data.shape == (3, 128, 128)
     ids = [set(np.unique(plane)) - {0} for plane in data]

@@ -18,6 +18,7 @@ import numpy as np
 from napari.layers import Image
 
 from .._decisions import choose_path
+from .._device import device_name
 from .._settings import Settings
 from ._planes import layer_pixels, spatial_shape
 from ._run import Outcome, RunCancelled, cancellable, segment
@@ -62,7 +63,8 @@ def blocks_outcome(
 def big_plan(layer: Image, settings: dict) -> tuple[object, dict, str]:
     """(pixels, ``segment`` options, status line) for a big 2D image layer."""
     h, w = spatial_shape(layer)
-    status = f"Segmenting '{layer.name}' ({w} × {h} px) block by block on {settings['device']}…"
+    device = device_name(settings["device"])
+    status = f"Segmenting '{layer.name}' ({w} × {h} px) block by block on {device}…"
     return layer_pixels(layer), dict(settings), status
 
 

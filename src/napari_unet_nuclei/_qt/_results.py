@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from napari.layers import Image
 from napari.utils.notifications import show_error
 
+from .._device import device_name
 from ._big import big_summary
 from ._fit import StatusLine
 from ._layers import find_result, remove_placeholder, show_labels, show_plane_labels
@@ -85,7 +86,7 @@ class ResultView:
         """Replace the Labels layer with whole-stack or block labels; no cache remains."""
         show_labels(self._viewer, source, outcome.labels, {})
         self._session.drop()
-        device = self._device()
+        device = device_name(self._device())  # what "auto" chose
         self._mark_tracks(source, outcome.tracked)
         if outcome.tracked is not None:
             self._status.value = tracked_summary(outcome.tracked, outcome.seconds, device)

@@ -9,6 +9,7 @@ from magicgui.widgets import CheckBox, ComboBox
 from napari.layers import Image
 from napari.utils.notifications import show_info
 
+from .._device import device_name
 from ._planes import layer_pixels, stack_axes
 
 CURRENT_PLANE, WHOLE_STACK = "Current plane", "Whole stack"
@@ -44,7 +45,7 @@ class StackControls:
 
         ``settings`` are the other controls' keyword arguments; a guess of axes is shown.
         """
-        axes, status, notice = whole_stack_plan(layer, settings["device"])
+        axes, status, notice = whole_stack_plan(layer, device_name(settings["device"]))
         if notice:
             show_info(notice)
         return layer_pixels(layer), dict(settings, axes=axes, link_z=self.link_z.value), status
