@@ -159,3 +159,40 @@ def test_train_reads_several_folders_with_weights_and_a_recipe(tmp_path):
     assert "first: 2 training images, 75 % of the crops" in out.stderr
     meta = load_model(str(tmp_path / "w2.pt")).meta["train_args"]
     assert meta["kind_weights"]["stained"] == 0.0
+
+
+RESUME_LONGER = """
+import json, sys, tempfile, torch
+from pathlib import Path
+from napari_unet_nuclei._model import UNet, UNetConfig
+from napari_unet_nuclei.training.config import TrainConfig
+from napari_unet_nuclei.training.train import _optimizer, _save_checkpoint, _start
+model, ckpt = UNet(UNetConfig(base=4, depth=2)), Path(tempfile.mkdtemp()) / "checkpoint.pt"
+short = TrainConfig(data=("x",), steps=20)
+opt, sched = _optimizer(model, short)
+for _ in range(10):
+    opt.step(); sched.step()
+_save_checkpoint(ckpt, model, opt, sched, 10, {})
+longer = TrainConfig(data=("x",), steps=60)
+opt, sched = _optimizer(model, longer)
+start = _start(model, opt, sched, longer, ckpt, "cpu")
+lrs = []
+for _ in range(start, 60):  # the rate each optimizer step uses
+    lrs.append(opt.param_groups[0]["lr"]); opt.step(); sched.step()
+print(json.dumps({"start": start, "total": sched.total_steps, "lrs": lrs}))
+"""
+
+
+@pytest.mark.slow  # a child process (or several): seconds each
+def test_a_run_resumed_with_more_steps_anneals_over_all_of_them():
+    done = subprocess.run(
+        [sys.executable, "-c", RESUME_LONGER], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["start"] == 10 and out["total"] == 60
+    lrs = out["lrs"]
+    assert all(b <= a for a, b in zip(lrs, lrs[1:], strict=False))  # past the peak: only down
+    assert lrs[-1] < 1e-3 * lrs[0]  # annealed by the 60th step, not at the 20th and up again

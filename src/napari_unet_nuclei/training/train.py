@@ -85,8 +85,12 @@ def _start(model: UNet, opt, sched, config: TrainConfig, ckpt: Path, device) -> 
         state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        sched.total_steps = config.steps  # a resumed run may be given more steps
+        # a resumed run may be given more steps: the cycle is the one built for them (its
+        # length and phases), at the step the checkpoint reached
+        cycle = ("total_steps", "_schedule_phases")
+        sched.load_state_dict({k: v for k, v in state["sched"].items() if k not in cycle})
+        sched.last_epoch -= 1
+        sched.step()  # the rate of this step on that cycle, for the next optimizer step
         log.info("resumed from %s at step %d", ckpt, int(state["step"]))
         return int(state["step"])
     if config.init:
