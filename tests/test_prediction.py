@@ -81,3 +81,18 @@ def test_big_maps_on_a_device_are_labelled_whole_not_in_blocks():
     on_host = Prediction(fg, dist, expected_diameter=16.0, block_threads=2)
     on_device = Prediction(torch.from_numpy(fg), torch.from_numpy(dist), 16.0, block_threads=2)
     assert on_host._in_blocks and not on_device._in_blocks
+
+
+def test_on_host_gives_numpy_maps_and_the_same_labels(tiny_weights, synthetic, maps_stay):
+    pred = NucleusModel(tiny_weights, "cpu").predict(synthetic[0])
+    host = pred.on_host()
+    assert pred.on_device and not host.on_device and host.on_host() is host
+    assert isinstance(host.foreground, np.ndarray) and isinstance(host.distance, np.ndarray)
+    np.testing.assert_array_equal(host.labels(0.5), pred.labels(0.5))
+
+
+def test_the_public_predict_gives_numpy_maps_wherever_they_were_made(
+    tiny_weights, synthetic, maps_stay
+):
+    pred = predict(synthetic[0], device="cpu", weights=tiny_weights)
+    assert isinstance(pred.foreground, np.ndarray) and isinstance(pred.distance, np.ndarray)

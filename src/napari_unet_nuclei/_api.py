@@ -47,7 +47,8 @@ def predict(
     """The network's maps of a 2D image (grey or RGB(A)), to re-label cheaply with ``.labels``.
 
     ``diameter``: the typical nucleus diameter in pixels, ``"auto"`` (default) to estimate
-    it, or None to run at the image's own scale. Maps come back on the image's grid. For
+    it, or None to run at the image's own scale. Maps come back on the image's grid, as
+    numpy arrays (``NucleusModel.predict`` leaves them on the GPU that made them). For
     labels, use ``segment_nuclei`` (or ``NucleusModel.segment``).
     """
     if args:
@@ -56,7 +57,7 @@ def predict(
         progress = old.pop("progress", progress)
         settings = {**old, **settings}
     s = Settings.of(**settings)  # checked before the weights are loaded
-    return NucleusModel(weights, device).predict(image, progress, s)
+    return NucleusModel(weights, device).predict(image, progress, s).on_host()
 
 
 def segment_nuclei(

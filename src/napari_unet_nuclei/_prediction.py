@@ -6,6 +6,7 @@ prediction of an image segmented in one piece).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from ._postprocess import (
     labels_from_maps,
     relabel_sequential,
     seed_peaks,
+    to_host,
 )
 from ._scale import resize_labels
 from ._settings import DEFAULT_BLOCK_THREADS
@@ -36,7 +38,7 @@ class Prediction:
     for the network); they are labelled there and the labels brought to the image.
     """
 
-    foreground: np.ndarray  # or a torch tensor on the device that made it (``on_device``)
+    foreground: np.ndarray  # or a torch tensor on the GPU that made it (``on_device``)
     distance: np.ndarray
     seconds: float = 0.0
     device: str = "cpu"
@@ -69,6 +71,13 @@ class Prediction:
     def on_device(self) -> bool:
         """True when the maps are tensors on a device: they are labelled there, whole."""
         return isinstance(self.foreground, torch.Tensor)
+
+    def on_host(self) -> Prediction:
+        """The prediction with numpy maps (itself when they are numpy already)."""
+        if not self.on_device:
+            return self
+        host = (to_host(self.foreground), to_host(self.distance))
+        return dataclasses.replace(self, foreground=host[0], distance=host[1])
 
     @property
     def _in_blocks(self) -> bool:
