@@ -219,3 +219,20 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_a_lineage_csv_is_ours_while_no_newer_than_our_label_file(tmp_path):
+    from napari_unet_nuclei._outputs import is_ours, tracks_path
+    from napari_unet_nuclei._writer import write_lineage, write_tiff
+
+    labels = np.zeros((2, 8, 8), np.uint16)
+    labels[:, 2:4, 2:4] = 1
+    target = write_tiff(tmp_path / "movie.tif", labels, axes="TYX")
+    lineage = write_lineage(target, labels, {})
+    assert lineage == tracks_path(target) == tmp_path / "movie_tracks.csv"
+    assert is_ours(lineage)
+    later = target.stat().st_mtime_ns + 10**9
+    os.utime(lineage, ns=(later, later))  # edited after our run
+    assert not is_ours(lineage)
+    (tmp_path / "notes_tracks.csv").write_text("a,b\n")  # no label file of ours beside it
+    assert not is_ours(tmp_path / "notes_tracks.csv")

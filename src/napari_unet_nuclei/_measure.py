@@ -186,6 +186,28 @@ def with_tracks(table: dict[str, np.ndarray], parents: dict[int, int]) -> dict[s
     return {**table, "track_id": labels.astype(np.int64), "parent_track_id": mothers}
 
 
+def track_table(labels: np.ndarray, parents: dict[int, int]) -> dict[str, np.ndarray]:
+    """One row per track of time-lapse labels (T, Y, X): its frames and its mother.
+
+    The Cell Tracking Challenge's lineage (``res_track.txt``: L B E P), with names:
+    ``track_id``, ``start_frame``, ``end_frame`` (0-based, inclusive), ``parent_track_id``
+    (0: none).
+    """
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for t, plane in enumerate(np.asarray(labels)):
+        for i in np.unique(plane[plane > 0]).tolist():
+            first.setdefault(i, t)
+            last[i] = t
+    ids = sorted(first)
+    return {
+        "track_id": np.array(ids, np.int64),
+        "start_frame": np.array([first[i] for i in ids], np.int64),
+        "end_frame": np.array([last[i] for i in ids], np.int64),
+        "parent_track_id": np.array([parents.get(i, 0) for i in ids], np.int64),
+    }
+
+
 def as_features(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Return the table as napari Labels ``features``: with an ``index`` column of labels."""
     return {"index": table["label"], **table}

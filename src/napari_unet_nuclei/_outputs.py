@@ -24,6 +24,7 @@ from typing import Literal
 SOFTWARE = "napari-unet-nuclei"  # the TIFF software tag, weights key and sidecar that mark ours
 ZARR_MARK = "napari_unet_nuclei"
 TRAINED_WEIGHTS = "unet_nuclei_trained.pt"  # train's default output, in the current folder
+TRACKS_SUFFIX = "_tracks.csv"  # the lineage beside a tracked label file: <stem>_tracks.csv
 # What ``publish`` may replace: nothing, an earlier output of ours, or any file the user
 # chose to replace (a save dialog asked).
 Replace = Literal["new", "ours", "any"]
@@ -102,15 +103,36 @@ def foreign_entries(store: Path) -> list[str]:
     return found
 
 
+def tracks_path(labels_path: str | os.PathLike) -> Path:
+    """Where the lineage of a tracked time-lapse's label file goes: ``<stem>_tracks.csv``."""
+    path = Path(labels_path)
+    return path.with_name(f"{path.stem}{TRACKS_SUFFIX}")
+
+
+def _lineage_is_ours(path: Path) -> bool:
+    """Whether a lineage CSV is ours: its label file is, and it is no newer than that file.
+
+    A CSV has no field for our mark; it is written with its label file's time, and an edit
+    makes it newer.
+    """
+    labels = path.with_name(path.name[: -len(TRACKS_SUFFIX)] + ".tif")
+    if not path.is_file() or labels.is_symlink() or not is_ours(labels):
+        return False
+    return path.stat().st_mtime_ns <= labels.stat().st_mtime_ns
+
+
 def is_ours(path: str | os.PathLike) -> bool:
     """True for a file or store this program wrote (TIFF tag, zarr attribute, weights key...).
 
-    A .npy has no field for it: its sidecar (``mark_path``) records its size and time.
+    A .npy has no field for it: its sidecar (``mark_path``) records its size and time. A
+    lineage CSV is ours as long as it is no newer than our label file (``_lineage_is_ours``).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_symlink():
         return False
+    if path.name.endswith(TRACKS_SUFFIX):
+        return _lineage_is_ours(path)
     try:
         if suffix in (".tif", ".tiff") and path.is_file():
             import tifffile

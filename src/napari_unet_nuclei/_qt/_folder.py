@@ -20,7 +20,7 @@ from napari.qt.threading import FunctionWorker, create_worker
 from qtpy.QtWidgets import QFileDialog
 
 from .._measure import measure_stack
-from .._outputs import check_output, check_output_folder, free_path, same_path
+from .._outputs import check_output, check_output_folder, free_path, same_path, tracks_path
 from .._writer import measurements_path, write_csv
 from ..batch.file_job import FileOptions, Outcome, read_input
 from ._fit import StatusLine
@@ -63,8 +63,12 @@ def default_output(folder: Path) -> Path:
     return free_path(folder.parent / f"{folder.name}_nuclei")
 
 
-def plan_folder(folder: Path, output: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+def plan_folder(
+    folder: Path, output: Path, track: bool = False
+) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(input, label file) per image of ``folder``, and the problems found; all checked.
+
+    With ``track``, the lineage files of time-lapses are checked too.
 
     Raises ValueError (``UnsafeOutputError``) when the output could lose data.
     """
@@ -78,6 +82,8 @@ def plan_folder(folder: Path, output: Path) -> tuple[list[tuple[Path, Path]], li
     targets = [check_output(output / name, files) for name in names]
     for target in targets:
         check_output(measurements_path(target), files)
+        if track:
+            check_output(tracks_path(target), files)
     return list(zip(files, targets, strict=True)), problems
 
 
@@ -200,7 +206,7 @@ class FolderControls:
         folder, output = chosen
         try:
             options = self._options()
-            jobs, problems = plan_folder(folder, output)
+            jobs, problems = plan_folder(folder, output, options.track)
         except (ValueError, OSError) as exc:
             self.status.value = f"Not started: {one_line(exc)}"
             return None

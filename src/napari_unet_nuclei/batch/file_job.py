@@ -107,15 +107,19 @@ def read_input(
 def write_output(target: Path, segmented: Segmented, overwrite: bool = False) -> float:
     """Write the labels (a stack with its axes in the TIFF); the seconds it took.
 
+    A tracked time-lapse also gets its lineage, ``<stem>_tracks.csv`` (``write_lineage``).
     Only a file that is free, or (``overwrite``) an earlier output of ours, is written: a
     file that appeared since the batch was checked is left as it is (``_outputs.publish``).
     """
-    from .._writer import write_tiff
+    from .._writer import write_lineage, write_tiff
 
     t0 = time.perf_counter()
+    replace = "ours" if overwrite else "new"
     stack = segmented.labels.ndim > 2
     axes = segmented.axes if stack else None
-    write_tiff(target, segmented.labels, axes=axes, replace="ours" if overwrite else "new")
+    write_tiff(target, segmented.labels, axes=axes, replace=replace)
+    if segmented.parents is not None:
+        write_lineage(target, segmented.labels, segmented.parents, replace)
     return time.perf_counter() - t0
 
 

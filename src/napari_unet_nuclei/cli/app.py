@@ -37,7 +37,13 @@ def _check_segment(args: argparse.Namespace) -> None:
 def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Path], list[str]]:
     """The label file of every input, checked against the inputs and earlier outputs."""
     from .._io import output_names
-    from .._outputs import UnsafeOutputError, check_output, check_output_folder, same_path
+    from .._outputs import (
+        UnsafeOutputError,
+        check_output,
+        check_output_folder,
+        same_path,
+        tracks_path,
+    )
     from .segment import check_axes_fit
 
     out = Path(args.output)
@@ -51,6 +57,8 @@ def _plan_segment(args: argparse.Namespace, files: list[Path]) -> tuple[list[Pat
     check_axes_fit(args.axes, files)
     names, notes = output_names(files)
     targets = [check_output(out / name, files, args.overwrite) for name in names]
+    for target in targets if args.track else []:
+        check_output(tracks_path(target), files, args.overwrite)
     check_output_folder(out)
     return targets, notes
 
