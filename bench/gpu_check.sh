@@ -29,6 +29,12 @@ step env 30 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version --f
     python3 -c "import torch, scipy, skimage; print(torch.__version__, torch.version.cuda,
     torch.cuda.is_available(), scipy.__version__, skimage.__version__)"'
 step install 45 python3 -m pip install -q --no-deps --no-build-isolation -e .
+# the image there has no setuptools-scm, so the install may fail: PYTHONPATH=src then serves,
+# and the bundled weights come through a link (src/napari_unet_nuclei/weights -> weights/)
+python3 -c "import napari_unet_nuclei.weights" 2>/dev/null ||
+    ln -sfn ../../weights src/napari_unet_nuclei/weights
+python3 -c "from napari_unet_nuclei._model import bundled_weights_path as p; print(p('general'))" \
+    2>&1 | tee -a "$OUT/summary.log"
 step test_cuda 100 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py
 step test_device 60 python3 -m pytest -q -p no:cacheprovider tests/test_postprocess.py -k cuda
 step equality 120 python3 bench/bench_gpu.py --equality --sizes 4096 ${VAL[@]:+--data "${VAL[@]}"}
