@@ -32,6 +32,9 @@
 set -euo pipefail
 DATA=/tmp/tissue-data
 export PYTHONPATH=src PYTHONUNBUFFERED=1
+# not installed there: the weights package (napari_unet_nuclei.weights) comes through a link
+python3 -c "import napari_unet_nuclei.weights" 2>/dev/null ||
+    ln -sfn ../../weights src/napari_unet_nuclei/weights
 case "${1:-}" in
 stage)
     mkdir -p "$DATA"
