@@ -9,6 +9,7 @@ from napari_unet_nuclei.batch import allocator as _allocator
 from napari_unet_nuclei.cli import app as cli
 
 
+@pytest.mark.slow  # a child process: seconds
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_the_settings_take_on_linux():
     # in a child process: the settings last for the process, not for this test
