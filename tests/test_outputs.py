@@ -221,7 +221,7 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
     assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
-def test_a_lineage_csv_is_ours_while_no_newer_than_our_label_file(tmp_path):
+def test_a_lineage_csv_is_ours_until_it_is_edited(tmp_path):
     from napari_unet_nuclei._outputs import is_ours, tracks_path
     from napari_unet_nuclei._writer import write_lineage, write_tiff
 
@@ -233,6 +233,8 @@ def test_a_lineage_csv_is_ours_while_no_newer_than_our_label_file(tmp_path):
     assert is_ours(lineage)
     later = target.stat().st_mtime_ns + 10**9
     os.utime(lineage, ns=(later, later))  # edited after our run
+    assert not is_ours(lineage)
+    write_tiff(target, labels, axes="TYX")  # our labels rewritten later: still not ours
     assert not is_ours(lineage)
     (tmp_path / "notes_tracks.csv").write_text("a,b\n")  # no label file of ours beside it
     assert not is_ours(tmp_path / "notes_tracks.csv")

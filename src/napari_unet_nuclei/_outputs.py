@@ -75,7 +75,7 @@ def check_not_input(target: str | os.PathLike, inputs: Iterable[str | os.PathLik
 
 
 def mark_path(path: str | os.PathLike) -> Path:
-    """The hidden sidecar that marks a file whose format has no field for it (.npy) as ours."""
+    """The hidden sidecar that marks a file whose format has no field for it as ours."""
     path = Path(path)
     return path.with_name(f".{path.name}.{ZARR_MARK}.json")
 
@@ -109,30 +109,23 @@ def tracks_path(labels_path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}{TRACKS_SUFFIX}")
 
 
-def _lineage_is_ours(path: Path) -> bool:
-    """Whether a lineage CSV is ours: its label file is, and it is no newer than that file.
-
-    A CSV has no field for our mark; it is written with its label file's time, and an edit
-    makes it newer.
-    """
-    labels = path.with_name(path.name[: -len(TRACKS_SUFFIX)] + ".tif")
-    if not path.is_file() or labels.is_symlink() or not is_ours(labels):
-        return False
-    return path.stat().st_mtime_ns <= labels.stat().st_mtime_ns
+def _sidecar_marked(path: Path) -> bool:
+    """Formats with no field for our mark (.npy, a lineage CSV): a sidecar marks them."""
+    return path.suffix.lower() == ".npy" or path.name.endswith(TRACKS_SUFFIX)
 
 
 def is_ours(path: str | os.PathLike) -> bool:
     """True for a file or store this program wrote (TIFF tag, zarr attribute, weights key...).
 
-    A .npy has no field for it: its sidecar (``mark_path``) records its size and time. A
-    lineage CSV is ours as long as it is no newer than our label file (``_lineage_is_ours``).
+    A .npy or a lineage CSV has no field for it: its sidecar (``mark_path``) records its
+    size and time, so an edit makes it not ours.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if path.is_symlink():
         return False
-    if path.name.endswith(TRACKS_SUFFIX):
-        return _lineage_is_ours(path)
+    if _sidecar_marked(path):
+        return path.is_file() and _has_mark(path)
     try:
         if suffix in (".tif", ".tiff") and path.is_file():
             import tifffile
@@ -143,8 +136,6 @@ def is_ours(path: str | os.PathLike) -> bool:
             import zarr
 
             return ZARR_MARK in zarr.open(str(path), mode="r").attrs
-        if suffix == ".npy":
-            return path.is_file() and _has_mark(path)
         if suffix == ".pt":  # our weights format (_model.save_weights), read without pickles
             import torch
 
@@ -398,8 +389,8 @@ def _restore(aside: Path, target: Path) -> None:
 
 
 def _mark(target: Path) -> None:
-    """Record a .npy as ours in its sidecar (other formats carry their own mark)."""
-    if target.suffix.lower() != ".npy":
+    """Record a .npy or a lineage CSV as ours in its sidecar (others carry their own mark)."""
+    if not _sidecar_marked(target):
         return
     tmp = temp_for(mark_path(target))
     try:

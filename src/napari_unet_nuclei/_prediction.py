@@ -77,7 +77,7 @@ class Prediction:
         if not self.on_device:
             return self
         host = (to_host(self.foreground), to_host(self.distance))
-        return dataclasses.replace(self, foreground=host[0], distance=host[1])
+        return dataclasses.replace(self, foreground=host[0], distance=host[1], info=dict(self.info))
 
     @property
     def _in_blocks(self) -> bool:

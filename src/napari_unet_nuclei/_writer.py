@@ -204,27 +204,19 @@ def csv_encoder(table: dict[str, np.ndarray]) -> Encoder:
     return encode
 
 
-def write_csv(
-    path: str | os.PathLike, table: dict[str, np.ndarray], replace: Replace = "any"
-) -> Path:
-    """Write a table (dict of equal-length columns) as CSV; returns the path.
-
-    ``replace``: what a file already at ``path`` may be (``_outputs.publish``).
-    """
-    return _write(path, csv_encoder(table), replace)
+def write_csv(path: str | os.PathLike, table: dict[str, np.ndarray]) -> Path:
+    """Write a measurement table (dict of equal-length columns) as CSV; returns the path."""
+    return _write(path, csv_encoder(table))
 
 
 def write_lineage(
     labels_path: Path, labels: np.ndarray, parents: dict[int, int], replace: Replace = "new"
 ) -> Path:
-    """The lineage of tracked labels just written to ``labels_path``, beside them.
+    """The lineage of tracked labels written to ``labels_path``, beside them.
 
-    It takes the label file's time: that marks it as ours until someone edits it
-    (``_outputs.is_ours``).
+    A CSV has no field for our mark: a sidecar marks it, as for a .npy (``_outputs``).
     """
-    path = _write(tracks_path(labels_path), csv_encoder(track_table(labels, parents)), replace)
-    os.utime(path, ns=(path.stat().st_atime_ns, labels_path.stat().st_mtime_ns))
-    return path
+    return _write(tracks_path(labels_path), csv_encoder(track_table(labels, parents)), replace)
 
 
 def encoder_for(path: str | os.PathLike) -> Callable[..., Encoder]:
