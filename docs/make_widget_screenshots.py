@@ -1,8 +1,11 @@
 """Make docs/widget_*.png: the docked "Segment nuclei" widget in each of its states.
 
 widget_idle.png (just opened), widget_done.png (the sample segmented), widget_folder.png
-(Segment a folder… done, one unreadable file), widget_tracks.png (a time-lapse followed over
-time: napari's window with the Tracks layer). Every message must be readable at the dock's
+(Segment a folder… done, one unreadable file), widget_finetune_running.png and
+widget_finetune_done.png (Fine-tune model on the sample's labels: its progress, then both
+held-out scores; widget_finetune_ask.png, the question, only when the run scored below the
+base model), widget_tracks.png (a time-lapse followed over time: napari's window with the
+Tracks layer). Every message must be readable at the dock's
 width: the script prints each status text and the widget's width.
 
 Needs a display; headless:
@@ -17,6 +20,9 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("NAPARI_APPLICATION_GUI_NOTIFICATION_LEVEL", "error")  # no toasts
+# the fine-tuned model goes to a user data folder of its own, removed at the end
+USER_DATA = tempfile.TemporaryDirectory(prefix="napari-unet-nuclei-shots-")
+os.environ["XDG_DATA_HOME"] = USER_DATA.name
 import napari  # noqa: E402
 import tifffile  # noqa: E402
 
@@ -36,6 +42,28 @@ def grab(widget, name: str) -> None:
     widget.native.grab().save(str(out))
     texts = [widget._status.value, widget._folder.status.value, widget._finetune.status.value]
     print(f"wrote {out} ({widget.native.width()} px wide):", *texts, sep="\n  ")
+
+
+def finetune_states(widget) -> None:
+    """Fine-tune on the sample's labels as they are: grab it running, then finished."""
+    controls = widget._finetune
+    controls.steps.value = 30
+
+    def ask(text: str) -> bool:  # the dialog, drawn and grabbed instead of waiting for a click
+        box = controls.question_box(text)
+        box.show()
+        settle(0.5)
+        box.grab().save(str(DOCS / "widget_finetune_ask.png"))
+        box.close()
+        print(f"wrote {DOCS / 'widget_finetune_ask.png'}:", text)
+        return False
+
+    controls.ask_keep_worse = ask
+    controls.run()
+    wait_for(lambda: not controls.running or controls.progress.value >= 10)
+    grab(widget, "widget_finetune_running.png")
+    wait_for(lambda: not controls.running, timeout=900)
+    grab(widget, "widget_finetune_done.png")
 
 
 def folder_of_images(root: Path) -> Path:
@@ -58,6 +86,7 @@ def main() -> None:
     widget.run()
     wait_for(lambda: not widget._session.running)
     grab(widget, "widget_done.png")
+    finetune_states(widget)
     with tempfile.TemporaryDirectory() as tmp:
         folder = folder_of_images(Path(tmp))
         widget._folder.choose = lambda: (folder, Path(tmp) / "plate_A_nuclei")
@@ -77,6 +106,7 @@ def main() -> None:
     viewer.screenshot(str(DOCS / "widget_tracks.png"), canvas_only=False)
     print(f"wrote {DOCS / 'widget_tracks.png'}")
     viewer.close()
+    USER_DATA.cleanup()
 
 
 if __name__ == "__main__":

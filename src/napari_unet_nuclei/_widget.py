@@ -138,9 +138,9 @@ class NucleiWidget(Container):
             event.connect(self._finetune.labels.reset_choices)
         layers.selection.events.active.connect(self._on_active_layer)
         self._image.changed.connect(self._on_image_changed)
-        for control in (self._device, self._model):
-            control.changed.connect(self._drop_cache)
-        self._diameter.changed.connect(self._drop_cache)
+        for control, what in ((self._device, "Device"), (self._model, "Model"),
+                              (self._diameter, "Diameter")):  # fmt: skip
+            control.changed.connect(lambda *_, what=what: self._drop_cache(what=what))
         for control in (self._threshold, self._split, self._min_size):
             control.changed.connect(self._schedule_relabel)
         self._segment.clicked.connect(self.run)
@@ -170,9 +170,10 @@ class NucleiWidget(Container):
         """True when ``layer`` is a stack and all of its planes are to be segmented."""
         return self._stacks.whole_stack(layer) or self._tracks.applies(layer)
 
-    def _drop_cache(self, *_args: object) -> None:
+    def _drop_cache(self, *_args: object, what: str = "Image") -> None:
+        """Forget the prediction of the image on screen: ``what`` changed (status line)."""
         if self._session.prediction is not None or self._session.running:
-            self._status.value = "Image or device changed: press Segment nuclei again."
+            self._status.value = f"{what} changed: press Segment nuclei again."
         self._session.drop()
 
     # --- running the network ---------------------------------------------------------------

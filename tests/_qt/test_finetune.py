@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QMessageBox
 from scipy import ndimage as ndi
 
 from napari_unet_nuclei import _engine
@@ -132,6 +133,16 @@ def test_a_worse_model_asks_before_it_is_kept(corrected, user_dir, tmp_path, tin
     else:
         assert widget._model.value == "general" and job.discarded
         assert not (user_dir / "tuned.pt").exists() and "Not kept" in controls.status.value
+
+
+def test_the_question_about_a_worse_model_defaults_to_no(corrected):
+    _, widget = corrected
+    text = "The fine-tuned model scored below the base model (held-out AP@0.5: base model 0.812)."
+    box = widget._finetune.question_box(text)
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    assert box.text().startswith(text) and box.text().endswith("Keep it anyway?")
+    assert box.standardButtons() == yes | no and box.defaultButton() is box.button(no)
+    assert box.windowTitle() == "Keep the fine-tuned model?"
 
 
 def without_wrong_nuclei(found: np.ndarray, truth: np.ndarray) -> np.ndarray:

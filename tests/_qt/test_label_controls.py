@@ -53,6 +53,7 @@ def test_diameter_control_reaches_the_network_and_drops_the_cache(qtbot, docked,
     assert "diameter ≈" in docked._status.value
     docked._diameter.value = 24
     assert docked._session.prediction is None  # a new size needs a new network run
+    assert docked._status.value == "Diameter changed: press Segment nuclei again."
     run_and_wait(qtbot, docked)
     assert seen == ["auto", 24.0]
 

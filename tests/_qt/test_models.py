@@ -31,6 +31,7 @@ def test_model_choice_reaches_the_engine_and_drops_the_cache(
     assert seen == [tiny_weights] and docked._session.prediction is not None
     docked._models.add(other)  # offered and chosen, as "Load model file…" does
     assert docked._model.value == str(other) and docked._session.prediction is None
+    assert docked._status.value == "Model changed: press Segment nuclei again."
     run_and_wait(qtbot, docked)
     assert seen[-1] == str(other)
 

@@ -19,6 +19,7 @@ def test_cache_dropped_when_the_image_changes(qtbot, docked, counted_predict):
     image = docked._image.value
     image.data = image.data[::-1].copy()
     assert docked._session.prediction is None
+    assert docked._status.value == "Image changed: press Segment nuclei again."
     before = np.asarray(only_labels(docked._viewer).data).copy()
     docked._threshold.value = 0.9
     qtbot.wait(300)

@@ -162,11 +162,21 @@ class FinetuneControls:
         self._on_model(str(path))
         return f"{text} Kept as you asked and selected."
 
-    def _ask_keep_worse(self, text: str) -> bool:
-        answer = QMessageBox.question(
-            self.start.native, "Keep the fine-tuned model?", f"{text}\n\nKeep it anyway?"
+    def question_box(self, text: str) -> QMessageBox:
+        """The question asked before keeping a model that scored below the base (Yes / No)."""
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Keep the fine-tuned model?",
+            f"{text}\n\nKeep it anyway?",
+            buttons,
+            self.start.native,
         )
-        return answer == QMessageBox.StandardButton.Yes
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box
+
+    def _ask_keep_worse(self, text: str) -> bool:
+        return self.question_box(text).exec() == QMessageBox.StandardButton.Yes
 
     def stop(self) -> None:
         """Cancel the run; no model is written."""
