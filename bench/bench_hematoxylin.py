@@ -1,16 +1,21 @@
-"""Stained images: the general model on the haematoxylin channel against the bundled models.
+"""Stained images: each model on the colour image and on its haematoxylin channel.
 
 Scores, with default settings, on the stained images of each split (``--splits``) of a
-DSB2018-style folder:
-- ``general``: the bundled general model on the image as it is (colour, made grey);
-- ``stained``: the bundled model tuned for stained tissue;
-- ``general-H``: the general model on the haematoxylin amount (``skimage.color.rgb2hed``,
-  channel 0), percentile-scaled (1-99.8) to 0-1: nuclei bright on dark, as in fluorescence.
+DSB2018-style folder, for each model of ``--models NAME=WEIGHTS`` (default: the bundled
+``general`` and ``stained``), two ways:
+- ``NAME``: the model on the image as it is (colour, made grey and inverted, as users run it);
+- ``NAME-H``: the model on the haematoxylin amount (``skimage.color.rgb2hed``, channel 0),
+  percentile-scaled (1-99.8) to 0-1: nuclei bright on dark, as in fluorescence.
 
     python bench/bench_hematoxylin.py --data ../shared/data/dsb2018_train --splits val train
 
 The train split's stained images form one held-out group (``training/groups.py``:
-``stained-256x320``), but both bundled models were trained on them: only ``val`` is fair.
+``stained-256x320``), but both bundled models were trained on them: only ``val`` is fair
+for them. Held out for real: models trained without that group (``bench_loco.py --lodo``:
+``A-stained-256x320.pt``, ``B-…``), scored on the group's scratch folder, split ``holdout``:
+
+    python bench/bench_hematoxylin.py --data ROOT/folders/stained-256x320 --splits holdout \
+        --models A=MODELS/A-stained-256x320.pt B=MODELS/B-stained-256x320.pt
 """
 
 from __future__ import annotations
@@ -45,14 +50,20 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--splits", nargs="+", default=["val"])
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["general=general", "stained=stained"],
+        metavar="NAME=WEIGHTS",
+        help="models to score: a bundled name or a weights file each",
+    )
     args = p.parse_args()
-    settings = Settings()
-    general = engine_labels(NucleusModel("general", args.device), settings)
-    ways = {
-        "general": general,
-        "stained": engine_labels(NucleusModel("stained", args.device), settings),
-        "general-H": lambda image: general(hematoxylin(image)),
-    }
+    ways = {}
+    for spec in args.models:
+        name, _, weights = spec.partition("=")
+        labels = engine_labels(NucleusModel(weights or name, args.device), Settings())
+        ways[name] = labels
+        ways[f"{name}-H"] = lambda image, labels=labels: labels(hematoxylin(image))
     results = {}
     for split in args.splits:
         entries = [e for e in read_index(args.data, split) if e.kind == "stained"]
