@@ -71,11 +71,16 @@ def train_groups(data: Path) -> dict[str, str]:
 
 
 def holdout_folder(data: Path, groups: dict[str, str], held: str, root: Path) -> Path:
-    """A scratch data folder whose ``holdout`` split is the group ``held``; links, no copies."""
+    """A scratch data folder whose ``holdout`` split is the group ``held``; links, no copies.
+
+    One made before in ``root`` (``--keep``) is made again in place: the same rows result.
+    """
     folder = root / held
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for sub in ("images", "labels"):
-        (folder / sub).symlink_to((data / sub).resolve(), target_is_directory=True)
+        link = folder / sub
+        if not link.is_symlink():
+            link.symlink_to((data / sub).resolve(), target_is_directory=True)
     with (data / "index.tsv").open(newline="") as src, (folder / "index.tsv").open("w") as dst:
         rows = csv.DictReader(src, delimiter="\t")
         out = csv.DictWriter(dst, rows.fieldnames, delimiter="\t", lineterminator="\n")
@@ -195,32 +200,69 @@ def train_plan(plan: list[dict], steps: int, root: Path) -> None:
         print(f"trained {entry['model']} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def score_plan(plan: list[dict], models: Path, device: str) -> list[dict]:
-    """Each entry's model scored on its held-out set: one row per (held-out set, recipe)."""
+def score_plan(
+    plan: list[dict], models: Path, device: str, scores: Path | None = None
+) -> list[dict]:
+    """Each entry's model scored on its held-out set: one row per (held-out set, recipe).
+
+    A model not trained yet is skipped (said); with ``scores`` (JSON lines), rows scored by
+    an earlier run are read from it and new ones appended, so a table can grow run by run.
+    """
+    done = {}
+    if scores is not None and scores.exists():
+        for line in scores.read_text().splitlines():
+            row = json.loads(line)
+            done[row["held"], row["model"]] = row
     rows = []
     for entry in plan:
-        weights = str(models / f"{entry['model']}.pt")
-        scores = evaluate_folders([entry["folder"]], entry["split"], weights, device)
+        weights = models / f"{entry['model']}.pt"
         row = {k: entry[k] for k in ("held", "recipe", "model")}
-        rows.append({**row, **_rounded(next(iter(scores.values()))["all"])})
-        print(f"{entry['held']:<22}{entry['recipe']:<4}{rows[-1]['AP@0.5']:.3f}", flush=True)
+        if (entry["held"], entry["model"]) in done:
+            row = {**done[entry["held"], entry["model"]], "recipe": entry["recipe"]}
+        elif not weights.exists():
+            print(f"{entry['held']:<22}{entry['recipe']:<4}no {weights.name} yet", flush=True)
+            continue
+        else:
+            found = evaluate_folders([entry["folder"]], entry["split"], str(weights), device)
+            row.update(_rounded(next(iter(found.values()))["all"]))
+            if scores is not None:
+                with scores.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+        rows.append(row)
+        print(f"{entry['held']:<22}{entry['recipe']:<4}{row['AP@0.5']:.3f}", flush=True)
     return rows
 
 
 def lodo_table(rows: list[dict], recipes: list[str]) -> str:
-    """Held-out set, images, then AP@0.5 and DSB of recipe A, recipe B and B - A."""
+    """Held-out set, images, then AP@0.5 and DSB of recipe A, recipe B and B - A.
+
+    Only sets scored with both recipes; then their mean, and the worst B - A of AP@0.5.
+    """
     a, b = recipes
     head = f"{'held-out set':<24}{'images':>7}"
     head += "".join(f"{f'{r} {m}':>11}" for m in ("AP@0.5", "DSB") for r in (a, b, f"{b}-{a}"))
-    lines = [head]
+    lines, pairs = [head], []
     for held in dict.fromkeys(r["held"] for r in rows):
         by = {r["recipe"]: r for r in rows if r["held"] == held}
-        cells = "".join(
-            f"{by[a][m]:>11.3f}{by[b][m]:>11.3f}{by[b][m] - by[a][m]:>+11.3f}"
-            for m in ("AP@0.5", "DSB")
-        )
-        lines.append(f"{held:<24}{by[a]['images']:>7}" + cells)
+        if a in by and b in by:
+            pairs.append((held, by[a]["images"], by[a], by[b]))
+    for held, images, ra, rb in pairs:
+        lines.append(f"{held:<24}{images:>7}" + _cells(ra, rb))
+    if pairs:
+        mean = {
+            r: {m: sum(p[k][m] for p in pairs) / len(pairs) for m in ("AP@0.5", "DSB")}
+            for k, r in ((2, a), (3, b))
+        }
+        lines.append(f"{f'mean of {len(pairs)}':<24}{'':>7}" + _cells(mean[a], mean[b]))
+        worst = min(p[3]["AP@0.5"] - p[2]["AP@0.5"] for p in pairs)
+        lines.append(f"worst {b}-{a} AP@0.5: {worst:+.3f}")
     return "\n".join(lines)
+
+
+def _cells(ra: dict, rb: dict) -> str:
+    return "".join(
+        f"{ra[m]:>11.3f}{rb[m]:>11.3f}{rb[m] - ra[m]:>+11.3f}" for m in ("AP@0.5", "DSB")
+    )
 
 
 def run_lodo(args: argparse.Namespace) -> None:
@@ -234,7 +276,7 @@ def run_lodo(args: argparse.Namespace) -> None:
         plan = lodo_plan(recipes, args.data, args.holdout, groups, root)
         if not args.models:
             train_plan(plan, args.steps, root)
-        rows = score_plan(plan, args.models or root, args.device)
+        rows = score_plan(plan, args.models or root, args.device, args.scores)
     print(lodo_table(rows, list(recipes)))
     print(json.dumps({"steps": args.steps, "recipes": recipes, "results": rows}))
 
@@ -273,6 +315,13 @@ def _parser() -> argparse.ArgumentParser:
         help="with --init-models: score (1 - S) * start + S * trained",
     )
     p.add_argument("--lodo", action="store_true", help="leave one data set out: two recipes")
+    p.add_argument(
+        "--scores",
+        type=Path,
+        default=None,
+        help="with --lodo: rows already scored are read from this JSON-lines file, new ones "
+        "added (models not trained yet are skipped)",
+    )
     p.add_argument("--holdout", type=Path, nargs="*", default=[], help="with --lodo: folders")
     p.add_argument("--recipe-a", default=f"--data {DSB} {TODAY}", help="with --lodo")
     p.add_argument("--recipe-b", default=f"{CANDIDATE_DATA} {TODAY}", help="with --lodo")

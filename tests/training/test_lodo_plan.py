@@ -48,3 +48,48 @@ def test_each_recipe_leaves_each_set_out_once(tmp_path, loco):
     assert "stained\tholdout" in index and "fluorescence\ttrain" in index
     again = loco.lodo_plan(recipes, dsb, [bit, kromp], [], tmp_path / "other")
     assert [e["model"] for e in again] == [e["model"] for e in plan[:4]]  # any order: same names
+
+
+def test_a_plan_made_again_in_the_same_folder_is_the_same(tmp_path, loco):
+    dsb = make_folder(tmp_path / "dsb", ["fluorescence", "stained"], ["train"] * 2)
+    recipes = {"A": f"--data {dsb}", "B": f"--data {dsb}:0.5 --blur"}
+    first = loco.lodo_plan(recipes, dsb, [], ["stained-64x80"], tmp_path / "keep")
+    index = (first[0]["folder"] / "index.tsv").read_text()
+    again = loco.lodo_plan(recipes, dsb, [], ["stained-64x80"], tmp_path / "keep")  # --keep
+    assert [e["args"] for e in again] == [e["args"] for e in first]
+    assert (again[0]["folder"] / "index.tsv").read_text() == index
+
+
+def test_the_table_has_the_sets_scored_both_ways_their_mean_and_the_worst(tmp_path, loco):
+    def row(held, recipe, ap, images=10):
+        return {"held": held, "recipe": recipe, "model": f"{recipe}-{held}",
+                "AP@0.5": ap, "DSB": ap / 2, "images": images}  # fmt: skip
+
+    rows = [row("bit", "A", 0.6), row("bit", "B", 0.7), row("kromp", "A", 0.7),
+            row("kromp", "B", 0.68), row("grp", "A", 0.5)]  # fmt: skip
+    lines = loco.lodo_table(rows, ["A", "B"]).splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["bit", "kromp"]  # grp: A only
+    assert lines[1].split()[2:5] == ["0.600", "0.700", "+0.100"]
+    assert lines[3].split()[:6] == ["mean", "of", "2", "0.650", "0.690", "+0.040"]
+    assert lines[4] == "worst B-A AP@0.5: -0.020"
+
+
+def test_scoring_skips_models_not_trained_and_reuses_rows_scored(tmp_path, loco, monkeypatch):
+    scored = []
+
+    def fake_evaluate(folders, split, weights, device):
+        scored.append(Path(weights).name)
+        return {"x": {"all": {"AP@0.5": 0.5, "DSB": 0.25, "images": 3}}}
+
+    monkeypatch.setattr(loco, "evaluate_folders", fake_evaluate)
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "A-bit.pt").write_bytes(b"")
+    plan = [dict(held="bit", recipe=r, model=f"{r}-bit", folder=tmp_path, split="all")
+            for r in ("A", "B")]  # fmt: skip
+    scores = tmp_path / "scores.jsonl"
+    assert [r["model"] for r in loco.score_plan(plan, models, "cpu", scores)] == ["A-bit"]
+    (models / "B-bit.pt").write_bytes(b"")
+    rows = loco.score_plan(plan, models, "cpu", scores)
+    assert scored == ["A-bit.pt", "B-bit.pt"]  # A-bit read back, not scored again
+    assert [(r["recipe"], r["AP@0.5"]) for r in rows] == [("A", 0.5), ("B", 0.5)]
