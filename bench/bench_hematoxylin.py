@@ -1,11 +1,13 @@
-"""Stained images: each model on the colour image and on its haematoxylin channel.
+"""Stained images: each model on the grey image, on its haematoxylin channel, and as chosen.
 
 Scores, with default settings, on the stained images of each split (``--splits``) of a
 DSB2018-style folder, for each model of ``--models NAME=WEIGHTS`` (default: the bundled
-``general`` and ``stained``), two ways:
-- ``NAME``: the model on the image as it is (colour, made grey and inverted, as users run it);
-- ``NAME-H``: the model on the haematoxylin amount (``skimage.color.rgb2hed``, channel 0),
-  percentile-scaled (1-99.8) to 0-1: nuclei bright on dark, as in fluorescence.
+``general`` and ``stained``), three ways (the ``stain`` setting):
+- ``NAME-grey``: the colour image averaged to grey and inverted (the rule before ``stain``);
+- ``NAME-H``: its haematoxylin amount (``skimage.color.rgb2hed``, channel 0),
+  percentile-scaled (1-99.8) to 0-1: nuclei bright on dark, as in fluorescence;
+- ``NAME-auto``: the default, the haematoxylin amount for eosin-rich images only
+  (``_normalize.stain_channel``).
 
     python bench/bench_hematoxylin.py --data ../shared/data/dsb2018_train --splits val train
 
@@ -25,23 +27,10 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from napari_unet_nuclei._engine import NucleusModel
 from napari_unet_nuclei._settings import Settings
 from napari_unet_nuclei.training.dataset import read_index
 from napari_unet_nuclei.training.evaluate import engine_labels, format_table, score_entries
-
-
-def hematoxylin(image: np.ndarray) -> np.ndarray:
-    """The haematoxylin amount of a colour image, scaled to 0-1 by its 1 and 99.8 percentiles."""
-    from skimage.color import rgb2hed
-
-    if image.ndim != 3:
-        return image  # grey: nothing to unmix
-    amount = rgb2hed(image[..., :3])[..., 0]
-    lo, hi = np.percentile(amount, [1.0, 99.8])
-    return np.clip((amount - lo) / max(float(hi - lo), 1e-6), 0, 1).astype(np.float32)
 
 
 def main() -> None:
@@ -61,9 +50,9 @@ def main() -> None:
     ways = {}
     for spec in args.models:
         name, _, weights = spec.partition("=")
-        labels = engine_labels(NucleusModel(weights or name, args.device), Settings())
-        ways[name] = labels
-        ways[f"{name}-H"] = lambda image, labels=labels: labels(hematoxylin(image))
+        model = NucleusModel(weights or name, args.device)
+        for way, stain in (("grey", "grey"), ("H", "haematoxylin"), ("auto", "auto")):
+            ways[f"{name}-{way}"] = engine_labels(model, Settings(stain=stain))
     results = {}
     for split in args.splits:
         entries = [e for e in read_index(args.data, split) if e.kind == "stained"]

@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _helpers import he_eosin_rich
 
 from napari_unet_nuclei import (
     AmbiguousAxesError,
@@ -52,6 +53,7 @@ def test_decisions_are_made_once_and_applied_to_every_plane(model):
     other = d.for_plane(dim)
     assert other.scale == d.scale and other.diameter == d.diameter
     assert other.normalization.invert == d.normalization.invert
+    assert other.normalization.channel == d.normalization.channel == "grey"
     assert other.normalization.high < d.normalization.high  # each plane its own percentiles
 
 
@@ -86,6 +88,7 @@ ALL_SETTINGS = dict(
     min_size=30,
     diameter=18.0,
     invert=False,
+    stain="grey",
     tta=True,
     tile_size=96,
     halo=32,
@@ -203,3 +206,20 @@ def test_a_network_in_memory_gives_the_labels_of_its_file(model, tiny_weights):
     assert batch_norm  # folded in a copy only: the network being trained keeps its layers
     with pytest.raises(TypeError, match="workers"):
         pickle.dumps(in_memory)
+
+
+def test_an_eosin_rich_image_is_read_as_its_haematoxylin_on_every_path(model):
+    rich = he_eosin_rich(seed=4)[0]
+    labels, decisions = model.segment(rich, diameter=16)
+    assert decisions.normalization.channel == "haematoxylin"
+    assert model.predict(rich, diameter=16).info["channel"] == "haematoxylin"
+    blocked, d2 = model.segment(rich, diameter=16, big_image_pixels=10_000, block_size=128)
+    assert d2.normalization == decisions.normalization
+    assert np.mean((blocked > 0) == (labels > 0)) > 0.995
+    stack, d3 = model.segment(np.stack([rich, rich]), axes="ZYXC", diameter=16)
+    assert d3.normalization.channel == "haematoxylin"
+    assert np.array_equal(stack[1] > 0, labels > 0)  # ids go on from plane to plane
+    grey, d4 = model.segment(rich, diameter=16, stain="grey")
+    assert d4.normalization.channel == "grey" and not np.array_equal(grey, labels)
+    with pytest.raises(ValueError, match="stain must be one of"):
+        model.segment(rich, stain="eosin")

@@ -1,7 +1,7 @@
 import dask.array as da
 import numpy as np
 import pytest
-from _helpers import he_like
+from _helpers import he_eosin_rich, he_like
 
 from napari_unet_nuclei._normalize import (
     Normalization,
@@ -61,3 +61,46 @@ def test_normalization_apply_leaves_input_alone():
     norm = Normalization(1.0, 11.0, invert=True).apply(image)
     assert norm.dtype == np.float32 and norm[0, 1] == pytest.approx(1.0)
     assert image[0, 1] == 1
+
+
+def test_eosin_rich_stained_images_are_given_as_their_haematoxylin():
+    from napari_unet_nuclei._normalize import stain_channel
+
+    rich, labels = he_eosin_rich(eosin=0.08)
+    assert stain_channel(rich) == "haematoxylin"
+    assert stain_channel(he_eosin_rich(eosin=0.02)[0]) == "grey"  # stained, little eosin
+    assert stain_channel(he_like()) == "grey"
+    assert stain_channel(he_like(), "haematoxylin") == "haematoxylin"  # asked for
+    assert stain_channel(rich.mean(axis=-1), "haematoxylin") == "grey"  # grey stays grey
+    assert stain_channel(rich, "grey") == "grey"
+    with pytest.raises(ValueError, match="stain must be one of"):
+        stain_channel(rich, "eosin")
+    h = fit_normalization(rich, stain="auto")
+    assert h.channel == "haematoxylin" and not h.invert  # nuclei bright in it already
+    grey = fit_normalization(rich)  # the rule before: averaged to grey, inverted
+    assert grey.channel == "grey" and grey.invert
+
+    def separation(norm):  # nuclei against tissue, in units of the tissue's own spread
+        x = norm.apply(rich)
+        return (x[labels > 0].mean() - x[labels == 0].mean()) / x[labels == 0].std()
+
+    assert separation(h) > 4 * separation(grey)  # the stroma's eosin no longer looks dark
+
+
+def test_the_haematoxylin_amount_reads_any_type_at_its_scale():
+    from napari_unet_nuclei._normalize import haematoxylin
+
+    rgb = he_eosin_rich()[0]
+    ref = haematoxylin(rgb)
+    np.testing.assert_allclose(haematoxylin(rgb.astype(np.uint16) * 257), ref, atol=1e-3)
+    np.testing.assert_allclose(haematoxylin(rgb / 255.0), ref, atol=1e-3)
+    np.testing.assert_allclose(haematoxylin(rgb.astype(np.float32)), ref, atol=1e-3)
+    rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], -1)
+    np.testing.assert_array_equal(haematoxylin(rgba), ref)
+
+
+def test_the_channel_is_decided_on_the_same_sample_for_dask_and_numpy():
+    rich = he_eosin_rich()[0]
+    fit = fit_normalization(rich, stain="auto")
+    assert fit_normalization(da.from_array(rich, chunks=(64, 64, 3)), stain="auto") == fit
+    assert Normalization(fit.low, fit.high, fit.invert, "haematoxylin") == fit

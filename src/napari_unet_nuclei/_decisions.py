@@ -56,8 +56,10 @@ class Decisions:
         return self.normalization.high - self.normalization.low < 1e-6
 
     def for_plane(self, plane: np.ndarray) -> Decisions:
-        """These decisions for another plane of a stack: its own percentiles, same polarity."""
-        return replace(self, normalization=fit_normalization(plane, self.normalization.invert))
+        """These decisions for another plane: its own percentiles, same polarity and channel."""
+        norm = self.normalization
+        fitted = fit_normalization(plane, norm.invert, stain=norm.channel)
+        return replace(self, normalization=fitted)
 
 
 COARSE_SEEDS_DIAMETER = 12.0  # nuclei this wide (px) or more: seeds searched at half resolution

@@ -110,7 +110,7 @@ class NucleusModel:
         full-scale pass of its central square, which may serve as the prediction of a small
         image.
         """
-        norm = fit_normalization(source, settings.invert)
+        norm = fit_normalization(source, settings.invert, stain=settings.stain)
         md, wanted = self.diameter, settings.diameter
         if wanted is None or (wanted == "auto" and norm.high - norm.low < 1e-6):
             return Decisions(norm, 1.0, None, None, md), None
@@ -170,6 +170,7 @@ class NucleusModel:
             model_diameter=d.model_diameter,
             diameter_setting=s.diameter,
             estimate=d.estimate,
+            channel=d.normalization.channel,
         )
         pred.seconds = time.perf_counter() - t0
         return pred

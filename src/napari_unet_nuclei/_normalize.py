@@ -1,6 +1,9 @@
 """Bring any 2D microscopy image to the network's input.
 
-One float32 channel, nuclei bright on dark, intensities scaled by robust percentiles.
+One float32 channel, nuclei bright on dark, intensities scaled by robust percentiles. The
+channel is the grey image (colour averaged), or for stained tissue rich in eosin (H&E) the
+haematoxylin amount of its colours (``stain_channel``), in which nuclei stand out as in
+fluorescence.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._settings import STAINS
 from ._tiling import read_region
 
 LOW_PERCENTILE = 1.0
@@ -29,19 +33,74 @@ def to_grey(image: np.ndarray) -> np.ndarray:
 
 
 SAMPLE_PIXELS = 2_000_000  # the percentiles are fitted on at most this many pixels
+# mean eosin amount (``skimage.color.rgb2hed``, channel 1) above which a stained image is
+# given to the network as its haematoxylin amount: in H&E the pink stroma is as dark as the
+# nuclei once averaged to grey (measured: weights/README.md, *Stained images*)
+EOSIN_RICH = 0.045
+
+
+def haematoxylin(image: np.ndarray) -> np.ndarray:
+    """The haematoxylin amount (``rgb2hed`` channel 0) of an RGB(A) image, float32.
+
+    Integer images are read at their type's full scale, float ones by their largest value.
+    """
+    from skimage.color import rgb2hed
+
+    rgb = np.asarray(image)[..., :3]
+    if rgb.dtype.kind == "f" or rgb.dtype == bool:
+        rgb = rgb.astype(np.float32)
+        top = float(np.nanmax(rgb)) if rgb.size else 0.0
+        rgb = np.clip(np.nan_to_num(rgb / top if top > 1 else rgb), 0.0, 1.0)
+    return rgb2hed(rgb)[..., 0].astype(np.float32)
+
+
+def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
+    """``"grey"`` or ``"haematoxylin"``: what the network is given of this image.
+
+    ``stain="auto"`` picks the haematoxylin amount for a stained colour image
+    (``looks_stained``) whose mean eosin amount is at least EOSIN_RICH; grey images are
+    always grey.
+    """
+    if stain not in STAINS:
+        raise ValueError(f"stain must be one of {', '.join(STAINS)}, got {stain!r}")
+    colour = sample.ndim == 3 and sample.shape[-1] in (3, 4) and sample.dtype != bool
+    if stain == "grey" or not colour:
+        return "grey"
+    if stain == "haematoxylin":
+        return stain
+    from skimage.color import rgb2hed
+
+    if not looks_stained(sample):
+        return "grey"
+    step = max(1, max(sample.shape[:2]) // 512)
+    eosin = rgb2hed(np.asarray(sample)[::step, ::step, :3])[..., 1]
+    return "haematoxylin" if float(eosin.mean()) >= EOSIN_RICH else "grey"
+
+
+def network_channel(image: np.ndarray, channel: str) -> np.ndarray:
+    """The grey image or its haematoxylin amount (``channel``), 2D float32."""
+    arr = np.asarray(image)
+    if channel == "haematoxylin" and arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        return haematoxylin(arr)
+    return to_grey(arr)
 
 
 @dataclass(frozen=True)
 class Normalization:
-    """Intensities mapped so ``low``/``high`` become 0/1, inverted for dark nuclei."""
+    """Intensities mapped so ``low``/``high`` become 0/1, inverted for dark nuclei.
+
+    ``channel``: what is scaled, the grey image or its haematoxylin amount
+    (``stain_channel``).
+    """
 
     low: float
     high: float
     invert: bool
+    channel: str = "grey"
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        """Grey float32 network input (NaN/inf become 0 before scaling); a new array."""
-        grey = to_grey(image)
+        """Float32 network input (NaN/inf become 0 before scaling); a new array."""
+        grey = network_channel(image, self.channel)
         finite = np.isfinite(grey)
         if not finite.all():
             grey = np.where(finite, grey, 0.0).astype(np.float32)
@@ -66,20 +125,26 @@ def fit_normalization(
     low: float = LOW_PERCENTILE,
     high: float = HIGH_PERCENTILE,
     pixels: int = SAMPLE_PIXELS,
+    stain: str = "grey",
 ) -> Normalization:
     """The one normalisation rule: percentiles of (a strided sample of) the whole image.
 
     ``invert=None`` decides the polarity: nuclei are dark when the median lies in the upper
-    half of the low-high range (a bright background: brightfield, stains).
+    half of the low-high range (a bright background: brightfield, stains). ``stain``: the
+    channel scaled (``stain_channel``); the haematoxylin amount is never inverted.
     """
-    grey = to_grey(_sample(source, pixels))
+    sample = np.asarray(_sample(source, pixels))
+    channel = stain_channel(sample, stain)
+    grey = network_channel(sample, channel)
+    if channel == "haematoxylin":
+        invert = False  # nuclei are where the haematoxylin is: bright
     values = grey[np.isfinite(grey)]
     if values.size == 0:
-        return Normalization(0.0, 0.0, bool(invert))
+        return Normalization(0.0, 0.0, bool(invert), channel)
     lo, mid, hi = (float(v) for v in np.percentile(values, [low, 50.0, high]))
     if invert is None:
         invert = hi - lo >= 1e-6 and (mid - lo) / (hi - lo) > 0.5
-    return Normalization(lo, hi, bool(invert))
+    return Normalization(lo, hi, bool(invert), channel)
 
 
 def percentile_normalize(
@@ -89,9 +154,14 @@ def percentile_normalize(
     return fit_normalization(grey, invert=False, low=low, high=high).apply(grey)
 
 
-def normalize_image(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
-    """Grey, percentile-normalised, inverted when nuclei are dark (auto if ``invert`` is None)."""
-    return fit_normalization(image, invert).apply(image)
+def normalize_image(
+    image: np.ndarray, invert: bool | None = None, stain: str = "grey"
+) -> np.ndarray:
+    """Percentile-normalised, inverted when nuclei are dark (auto if ``invert`` is None).
+
+    Grey by default (training reads its folders so); ``stain="auto"`` as the engine does.
+    """
+    return fit_normalization(image, invert, stain=stain).apply(image)
 
 
 STAINED_CHROMA = 0.05  # median colourfulness (channel spread / intensity range) of a stain

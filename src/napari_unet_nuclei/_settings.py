@@ -82,6 +82,9 @@ def _fraction(name: str, value: object) -> float:
     return number
 
 
+STAINS = ("auto", "grey", "haematoxylin")  # network input of colour images (_normalize)
+
+
 @dataclass(frozen=True)
 class Settings:
     """How to segment: label settings, nucleus size, polarity and how to run the network."""
@@ -91,6 +94,7 @@ class Settings:
     min_size: int = DEFAULT_MIN_SIZE  # smallest nucleus kept, pixels of the grid labelled
     diameter: Diameter = "auto"  # nucleus diameter (px), "auto", or None: the image's scale
     invert: bool | None = None  # dark nuclei on a bright background; None: detect
+    stain: str = "auto"  # network input of colour images: "grey", "haematoxylin"; see _normalize
     tta: bool = False  # average the four flips (4x the network time)
     tile_size: int = DEFAULT_TILE  # network tile edge, pixels
     halo: int = DEFAULT_HALO  # tile overlap, pixels
@@ -104,6 +108,8 @@ class Settings:
         t = _fraction("threshold", self.threshold)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if self.stain not in STAINS:
+            raise ValueError(f"stain must be one of {', '.join(STAINS)}, got {self.stain!r}")
         if self.invert not in (None, True, False):
             raise ValueError(f"invert must be True, False or None, got {self.invert!r}")
         checked = dict(

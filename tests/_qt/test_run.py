@@ -62,3 +62,15 @@ def test_stained_looking_images_get_a_model_hint_once(qtbot, make_napari_viewer)
     widget._model.value = "stained"
     run_and_wait(qtbot, widget)
     assert hints() == before + 1  # the stained model is already chosen
+
+
+def test_the_status_line_says_when_the_haematoxylin_channel_was_read():
+    from napari_unet_nuclei._prediction import Prediction
+    from napari_unet_nuclei._qt._run import prediction_status
+
+    maps = np.zeros((2, 8, 8), np.float32)
+    grey = Prediction(*maps, seconds=0.5, info={"diameter": 15.7, "channel": "grey"})
+    read_as_h = Prediction(*maps, seconds=0.5, info={"diameter": 15.7, "channel": "haematoxylin"})
+    assert "haematoxylin" not in prediction_status(grey, 3, "", 10)
+    text = prediction_status(read_as_h, 3, "", 10)
+    assert text.startswith("3 nuclei · diameter ≈ 16 px · haematoxylin channel · network 0.5 s")

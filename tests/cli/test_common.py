@@ -9,6 +9,7 @@ import pytest
 from napari_unet_nuclei.cli.common import (
     add_diameter_argument,
     add_overwrite_argument,
+    add_stain_argument,
     diameter_value,
     new_output,
     one_line,
@@ -33,11 +34,15 @@ def test_one_diameter_parser_for_the_command_line():
 def test_the_shared_options_give_settings_by_their_names():
     p = argparse.ArgumentParser()
     add_diameter_argument(p)
+    add_stain_argument(p)
     add_overwrite_argument(p)
     p.add_argument("--threshold", type=float)
     p.add_argument("--no-split", action="store_true")
     args = p.parse_args(["--diameter", "none", "--threshold", "0.3", "--no-split"])
-    assert segment_settings(args) == dict(threshold=0.3, diameter=None, split=False)
+    assert segment_settings(args) == dict(threshold=0.3, diameter=None, split=False, stain="auto")
+    assert segment_settings(p.parse_args(["--stain", "grey"]))["stain"] == "grey"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--stain", "eosin"])
     assert not args.overwrite and p.parse_args(["--overwrite"]).overwrite
     assert segment_settings(p.parse_args([]))["diameter"] == "auto"
 

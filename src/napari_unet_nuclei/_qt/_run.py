@@ -240,6 +240,8 @@ def failure_status(outcome: Outcome, stale: bool) -> str | None:
 def prediction_status(prediction: Prediction, count: int, where: str, ms: float) -> str:
     """The status line after a (re-)label: nuclei ``where``, size, network and re-label time."""
     size = f" · diameter ≈ {prediction.diameter:.0f} px" if prediction.diameter else ""
+    if prediction.info.get("channel") == "haematoxylin":
+        size += " · haematoxylin channel"
     return (
         f"{count} nuclei{where}{size} · network {prediction.seconds:.1f} s on "
         f"{prediction.device} · re-label {ms:.0f} ms"

@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .common import add_diameter_argument, add_overwrite_argument, one_line
+from .common import add_diameter_argument, add_overwrite_argument, add_stain_argument, one_line
 from .segment import add_batch_arguments
 
 
@@ -111,6 +111,7 @@ def _add_segment(sub: argparse._SubParsersAction) -> None:
         help="smallest nucleus, pixels (of the network's grid for an image enlarged over 2x)",
     )
     add_diameter_argument(p)
+    add_stain_argument(p)
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(

@@ -29,7 +29,9 @@ def diameter_value(text: str) -> float | str | None:
 
 def segment_settings(args: argparse.Namespace) -> dict:
     """The segmentation settings a command's options give (``Settings`` names)."""
-    names = dict(threshold="threshold", min_size="min_size", diameter="diameter", tta="tta")
+    names = dict(
+        threshold="threshold", min_size="min_size", diameter="diameter", tta="tta", stain="stain"
+    )
     settings = {
         name: getattr(args, option) for name, option in names.items() if hasattr(args, option)
     }
@@ -65,6 +67,17 @@ def add_diameter_argument(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="typical nucleus diameter in pixels; 'auto' (default) estimates it, "
         "'none' runs at the image's own scale",
+    )
+
+
+def add_stain_argument(p: argparse.ArgumentParser) -> None:
+    """The shared ``--stain`` option: what the network is given of a colour image."""
+    p.add_argument(
+        "--stain",
+        choices=("auto", "grey", "haematoxylin"),
+        default="auto",
+        help="colour images: 'auto' (default) gives stained tissue rich in eosin (H&E) as its "
+        "haematoxylin channel and every other image as grey; 'grey' or 'haematoxylin' for all",
     )
 
 

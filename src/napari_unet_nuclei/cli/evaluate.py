@@ -7,7 +7,7 @@ import sys
 import time
 
 from ..training.evaluate import evaluate_folders, format_table
-from .common import add_diameter_argument, one_line
+from .common import add_diameter_argument, add_stain_argument, one_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     add_diameter_argument(p)
+    add_stain_argument(p)
     p.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
 
 
@@ -38,7 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     settings = dict(
-        threshold=args.threshold, split=not args.no_split, diameter=args.diameter, tta=args.tta
+        threshold=args.threshold,
+        split=not args.no_split,
+        diameter=args.diameter,
+        tta=args.tta,
+        stain=args.stain,
     )
     try:
         checked = Settings.of(**settings)

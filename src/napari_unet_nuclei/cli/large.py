@@ -17,7 +17,7 @@ MAX_TIMEOUT = 60.0
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``segment-large``."""
-    from .common import add_diameter_argument, add_renamed_option
+    from .common import add_diameter_argument, add_renamed_option, add_stain_argument
 
     p.add_argument("input", help="big TIFF (read lazily as zarr), .zarr or OME-Zarr folder")
     p.add_argument(
@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-split", action="store_true", help="do not split touching nuclei")
     p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, help="smallest nucleus")
     add_diameter_argument(p)
+    add_stain_argument(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(
         "--weights",
