@@ -44,17 +44,19 @@ def test_dark_on_bright_gives_the_same_nuclei():
 
 
 def test_dsb_val_figures_of_the_model_card(data_dir):
-    # weights/README.md: fluorescence AP@0.5 0.853, all DSB 0.572, stained AP@0.5 0.609
+    # weights/README.md: fluorescence AP@0.5 0.855, all DSB 0.577, stained AP@0.5 0.620
+    # (eosin-rich images read as haematoxylin; 0.602 as grey)
     # (issue 12's floors: fluorescence 0.85, DSB 0.57)
     scores = evaluate(data_dir, "val", device="cpu")
     assert scores["all"]["images"] == 74
     assert scores["fluorescence"]["AP@0.5"] >= 0.85, scores
     assert scores["all"]["DSB"] >= 0.57, scores
-    assert scores["stained"]["AP@0.5"] >= 0.59, scores
+    assert scores["stained"]["AP@0.5"] >= 0.61, scores
 
 
 def test_dsb_val_figures_of_the_stained_model(data_dir):
-    # weights/README.md: stained AP@0.5 0.633, fluorescence AP@0.5 0.850
+    # weights/README.md: stained AP@0.5 0.668 (0.634 with every image read as grey),
+    # fluorescence AP@0.5 0.851
     scores = evaluate(data_dir, "val", "stained", device="cpu")
-    assert scores["stained"]["AP@0.5"] >= 0.63, scores
+    assert scores["stained"]["AP@0.5"] >= 0.66, scores
     assert scores["fluorescence"]["AP@0.5"] >= 0.84, scores
