@@ -88,10 +88,15 @@ def test_eosin_rich_stained_images_are_given_as_their_haematoxylin():
 
 
 def test_the_haematoxylin_amount_reads_any_type_at_its_scale():
-    from napari_unet_nuclei._normalize import haematoxylin
+    from skimage.color import rgb2hed
+
+    from napari_unet_nuclei._normalize import haematoxylin, stain_amount
 
     rgb = he_eosin_rich()[0]
     ref = haematoxylin(rgb)
+    hed = rgb2hed(rgb)  # the unmixing it follows, through a lookup table
+    np.testing.assert_allclose(ref, hed[..., 0], atol=1e-5)
+    np.testing.assert_allclose(stain_amount(rgb, 1), hed[..., 1], atol=1e-5)
     np.testing.assert_allclose(haematoxylin(rgb.astype(np.uint16) * 257), ref, atol=1e-3)
     np.testing.assert_allclose(haematoxylin(rgb / 255.0), ref, atol=1e-3)
     np.testing.assert_allclose(haematoxylin(rgb.astype(np.float32)), ref, atol=1e-3)

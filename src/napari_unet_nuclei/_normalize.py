@@ -39,19 +39,39 @@ SAMPLE_PIXELS = 2_000_000  # the percentiles are fitted on at most this many pix
 EOSIN_RICH = 0.045
 
 
-def haematoxylin(image: np.ndarray) -> np.ndarray:
-    """The haematoxylin amount (``rgb2hed`` channel 0) of an RGB(A) image, float32.
+def stain_amount(image: np.ndarray, stain: int = 0) -> np.ndarray:
+    """One stain's amount in an RGB(A) image, float32: 0 haematoxylin, 1 eosin, 2 DAB.
 
-    Integer images are read at their type's full scale, float ones by their largest value.
+    ``skimage.color.rgb2hed``'s unmixing (its ``hed_from_rgb`` matrix on the optical
+    densities), one channel only and through a lookup table for 8- and 16-bit images (about
+    10x faster). Integer images are read at their type's full scale, float ones by their
+    largest value.
     """
-    from skimage.color import rgb2hed
+    from skimage.color import hed_from_rgb
 
     rgb = np.asarray(image)[..., :3]
-    if rgb.dtype.kind == "f" or rgb.dtype == bool:
-        rgb = rgb.astype(np.float32)
-        top = float(np.nanmax(rgb)) if rgb.size else 0.0
-        rgb = np.clip(np.nan_to_num(rgb / top if top > 1 else rgb), 0.0, 1.0)
-    return rgb2hed(rgb)[..., 0].astype(np.float32)
+    if rgb.dtype in (np.uint8, np.uint16):
+        top = np.iinfo(rgb.dtype).max
+        od = _optical_density(np.arange(top + 1, dtype=np.float64) / top)
+        channels = [od[rgb[..., c]] for c in range(3)]
+    else:
+        rgb = np.nan_to_num(rgb.astype(np.float32))
+        top = float(rgb.max()) if rgb.size else 0.0
+        rgb = np.clip(rgb / top if top > 1 else rgb, 0.0, 1.0)
+        channels = [_optical_density(rgb[..., c]) for c in range(3)]
+    weights = hed_from_rgb[:, stain].astype(np.float32)
+    out = channels[0] * weights[0] + channels[1] * weights[1] + channels[2] * weights[2]
+    return np.maximum(out, 0.0, out=out)
+
+
+def _optical_density(fraction: np.ndarray) -> np.ndarray:
+    """log(transmitted fraction) on rgb2hed's scale: 0 for white, 1 at its floor of 1e-6."""
+    return (np.log(np.maximum(fraction, 1e-6)) / np.log(1e-6)).astype(np.float32)
+
+
+def haematoxylin(image: np.ndarray) -> np.ndarray:
+    """The haematoxylin amount (``rgb2hed`` channel 0) of an RGB(A) image, float32."""
+    return stain_amount(image, 0)
 
 
 def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
@@ -68,12 +88,10 @@ def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
         return "grey"
     if stain == "haematoxylin":
         return stain
-    from skimage.color import rgb2hed
-
     if not looks_stained(sample):
         return "grey"
     step = max(1, max(sample.shape[:2]) // 512)
-    eosin = rgb2hed(np.asarray(sample)[::step, ::step, :3])[..., 1]
+    eosin = stain_amount(np.asarray(sample)[::step, ::step], 1)
     return "haematoxylin" if float(eosin.mean()) >= EOSIN_RICH else "grey"
 
 
