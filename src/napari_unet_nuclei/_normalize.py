@@ -20,12 +20,17 @@ LOW_PERCENTILE = 1.0
 HIGH_PERCENTILE = 99.8
 
 
+def is_colour(arr: np.ndarray) -> bool:
+    """True for a 2D RGB or RGBA image (its last axis holds 3 or 4 channels)."""
+    return arr.ndim == 3 and arr.shape[-1] in (3, 4)
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Return a 2D float32 view of a grey, RGB or RGBA image (alpha ignored)."""
     arr = np.asarray(image)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+    if is_colour(arr):
         arr = arr[..., :3].astype(np.float32).mean(axis=-1)
     if arr.ndim != 2:
         raise ValueError(f"Expected a 2D grey or RGB(A) image, got shape {arr.shape}")
@@ -83,8 +88,7 @@ def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
     """
     if stain not in STAINS:
         raise ValueError(f"stain must be one of {', '.join(STAINS)}, got {stain!r}")
-    colour = sample.ndim == 3 and sample.shape[-1] in (3, 4) and sample.dtype != bool
-    if stain == "grey" or not colour:
+    if stain == "grey" or not is_colour(sample) or sample.dtype == bool:
         return "grey"
     if stain == "haematoxylin":
         return stain
@@ -98,7 +102,7 @@ def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
 def network_channel(image: np.ndarray, channel: str) -> np.ndarray:
     """The grey image or its haematoxylin amount (``channel``), 2D float32."""
     arr = np.asarray(image)
-    if channel == "haematoxylin" and arr.ndim == 3 and arr.shape[-1] in (3, 4):
+    if channel == "haematoxylin" and is_colour(arr):
         return haematoxylin(arr)
     return to_grey(arr)
 
@@ -192,7 +196,7 @@ def looks_stained(image: np.ndarray) -> bool:
     and brightfield ones (grey, or dark-background colour composites, are never picked).
     """
     arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or arr.dtype == bool:
+    if not is_colour(arr) or arr.dtype == bool:
         return False
     step = max(1, max(arr.shape[:2]) // 512)
     rgb = arr[::step, ::step, :3].astype(np.float32)
