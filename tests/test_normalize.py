@@ -64,12 +64,16 @@ def test_normalization_apply_leaves_input_alone():
 
 
 def test_eosin_rich_stained_images_are_given_as_their_haematoxylin():
-    from napari_unet_nuclei._normalize import stain_channel
+    from napari_unet_nuclei._normalize import EOSIN_RICH, stain_amount, stain_channel
 
     rich, labels = he_eosin_rich(eosin=0.08)
     assert stain_channel(rich) == "haematoxylin"
     assert stain_channel(he_eosin_rich(eosin=0.02)[0]) == "grey"  # stained, little eosin
     assert stain_channel(he_like()) == "grey"
+    # a dark colour composite (fluorescence) is never read as a stain, whatever its "eosin"
+    dark = np.zeros((64, 64, 3), np.uint8)
+    dark[..., 0], dark[8:24, 8:24] = 40, (200, 30, 160)
+    assert stain_amount(dark, 1).mean() >= EOSIN_RICH and stain_channel(dark) == "grey"
     assert stain_channel(he_like(), "haematoxylin") == "haematoxylin"  # asked for
     assert stain_channel(rich.mean(axis=-1), "haematoxylin") == "grey"  # grey stays grey
     assert stain_channel(rich, "grey") == "grey"

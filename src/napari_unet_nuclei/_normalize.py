@@ -82,9 +82,9 @@ def haematoxylin(image: np.ndarray) -> np.ndarray:
 def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
     """``"grey"`` or ``"haematoxylin"``: what the network is given of this image.
 
-    ``stain="auto"`` picks the haematoxylin amount for a stained colour image
-    (``looks_stained``) whose mean eosin amount is at least EOSIN_RICH; grey images are
-    always grey.
+    ``stain="auto"`` picks the haematoxylin amount for a colour image of a stained slide
+    (coloured and light: ``_coloured_and_light``) whose mean eosin amount is at least
+    EOSIN_RICH; grey images are always grey.
     """
     if stain not in STAINS:
         raise ValueError(f"stain must be one of {', '.join(STAINS)}, got {stain!r}")
@@ -92,11 +92,30 @@ def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
         return "grey"
     if stain == "haematoxylin":
         return stain
-    if not looks_stained(sample):
-        return "grey"
     step = max(1, max(sample.shape[:2]) // 512)
-    eosin = stain_amount(np.asarray(sample)[::step, ::step], 1)
+    rgb = np.asarray(sample)[::step, ::step, :3]
+    if not _coloured_and_light(rgb):
+        return "grey"
+    eosin = stain_amount(rgb, 1)
     return "haematoxylin" if float(eosin.mean()) >= EOSIN_RICH else "grey"
+
+
+LIGHT = 0.35  # median brightness (share of full scale) of a stained slide; fluorescence: darker
+
+
+def _coloured_and_light(rgb: np.ndarray) -> bool:
+    """True for coloured pixels on a light image: a stained slide.
+
+    Whether or not a bright background shows (tissue filling the frame has none, so
+    ``looks_stained`` misses it); never a fluorescence composite, which is mostly dark.
+    """
+    arr = np.nan_to_num(rgb.astype(np.float32))
+    if arr.size == 0:
+        return False
+    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else max(arr.max(), 1.0)
+    chroma = float(np.median(arr.max(axis=-1) - arr.min(axis=-1))) / full
+    light = float(np.median(arr.mean(axis=-1))) / full
+    return chroma > STAINED_CHROMA and light >= LIGHT
 
 
 def network_channel(image: np.ndarray, channel: str) -> np.ndarray:
