@@ -108,7 +108,9 @@ _USAGE = """## Using this model outside napari
   package, and consumers must do them themselves:
   1. colour images are averaged to grey, and images whose nuclei are darker than the
      background (brightfield, H&E stains: the median of the scaled image above 0.5) are
-     inverted (1 − value) after scaling;
+     inverted (1 − value) after scaling; stained slides rich in eosin (a mean eosin amount
+     of `skimage.color.rgb2hed` of at least 0.045) are given as their haematoxylin amount
+     (`rgb2hed` channel 0) instead, scaled the same way and not inverted;
   2. images are resampled so that nuclei are about **{diameter:g} px** across, the size the
      model was trained at (and the outputs resampled back).
 - **Output** `maps`: two channels after a sigmoid, the input's size: 0 the nucleus
