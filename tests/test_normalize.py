@@ -112,4 +112,14 @@ def test_the_channel_is_decided_on_the_same_sample_for_dask_and_numpy():
     rich = he_eosin_rich()[0]
     fit = fit_normalization(rich, stain="auto")
     assert fit_normalization(da.from_array(rich, chunks=(64, 64, 3)), stain="auto") == fit
-    assert Normalization(fit.low, fit.high, fit.invert, "haematoxylin") == fit
+    assert Normalization(fit.low, fit.high, fit.invert, "haematoxylin", 255.0) == fit
+
+
+def test_parts_of_a_float_colour_image_are_unmixed_on_the_whole_image_scale():
+    rich = he_eosin_rich()[0].astype(np.float32)  # 0-255 floats: no type says where white is
+    rich[:40, :40] *= 0.6  # a darker corner
+    fit = fit_normalization(rich, stain="auto")
+    assert fit.channel == "haematoxylin" and fit.white == float(rich.max())
+    dim = rich[:40, :40]  # a block whose own brightest value is far below the image's
+    assert dim.max() < 0.95 * rich.max()
+    np.testing.assert_allclose(fit.apply(dim), fit.apply(rich)[:40, :40], atol=1e-6)

@@ -8,6 +8,7 @@ fluorescence.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -44,29 +45,42 @@ SAMPLE_PIXELS = 2_000_000  # the percentiles are fitted on at most this many pix
 EOSIN_RICH = 0.045
 
 
-def stain_amount(image: np.ndarray, stain: int = 0) -> np.ndarray:
+def stain_amount(image: np.ndarray, stain: int = 0, white: float | None = None) -> np.ndarray:
     """One stain's amount in an RGB(A) image, float32: 0 haematoxylin, 1 eosin, 2 DAB.
 
     ``skimage.color.rgb2hed``'s unmixing (its ``hed_from_rgb`` matrix on the optical
     densities), one channel only and through a lookup table for 8- and 16-bit images (about
-    10x faster). Integer images are read at their type's full scale, float ones by their
-    largest value.
+    10x faster). ``white``: the value of unstained light (default ``full_scale``); the
+    parts of one image must share it, or their amounts differ.
     """
     from skimage.color import hed_from_rgb
 
     rgb = np.asarray(image)[..., :3]
-    if rgb.dtype in (np.uint8, np.uint16):
-        top = np.iinfo(rgb.dtype).max
-        od = _optical_density(np.arange(top + 1, dtype=np.float64) / top)
+    white = full_scale(rgb) if white is None else white
+    if rgb.dtype in (np.uint8, np.uint16) and white == np.iinfo(rgb.dtype).max:
+        od = _density_table(rgb.dtype.itemsize)
         channels = [od[rgb[..., c]] for c in range(3)]
     else:
-        rgb = np.nan_to_num(rgb.astype(np.float32))
-        top = float(rgb.max()) if rgb.size else 0.0
-        rgb = np.clip(rgb / top if top > 1 else rgb, 0.0, 1.0)
-        channels = [_optical_density(rgb[..., c]) for c in range(3)]
+        fraction = np.clip(np.nan_to_num(rgb.astype(np.float32)) / np.float32(white), 0.0, 1.0)
+        channels = [_optical_density(fraction[..., c]) for c in range(3)]
     weights = hed_from_rgb[:, stain].astype(np.float32)
     out = channels[0] * weights[0] + channels[1] * weights[1] + channels[2] * weights[2]
     return np.maximum(out, 0.0, out=out)
+
+
+def full_scale(rgb: np.ndarray) -> float:
+    """Unstained light in an image's values: the type's maximum, or for floats 1 (max if over)."""
+    if rgb.dtype.kind in "ui":
+        return float(np.iinfo(rgb.dtype).max)
+    top = float(np.nanmax(rgb)) if rgb.size else 1.0
+    return max(top, 1.0) if np.isfinite(top) else 1.0
+
+
+@functools.lru_cache(maxsize=2)
+def _density_table(itemsize: int) -> np.ndarray:
+    """The optical density of every value of an 8- or 16-bit channel."""
+    top = (1 << (8 * itemsize)) - 1
+    return _optical_density(np.arange(top + 1, dtype=np.float64) / top)
 
 
 def _optical_density(fraction: np.ndarray) -> np.ndarray:
@@ -112,17 +126,20 @@ def _coloured_and_light(rgb: np.ndarray) -> bool:
     arr = np.nan_to_num(rgb.astype(np.float32))
     if arr.size == 0:
         return False
-    full = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else max(arr.max(), 1.0)
+    full = full_scale(rgb)
     chroma = float(np.median(arr.max(axis=-1) - arr.min(axis=-1))) / full
     light = float(np.median(arr.mean(axis=-1))) / full
     return chroma > STAINED_CHROMA and light >= LIGHT
 
 
-def network_channel(image: np.ndarray, channel: str) -> np.ndarray:
-    """The grey image or its haematoxylin amount (``channel``), 2D float32."""
+def network_channel(image: np.ndarray, channel: str, white: float | None = None) -> np.ndarray:
+    """The grey image or its haematoxylin amount (``channel``), 2D float32.
+
+    ``white``: see ``stain_amount``.
+    """
     arr = np.asarray(image)
     if channel == "haematoxylin" and is_colour(arr):
-        return haematoxylin(arr)
+        return stain_amount(arr, 0, white)
     return to_grey(arr)
 
 
@@ -131,17 +148,18 @@ class Normalization:
     """Intensities mapped so ``low``/``high`` become 0/1, inverted for dark nuclei.
 
     ``channel``: what is scaled, the grey image or its haematoxylin amount
-    (``stain_channel``).
+    (``stain_channel``), unmixed with the whole image's ``white`` (``full_scale``).
     """
 
     low: float
     high: float
     invert: bool
     channel: str = "grey"
+    white: float | None = None
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Float32 network input (NaN/inf become 0 before scaling); a new array."""
-        grey = network_channel(image, self.channel)
+        grey = network_channel(image, self.channel, self.white)
         finite = np.isfinite(grey)
         if not finite.all():
             grey = np.where(finite, grey, 0.0).astype(np.float32)
@@ -176,16 +194,18 @@ def fit_normalization(
     """
     sample = np.asarray(_sample(source, pixels))
     channel = stain_channel(sample, stain)
-    grey = network_channel(sample, channel)
+    white = None
     if channel == "haematoxylin":
         invert = False  # nuclei are where the haematoxylin is: bright
+        white = full_scale(sample[..., :3])  # one scale for every part of the image
+    grey = network_channel(sample, channel, white)
     values = grey[np.isfinite(grey)]
     if values.size == 0:
-        return Normalization(0.0, 0.0, bool(invert), channel)
+        return Normalization(0.0, 0.0, bool(invert), channel, white)
     lo, mid, hi = (float(v) for v in np.percentile(values, [low, 50.0, high]))
     if invert is None:
         invert = hi - lo >= 1e-6 and (mid - lo) / (hi - lo) > 0.5
-    return Normalization(lo, hi, bool(invert), channel)
+    return Normalization(lo, hi, bool(invert), channel, white)
 
 
 def percentile_normalize(

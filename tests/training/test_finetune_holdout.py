@@ -39,3 +39,19 @@ def test_scoring_labels_the_band_with_the_engine_users_run(tiny_weights):
     assert score(engine, [(image, own)], Settings.of(diameter=8.0)) < 1.0
     candidate = engine_for(load_model(tiny_weights), tiny_weights, "cpu")  # in-memory weights
     assert score(candidate, [(image, own)], settings) == 1.0
+
+
+def test_an_eosin_rich_image_is_learnt_from_in_the_channel_the_engine_reads():
+    from _helpers import he_eosin_rich
+
+    from napari_unet_nuclei._normalize import fit_normalization, normalize_image
+    from napari_unet_nuclei._scale import typical_diameter
+
+    image, labels = he_eosin_rich(seed=2)
+    (train_image, _), _ = split_holdout(image, labels)
+    assert fit_normalization(image, stain="auto").channel == "haematoxylin"
+    same_scale = typical_diameter(labels)  # the model's size: nothing resampled
+    auto = prepared([image], [labels], same_scale, stain="auto")[0][0].norm
+    grey = prepared([image], [labels], same_scale, stain="grey")[0][0].norm
+    np.testing.assert_allclose(auto, normalize_image(train_image, stain="haematoxylin"))
+    assert not np.allclose(auto, grey, atol=0.05)

@@ -72,9 +72,11 @@ def add_diameter_argument(p: argparse.ArgumentParser) -> None:
 
 def add_stain_argument(p: argparse.ArgumentParser) -> None:
     """The shared ``--stain`` option: what the network is given of a colour image."""
+    from .._settings import STAINS
+
     p.add_argument(
         "--stain",
-        choices=("auto", "grey", "haematoxylin"),
+        choices=STAINS,
         default="auto",
         help="colour images: 'auto' (default) gives stained tissue rich in eosin (H&E) as its "
         "haematoxylin channel and every other image as grey; 'grey' or 'haematoxylin' for all",

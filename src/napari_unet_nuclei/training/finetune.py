@@ -214,7 +214,8 @@ def finetune(
         raise ValueError(f"steps must be at least 1, got {steps}")
     s, dev = Settings.of(**(settings or {})), resolve_device(device)
     model = load_model(weights).to(dev)
-    parts, bands, nuclei = prepared(images, labels, float(model.meta.get("diameter", 16.0)))
+    diameter = float(model.meta.get("diameter", 16.0))
+    parts, bands, nuclei = prepared(images, labels, diameter, s.stain)
     clock = Clock()
     base_score = score(NucleusModel(weights, str(dev)), bands, s)
     clock.scoring = time.perf_counter() - t0

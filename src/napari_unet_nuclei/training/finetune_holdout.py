@@ -15,7 +15,7 @@ import torch
 
 from .._engine import NucleusModel
 from .._model import UNet, fused_for_inference
-from .._normalize import normalize_image
+from .._normalize import normalize_image, stain_channel
 from .._scale import resize, resize_labels, scaled_shape, typical_diameter
 from .._settings import Settings
 from .metrics import match_counts
@@ -45,12 +45,14 @@ def check_pair(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
     return image, labels
 
 
-def _at_model_scale(image: np.ndarray, labels: np.ndarray, factor: float) -> Pair:
-    """Normalise the image; resample both by ``factor``; the training targets."""
+def _at_model_scale(
+    image: np.ndarray, labels: np.ndarray, factor: float, channel: str = "grey"
+) -> Pair:
+    """Normalise the image (its ``channel``); resample both by ``factor``; the targets."""
     from .dataset import targets
 
     shape = scaled_shape(labels.shape, factor)
-    norm = normalize_image(image)
+    norm = normalize_image(image, stain=channel)
     if shape != labels.shape:
         norm, labels = resize(norm, shape), resize_labels(labels, shape)
     return Pair(norm, targets(labels), labels)
@@ -82,9 +84,16 @@ def split_holdout(
 
 
 def prepared(
-    images: Sequence[np.ndarray], labels: Sequence[np.ndarray], model_diameter: float
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    model_diameter: float,
+    stain: str = "grey",
 ) -> tuple[list[Pair], list[tuple[np.ndarray, np.ndarray]], int]:
-    """(training parts at the model's scale, held-out bands, nuclei in all the labels)."""
+    """(training parts at the model's scale, held-out bands, nuclei in all the labels).
+
+    ``stain``: the setting; each image is learnt from in the channel the engine gives the
+    network for the whole image (``stain_channel``), so what is learnt is what is run.
+    """
     if len(images) != len(labels) or not images:
         raise ValueError("give as many label images as images (at least one pair)")
     parts, bands, nuclei = [], [], 0
@@ -92,7 +101,7 @@ def prepared(
         image, lab = check_pair(image, lab)
         factor = model_diameter / (typical_diameter(lab) or model_diameter)
         train, band = split_holdout(image, lab)
-        parts.append(_at_model_scale(*train, factor))
+        parts.append(_at_model_scale(*train, factor, stain_channel(image, stain)))
         bands.append(band)
         nuclei += len(np.unique(lab)) - 1
     return parts, bands, nuclei
