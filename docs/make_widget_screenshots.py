@@ -39,7 +39,7 @@ def grab(widget, name: str) -> None:
     """Save the docked widget as it is drawn (its whole height) and print its messages."""
     settle(0.5)
     out = DOCS / name
-    widget.native.grab().save(str(out))
+    widget.native.widget().grab().save(str(out))  # the controls, not the scroll area's view
     texts = [widget._status.value, widget._folder.status.value, widget._finetune.status.value]
     print(f"wrote {out} ({widget.native.width()} px wide):", *texts, sep="\n  ")
 

@@ -48,7 +48,7 @@ class NucleiWidget(Container):
     """Dock widget: image chooser, Segment / Cancel, live threshold & split, device, saving."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
+        super().__init__(scrollable=True)
         self._viewer = viewer
         self._session = Session()
         self._watched: Image | None = None
@@ -64,6 +64,15 @@ class NucleiWidget(Container):
         self._on_image_changed(self._image.value)
         session, finetune = self._session, self._finetune
         self.native.destroyed.connect(lambda *_: (session.close(), finetune.stop()))
+
+    @property
+    def native(self):
+        """The scroll area around the controls: napari docks ``native``.
+
+        A window shorter than the controls scrolls them instead of squeezing the status
+        lines until their wrapped text is cut.
+        """
+        return self.root_native_widget
 
     # --- construction -------------------------------------------------------------------
     def _build_controls(self) -> None:

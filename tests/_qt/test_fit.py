@@ -61,3 +61,17 @@ def test_status_lines_span_the_dock_and_wrap_whole(qtbot, docked):
         assert not line._labeled_widget()._label_widget.visible  # no empty name column
         assert shown_whole(qtbot, line)
         assert line.native.width() >= dock_width - 40, (line.native.width(), dock_width)
+
+
+def test_a_short_window_scrolls_the_dock_instead_of_cutting_its_lines(qtbot, docked):
+    """In a window shorter than the controls, every wrapped line stays whole (it scrolls)."""
+    window = docked._viewer.window._qt_window
+    window.show()
+    window.resize(1280, 600)
+    lines = [docked._status, docked._folder.status, docked._finetune.status]
+    for line in lines:
+        line.value = LONG
+    for line in lines:
+        assert shown_whole(qtbot, line)
+    bar = docked.native.verticalScrollBar()
+    assert bar.maximum() > 0  # the controls are taller than the dock: they scroll
