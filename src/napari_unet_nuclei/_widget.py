@@ -21,7 +21,7 @@ from qtpy.QtWidgets import QFileDialog
 from ._device import available_devices, device_choices, device_name
 from ._qt._big import big_plan, blocks_outcome, is_big
 from ._qt._finetune import FinetuneControls
-from ._qt._fit import StatusLine, full_width_texts, narrow_combo
+from ._qt._fit import ScrollFit, StatusLine, full_width_texts, narrow_combo
 from ._qt._folder import FolderControls
 from ._qt._label_controls import LabelControls
 from ._qt._layers import find_result, label_and_measure, placeholder_result, result_name
@@ -56,6 +56,7 @@ class NucleiWidget(Container):
         self.engine_options: dict = {}
         self._build_controls()
         full_width_texts(self)
+        ScrollFit(self.native)
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)

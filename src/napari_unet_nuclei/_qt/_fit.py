@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from magicgui.widgets import ComboBox, Container, Label
-from qtpy.QtWidgets import QComboBox, QSizePolicy
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QComboBox, QScrollArea, QSizePolicy
 
 MAX_WIDTH = 340  # px: the dock widget's minimum width stays within this
 COMBO_CHARS = 12  # a long layer or model name is cut in the closed combo box, not the dock
@@ -47,3 +48,29 @@ def full_width_texts(container: Container) -> None:
         row = widget._labeled_widget() if isinstance(widget, Label) else None
         if row is not None and not widget.label:
             row._label_widget.visible = False
+
+
+
+class ScrollFit(QObject):
+    """Keeps a scroll area as narrow as the controls inside it, plus its scroll bar.
+
+    magicgui sets the area's minimum width as each control is added, before the combo boxes
+    are narrowed (and Qt updates their size hints only once they are shown): a long layer name
+    would widen the dock. The width is set again whenever the controls' layout changes.
+    """
+
+    def __init__(self, area: QScrollArea) -> None:
+        super().__init__(area)
+        self._area = area
+        area.widget().installEventFilter(self)
+        self.fit()
+
+    def fit(self) -> None:
+        """The controls' minimum width and the scroll bar's."""
+        bar = self._area.verticalScrollBar().sizeHint().width()
+        self._area.setMinimumWidth(self._area.widget().minimumSizeHint().width() + bar)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.fit()
+        return False
