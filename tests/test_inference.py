@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from napari_unet_nuclei import predict
+from napari_unet_nuclei._inference import image_border, tile_windows
 from napari_unet_nuclei._scale import scaled_shape
 from napari_unet_nuclei._tiling import tile_grid
 
@@ -26,6 +27,37 @@ def test_tile_grid_covers_the_image_once_with_equal_tiles():
     for y, x, th, tw in grid:
         assert (th, tw) == (48, 64)
         cover[y : y + th, x : x + tw] += 1
+    assert cover.min() >= 1
+
+
+def test_a_thin_border_on_large_images_only():
+    assert image_border((1024, 1024), 64) == image_border((512, 4000), 64) == 16
+    assert image_border((256, 320), 64) == image_border((511, 4000), 64) == 64
+    assert image_border((1024, 1024), 0) == 0  # never more than the halo
+
+
+def test_an_image_in_one_tile_is_computed_at_its_size_plus_two_borders():
+    [[(window, tile, offset)]] = tile_windows((1024, 1024), 1024, 16, halo=64, border=16)
+    assert [w.stop - w.start for w in window] == [1056, 1056]  # not 1152: 16 % of the work
+    assert tile == (0, 0, 1024, 1024) and offset == (16, 16)
+
+
+@pytest.mark.parametrize(("halo", "border"), [(32, 16), (32, 32), (64, 0)])
+def test_windows_reach_the_halo_into_neighbours_and_the_border_past_the_edge(halo, border):
+    shape = (96, 160)
+    batches = tile_windows(shape, 64, 16, halo=halo, border=border, batch_size=2)
+    cover = np.zeros(shape, int)
+    for batch in batches:
+        assert len({tuple(w.stop - w.start for w in window) for window, _, _ in batch}) == 1
+        for window, (y, x, th, tw), (oy, ox) in batch:
+            for w, start, size, offset, length in zip(
+                window, (y, x), (th, tw), (oy, ox), shape, strict=True
+            ):
+                first, last = w.start - border, w.stop - border  # in image coordinates
+                assert first + offset == start  # the tile sits at its offset in the window
+                assert first == max(start - halo, -border)  # halo inside, border past 0
+                assert last == min(start + size + halo, length + border)
+            cover[y : y + th, x : x + tw] += 1
     assert cover.min() >= 1
 
 

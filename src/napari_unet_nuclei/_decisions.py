@@ -35,6 +35,8 @@ class Decisions:
     diameter: float | None = None  # expected nucleus diameter (image px); None: not known
     estimate: float | None = None  # what ``diameter="auto"`` measured
     model_diameter: float = DEFAULT_MODEL_DIAMETER
+    border: int | None = None  # mirrored px past the image's edge on the network's grid
+    # (``_inference.image_border`` of the whole image): every block and tile gets the same
 
     @property
     def size(self) -> float:

@@ -18,10 +18,11 @@ import torch
 from ._decisions import Decisions, choose_path, trained_diameter
 from ._device import resolve_device
 from ._estimate import auto_scale, central_view, measured_diameter
-from ._inference import keeps_maps, model_on, predict_maps
+from ._inference import image_border, keeps_maps, model_on, predict_maps
 from ._model import fused_for_inference
 from ._normalize import fit_normalization
 from ._prediction import Prediction, Segmentation
+from ._scale import scaled_shape
 from ._settings import ProgressCallback, Settings
 from ._stack import (
     DEFAULT_LINK_IOU,
@@ -76,6 +77,7 @@ class NucleusModel:
         progress=None,
         tta: bool = False,
         on_network_grid: bool = False,
+        border: int | None = None,
     ) -> np.ndarray:
         """The network's maps of a normalised image run at ``scale``, as ``predict_maps``.
 
@@ -96,6 +98,7 @@ class NucleusModel:
                 precision=s.precision,
                 on_network_grid=on_network_grid,
                 keep=keeps_maps(self.device),
+                border=border,
             )
         finally:
             self.network_seconds += time.perf_counter() - t0
@@ -112,15 +115,21 @@ class NucleusModel:
         """
         norm = fit_normalization(source, settings.invert, stain=settings.stain)
         md, wanted = self.diameter, settings.diameter
+        first = estimate = None
         if wanted is None or (wanted == "auto" and norm.high - norm.low < 1e-6):
-            return Decisions(norm, 1.0, None, None, md), None
-        if wanted != "auto":
-            return Decisions(norm, md / wanted, float(wanted), None, md), None
-        view = central_view(source.shape, lambda region: norm.apply(read_region(source, region)))
-        scale, estimate, first, _ = auto_scale(
-            view, md, lambda x: self._maps(x, 1.0, settings, progress)
-        )
-        return Decisions(norm, scale, md / scale, estimate, md), first
+            scale, diameter = 1.0, None
+        elif wanted != "auto":
+            scale, diameter = md / wanted, float(wanted)
+        else:
+            view = central_view(
+                source.shape, lambda region: norm.apply(read_region(source, region))
+            )
+            scale, estimate, first, _ = auto_scale(
+                view, md, lambda x: self._maps(x, 1.0, settings, progress)
+            )
+            diameter = md / scale
+        border = image_border(scaled_shape(source.shape[:2], scale), settings.halo)
+        return Decisions(norm, scale, diameter, estimate, md, border), first
 
     def predict(
         self,
@@ -180,7 +189,7 @@ class NucleusModel:
     ) -> Prediction:
         """The network's maps of a normalised image, on the grid ``d.label_scale`` picks."""
         finer = d.label_scale > 1
-        maps = self._maps(norm, d.scale, s, progress, s.tta, on_network_grid=finer)
+        maps = self._maps(norm, d.scale, s, progress, s.tta, finer, d.border)
         return Prediction(
             maps[0],
             maps[1],

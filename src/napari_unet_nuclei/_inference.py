@@ -17,13 +17,50 @@ import torch
 from ._device import resolve_device
 from ._model import UNet, fused_for_inference, load_model, weights_file
 from ._scale import resize, scaled_shape
-from ._settings import DEFAULT_BATCH, DEFAULT_HALO, DEFAULT_TILE, ProgressCallback
+from ._settings import (
+    DEFAULT_BATCH,
+    DEFAULT_HALO,
+    DEFAULT_TILE,
+    IMAGE_BORDER,
+    THIN_BORDER_FROM,
+    ProgressCallback,
+)
 from ._tiling import round_up, tile_grid
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def image_border(shape: tuple[int, int], halo: int) -> int:
+    """Mirrored pixels past the edge: IMAGE_BORDER on a large image, the halo on a small one."""
+    return min(halo, IMAGE_BORDER) if min(shape) >= THIN_BORDER_FROM else halo
+
+
+Window = tuple[tuple[slice, slice], tuple[int, int, int, int], tuple[int, int]]
+
+
+def tile_windows(
+    shape: tuple[int, int], tile: int, stride: int, halo: int, border: int, batch_size: int = 1
+) -> list[list[Window]]:
+    """Batches of (window in the padded image, its tile, the tile's offset in the window).
+
+    A window reaches ``halo`` past its tile into its neighbours and ``border`` past the
+    image's edge (the mirrored padding), so an image in one tile is computed at its own size
+    plus two borders. Windows of a batch have one shape.
+    """
+    by_shape: dict[tuple[int, int], list[Window]] = {}
+    for y, x, th, tw in tile_grid(shape, tile, stride):
+        (y0, y1), (x0, x1) = (
+            (max(a - halo, -border) + border, min(a + n + halo, size + border) + border)
+            for a, n, size in ((y, th, shape[0]), (x, tw, shape[1]))
+        )
+        window = (slice(y0, y1), slice(x0, x1))
+        by_shape.setdefault((y1 - y0, x1 - x0), []).append(
+            (window, (y, x, th, tw), (y + border - y0, x + border - x0))
+        )
+    return [b for group in by_shape.values() for b in _batches(group, max(1, batch_size))]
 
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
@@ -104,38 +141,41 @@ def predict_normalized(
     tta: bool = False,
     precision: str = "auto",
     keep: bool = False,
+    border: int | None = None,
 ) -> np.ndarray | torch.Tensor:
     """Run the network over a normalised 2D image; returns (2, H, W) probabilities.
 
     ``progress(done, total)`` is called after every batch of tiles; an exception raised
     from it (e.g. a cancellation) stops the run. With ``keep`` the maps are a tensor left
-    on ``device``; else a numpy array.
+    on ``device``; else a numpy array. ``border``: mirrored pixels past the edge, as the
+    whole image's decisions gave it (a block of a big image gets its image's); by default
+    ``image_border`` of this image.
     """
     stride = model.config.stride
     tile, halo = round_up(max(tile, stride), stride), round_up(halo, stride)
     h, w = norm.shape
+    border = image_border((h, w), halo) if border is None else border
+    border = min(round_up(border, stride), halo)
     hp, wp = round_up(h, stride), round_up(w, stride)
-    padded = np.pad(norm, ((halo, hp - h + halo), (halo, wp - w + halo)), mode="symmetric")
+    padded = np.pad(norm, ((border, hp - h + border), (border, wp - w + border)), mode="symmetric")
     channels = model.config.out_channels
     if keep:
         out = torch.zeros((channels, hp, wp), dtype=torch.float32, device=device)
     else:
         out = np.zeros((channels, hp, wp), np.float32)
-    grid = tile_grid((hp, wp), tile, stride)
-    done = 0
+    windows = tile_windows((hp, wp), tile, stride, halo, border, batch_size)
+    done, total = 0, sum(map(len, windows))
     with torch.inference_mode():
-        for batch in _batches(grid, max(1, batch_size)):
-            x = np.stack(
-                [padded[y : y + th + 2 * halo, x : x + tw + 2 * halo] for y, x, th, tw in batch]
-            )[:, None]
+        for batch in windows:
+            x = np.stack([padded[window] for window, _, _ in batch])[:, None]
             with device_lock(device):
                 pred = _forward(model, torch.from_numpy(x), device, tta, precision)
                 pred = pred if keep else pred.cpu().numpy()
-            for (y, x, th, tw), p in zip(batch, pred, strict=True):
-                out[:, y : y + th, x : x + tw] = p[:, halo : halo + th, halo : halo + tw]
+            for (_, (y, x, th, tw), (oy, ox)), p in zip(batch, pred, strict=True):
+                out[:, y : y + th, x : x + tw] = p[:, oy : oy + th, ox : ox + tw]
             done += len(batch)
             if progress is not None:
-                progress(done, len(grid))
+                progress(done, total)
     return out[:, :h, :w]
 
 
@@ -196,13 +236,14 @@ def predict_maps(
     precision: str = "auto",
     on_network_grid: bool = False,
     keep: bool = False,
+    border: int | None = None,
 ) -> np.ndarray | torch.Tensor:
     """Maps of a normalised image run at ``scale`` x its size, on the image's grid.
 
     With ``on_network_grid``, the maps stay on the grid the network saw; with ``keep``, on
     ``device`` (a tensor; ``keeps_maps`` says when).
     """
-    run = (model, device, tile, halo, batch_size, progress, tta, precision, keep)
+    run = (model, device, tile, halo, batch_size, progress, tta, precision, keep, border)
     if abs(scale - 1.0) < 1e-3:
         return predict_normalized(norm, *run)
     small = resize(norm, scaled_shape(norm.shape, scale))

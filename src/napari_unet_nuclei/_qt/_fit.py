@@ -50,7 +50,6 @@ def full_width_texts(container: Container) -> None:
             row._label_widget.visible = False
 
 
-
 class ScrollFit(QObject):
     """Keeps a scroll area as narrow as the controls inside it, plus its scroll bar.
 
