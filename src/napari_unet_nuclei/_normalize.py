@@ -88,11 +88,6 @@ def _optical_density(fraction: np.ndarray) -> np.ndarray:
     return (np.log(np.maximum(fraction, 1e-6)) / np.log(1e-6)).astype(np.float32)
 
 
-def haematoxylin(image: np.ndarray) -> np.ndarray:
-    """The haematoxylin amount (``rgb2hed`` channel 0) of an RGB(A) image, float32."""
-    return stain_amount(image, 0)
-
-
 def stain_channel(sample: np.ndarray, stain: str = "auto") -> str:
     """``"grey"`` or ``"haematoxylin"``: what the network is given of this image.
 
